@@ -1,0 +1,50 @@
+// JSON views of routes' live splits for the admin API and the CLI.
+import type { RouteDecision } from '../decision/snapshot.js';
+
+/** The public shape of one route's live split (GET /v1/routes). */
+export interface RouteView {
+  name: string;
+  pathPrefix: string;
+  methods: string[];
+  champion: { name: string; url: string; servedPercent: number };
+  challengers: { name: string; url: string; mode: string; percent: number; servedPercent: number; fallback: boolean }[];
+  source: string;
+  groupId: string;
+  paused: boolean;
+  rolledBack: boolean;
+  flag: string | null;
+}
+
+/** Builds the view of a route from its current decision. */
+export function routeView(decision: RouteDecision): RouteView {
+  const { route, state } = decision;
+  const shares = new Map(state.challengers.map((c) => [c.name, c]));
+  const served = new Map<string, number>();
+  let previous = 0;
+  for (const range of decision.served) {
+    served.set(range.arm.name, range.upTo - previous);
+    previous = range.upTo;
+  }
+  return {
+    name: route.name,
+    pathPrefix: route.prefix,
+    methods: [...route.methodList],
+    champion: { name: route.arms[0]!.name, url: route.policy.champion.url, servedPercent: 100 - decision.servedTotal },
+    challengers: route.policy.challengers.map((c) => {
+      const share = shares.get(c.name);
+      return {
+        name: c.name,
+        url: c.url,
+        mode: share?.mode ?? c.mode,
+        percent: share?.percent ?? 0,
+        servedPercent: served.get(c.name) ?? 0,
+        fallback: c.fallback,
+      };
+    }),
+    source: state.source,
+    groupId: decision.groupId,
+    paused: state.paused,
+    rolledBack: state.rolledBack,
+    flag: route.flagName,
+  };
+}

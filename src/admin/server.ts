@@ -1,0 +1,56 @@
+// The admin listener (fastify, its own port): health, readiness, metrics and the routes API.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics/registry.js';
+import type { LiveSplits } from '../control/live-splits.js';
+import { SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
+import { routeView } from './route-view.js';
+
+/** What the admin API reads and controls. */
+export interface AdminDeps {
+  metrics: Metrics;
+  splits: LiveSplits;
+  /** Readiness: policies compiled and not draining. */
+  readiness(): { ready: boolean; reasons: string[]; policyVersion: string };
+  /** Extra route plugins registered by later layers (flags, control). */
+  plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
+}
+
+/** Builds the admin fastify instance (not listening). */
+export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, return503OnClosing: false });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _request, reply) => {
+    const status = err.statusCode ?? 500;
+    const code = err.validation ? 'SWY_ERR_BAD_REQUEST' : (err.code ?? 'SWY_ERR_INTERNAL');
+    void reply.status(status).send({ error: { code, message: err.message } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'SWY_ERR_NOT_FOUND', message: `No admin endpoint ${request.method} ${request.url}` } });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = deps.readiness();
+    return reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : 'not-ready', reasons: readiness.reasons, policyVersion: readiness.policyVersion });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const body = await deps.metrics.registry.metrics();
+    return reply.header('content-type', deps.metrics.registry.contentType).send(body);
+  });
+
+  app.get('/v1/routes', async () => ({
+    policyVersion: deps.splits.snapshot.version,
+    routes: deps.splits.snapshot.decisions.map(routeView).sort((a, b) => a.name.localeCompare(b.name)),
+  }));
+
+  app.get<{ Params: { route: string } }>('/v1/routes/:route', async (request) => {
+    const decision = deps.splits.snapshot.byName.get(request.params.route);
+    if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(request.params.route);
+    return routeView(decision);
+  });
+
+  for (const plugin of deps.plugins ?? []) await plugin(app);
+  return app;
+}

@@ -1,0 +1,247 @@
+// Composition root: loads policies, wires the data plane, control state and admin API; no listening until listen().
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { buildAdmin } from './admin/server.js';
+import { compilePolicy } from './config/compile.js';
+import { loadPolicy, type PolicyProblem } from './config/load.js';
+import { LiveSplits } from './control/live-splits.js';
+import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
+import { Metrics } from './metrics/registry.js';
+import { DataPathMetrics } from './proxy/data-path-metrics.js';
+import { DataPlane, type Lifecycle, type MirrorLauncher } from './proxy/data-plane.js';
+import { UpstreamPools } from './proxy/upstreams.js';
+import { fanOut, type ObservationPort } from './record/port.js';
+
+/** Options for one Switchyard instance. */
+export interface SwitchyardOptions {
+  /** Policy file or directory. */
+  configPath: string;
+  host?: string;
+  port?: number;
+  adminHost?: string;
+  adminPort?: number;
+  /** Upper bound on the SIGTERM drain: in-flight requests get this long to finish. */
+  drainMs?: number;
+  /** Reload when the policy file or directory changes. */
+  watch?: boolean;
+  logger?: Logger;
+  defaultMetrics?: boolean;
+  /** Request bodies up to this many bytes are kept for fallback replay, mirrors and records. */
+  keepBodyBytes?: number;
+  /** Extra observation ports (analysis windows, pair recorders) fed by the request path. */
+  observationPorts?: ObservationPort[];
+  mirror?: MirrorLauncher | null;
+}
+
+/** Result of a policy reload. */
+export type ReloadResult = { ok: true; version: string; changed: boolean } | { ok: false; code: string; message: string; problems?: PolicyProblem[] };
+
+/** A Switchyard instance: data server, admin server, live splits. */
+export class Switchyard {
+  readonly options: Required<Pick<SwitchyardOptions, 'configPath' | 'host' | 'port' | 'adminHost' | 'adminPort' | 'drainMs'>>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly snapshots: SnapshotRef;
+  readonly splits: LiveSplits;
+  readonly pools: UpstreamPools;
+  readonly plane: DataPlane;
+  readonly lifecycle: Lifecycle = { draining: false };
+  readonly dataServer: http.Server;
+  admin!: FastifyInstance;
+  policyVersion = '';
+  policyFiles: string[] = [];
+  #watcher: FSWatcher | null = null;
+  #reloading: Promise<ReloadResult> | null = null;
+  #closed = false;
+
+  private constructor(options: SwitchyardOptions) {
+    this.options = {
+      configPath: options.configPath,
+      host: options.host ?? '0.0.0.0',
+      port: options.port ?? 8080,
+      adminHost: options.adminHost ?? options.host ?? '0.0.0.0',
+      adminPort: options.adminPort ?? 9090,
+      drainMs: options.drainMs ?? 10_000,
+    };
+    this.logger = options.logger ?? pino({ level: 'silent' });
+    this.metrics = new Metrics({ defaultMetrics: options.defaultMetrics });
+    this.snapshots = new SnapshotRef(emptySnapshot());
+    this.splits = new LiveSplits(this.snapshots);
+    this.pools = new UpstreamPools();
+    this.plane = new DataPlane(
+      {
+        snapshots: this.snapshots,
+        pools: this.pools,
+        metrics: new DataPathMetrics(this.metrics),
+        observations: fanOut(options.observationPorts ?? []),
+        mirror: options.mirror ?? null,
+        keepBodyBytes: options.keepBodyBytes ?? 64 * 1024,
+      },
+      this.lifecycle,
+    );
+    this.dataServer = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 0 }, this.plane.handle);
+    // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (PERF.md §5.2).
+    this.dataServer.keepAliveTimeout = 65_000;
+    this.snapshots.onSwap((next) => this.#publishSplitMetrics(next));
+  }
+
+  /** Loads and validates the policy (throwing SWY_ERR_POLICY_INVALID with every problem) and builds the instance. */
+  static async create(options: SwitchyardOptions): Promise<Switchyard> {
+    const app = new Switchyard(options);
+    const loaded = await loadPolicy(options.configPath);
+    app.#install(loaded.policy, loaded.version, loaded.files);
+    app.admin = await buildAdmin({
+      metrics: app.metrics,
+      splits: app.splits,
+      readiness: () => app.readiness(),
+    });
+    if (options.watch) app.#watch();
+    return app;
+  }
+
+  #install(policy: Parameters<typeof compilePolicy>[0], version: string, files: string[]): void {
+    const routes = compilePolicy(policy);
+    // Open pools at load time so the first request does not pay for pool creation.
+    const keep = new Set<string>();
+    for (const route of routes) {
+      for (const arm of route.arms) {
+        this.pools.get(arm.origin, route.connectTimeoutMs);
+        keep.add(UpstreamPools.key(arm.origin, route.connectTimeoutMs));
+      }
+    }
+    this.splits.setPolicy(routes, version);
+    this.policyVersion = version;
+    this.policyFiles = files;
+    void this.pools.retain(keep).catch((err: unknown) => this.logger.warn({ err }, 'closing unused upstream pools failed'));
+  }
+
+  /** Readiness: a policy is installed and the instance is not draining. */
+  readiness(): { ready: boolean; reasons: string[]; policyVersion: string } {
+    const reasons: string[] = [];
+    if (this.policyVersion === '') reasons.push('no policy loaded');
+    if (this.lifecycle.draining) reasons.push('draining');
+    return { ready: reasons.length === 0, reasons, policyVersion: this.policyVersion };
+  }
+
+  /** Re-reads the policy; a bad policy is rejected, logged and counted, and the last good one stays live. */
+  reload(trigger: string): Promise<ReloadResult> {
+    // Coalesce overlapping triggers (SIGHUP plus a file event) into one load.
+    this.#reloading ??= this.#reload(trigger).finally(() => {
+      this.#reloading = null;
+    });
+    return this.#reloading;
+  }
+
+  async #reload(trigger: string): Promise<ReloadResult> {
+    try {
+      const loaded = await loadPolicy(this.options.configPath);
+      const changed = loaded.version !== this.policyVersion;
+      if (changed) this.#install(loaded.policy, loaded.version, loaded.files);
+      this.metrics.policyReloads.labels('success').inc();
+      this.logger.info({ trigger, version: loaded.version, changed }, 'policy reloaded');
+      return { ok: true, version: loaded.version, changed };
+    } catch (err) {
+      const e = err as Error & { code?: string; problems?: PolicyProblem[] };
+      const result = e.code === 'SWY_ERR_POLICY_INVALID' ? 'invalid' : 'error';
+      this.metrics.policyReloads.labels(result).inc();
+      this.logger.error({ trigger, code: e.code, problems: e.problems, keptVersion: this.policyVersion }, `policy reload rejected; keeping version ${this.policyVersion}: ${e.message}`);
+      return { ok: false, code: e.code ?? 'SWY_ERR_POLICY_READ', message: e.message, ...(e.problems ? { problems: e.problems } : {}) };
+    }
+  }
+
+  #watch(): void {
+    const target = this.options.configPath;
+    void stat(target).then((info) => {
+      if (this.#closed) return;
+      // Watch the directory, not the file: editors and ConfigMap updates replace files by rename.
+      const dir = info.isDirectory() ? target : path.dirname(target);
+      const base = info.isDirectory() ? null : path.basename(target);
+      this.#watcher = watch(dir, (_event, filename) => {
+        if (base !== null && filename !== null && filename !== base) return;
+        void this.reload('file-change');
+      });
+      this.#watcher.on('error', (err) => this.logger.warn({ err }, 'policy watcher failed; SIGHUP still reloads'));
+    });
+  }
+
+  #publishSplitMetrics(snapshot: DecisionSnapshot): void {
+    const gauge = this.metrics.splitPercent;
+    gauge.reset();
+    for (const decision of snapshot.decisions) {
+      const routeName = decision.route.name;
+      gauge.labels(routeName, decision.route.arms[0]!.name).set(100 - decision.servedTotal);
+      let previous = 0;
+      const served = new Map<string, number>();
+      for (const range of decision.served) {
+        served.set(range.arm.name, range.upTo - previous);
+        previous = range.upTo;
+      }
+      for (const shadow of decision.shadows ?? []) served.set(shadow.arm.name, shadow.upTo);
+      for (const arm of decision.route.arms) if (arm.role === 'challenger') gauge.labels(routeName, arm.name).set(served.get(arm.name) ?? 0);
+    }
+  }
+
+  /** Starts both listeners; port 0 picks free ports. Returns their URLs. */
+  async listen(): Promise<{ dataUrl: string; adminUrl: string }> {
+    await new Promise<void>((resolve, reject) => {
+      this.dataServer.once('error', reject);
+      this.dataServer.listen(this.options.port, this.options.host, () => {
+        this.dataServer.off('error', reject);
+        resolve();
+      });
+    });
+    await this.admin.listen({ port: this.options.adminPort, host: this.options.adminHost });
+    return { dataUrl: urlOf(this.dataServer.address() as AddressInfo), adminUrl: urlOf(this.admin.server.address() as AddressInfo) };
+  }
+
+  /**
+   * Drains: stop accepting, let in-flight requests finish (bounded by drainMs), then close everything.
+   * Readiness turns false first so a load balancer stops sending new traffic.
+   */
+  async drain(): Promise<{ forced: boolean }> {
+    this.lifecycle.draining = true;
+    const closed = new Promise<void>((resolve) => this.dataServer.close(() => resolve()));
+    this.dataServer.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const forced = await Promise.race([
+      this.plane.idle().then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), this.options.drainMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.dataServer.closeAllConnections();
+    await closed;
+    await this.close();
+    return { forced };
+  }
+
+  /** Closes listeners, watchers and pools at once. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watcher?.close();
+    if (this.dataServer.listening) {
+      const closed = new Promise<void>((resolve) => this.dataServer.close(() => resolve()));
+      this.dataServer.closeAllConnections();
+      await closed;
+    }
+    await this.admin?.close();
+    await this.pools.close();
+  }
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+}
+
+/** Builds a Switchyard instance (see Switchyard.create). */
+export function buildApp(options: SwitchyardOptions): Promise<Switchyard> {
+  return Switchyard.create(options);
+}

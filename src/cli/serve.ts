@@ -1,0 +1,102 @@
+// `switchyard serve`: runs the router with env and flag settings; SIGHUP reloads policies, SIGTERM drains and exits 0.
+import { pino } from 'pino';
+import { buildApp, type Switchyard } from '../app.js';
+import { readEnv, type EnvConfig } from '../config/env.js';
+import type { PolicyProblem } from '../config/load.js';
+import { formatProblems } from '../config/load.js';
+import { parseArgs } from 'node:util';
+import { helpOption } from './options.js';
+
+const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
+Env: SWITCHYARD_CONFIG, SWITCHYARD_PORT (8080), SWITCHYARD_ADMIN_PORT (9090), SWITCHYARD_HOST (0.0.0.0),
+     SWITCHYARD_DRAIN_MS (10000), SWITCHYARD_LOG_LEVEL (info), SWITCHYARD_DATA_DIR (./data), SWITCHYARD_ADMIN_TOKEN`;
+
+/** Parses flags and env into settings; flags win over env. Returns an error message instead of throwing. */
+export function serveSettings(args: string[], env: NodeJS.ProcessEnv): { env: Readonly<EnvConfig>; configPath: string } | { error: string; help?: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, 'admin-port': { type: 'string' }, host: { type: 'string' }, ...helpOption }, allowPositionals: false, strict: true });
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+  if (parsed.values.help) return { error: serveUsage, help: true };
+  const merged = { ...env };
+  if (parsed.values.config !== undefined) merged.SWITCHYARD_CONFIG = parsed.values.config as string;
+  if (parsed.values.port !== undefined) merged.SWITCHYARD_PORT = parsed.values.port as string;
+  if (parsed.values['admin-port'] !== undefined) merged.SWITCHYARD_ADMIN_PORT = parsed.values['admin-port'] as string;
+  if (parsed.values.host !== undefined) merged.SWITCHYARD_HOST = parsed.values.host as string;
+  let config: Readonly<EnvConfig>;
+  try {
+    config = readEnv(merged);
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+  if (!config.SWITCHYARD_CONFIG) return { error: 'no policy given: pass --config <file-or-dir> or set SWITCHYARD_CONFIG' };
+  return { env: config, configPath: config.SWITCHYARD_CONFIG };
+}
+
+/** Installs SIGHUP (reload) and SIGTERM/SIGINT (drain, then exit 0) handlers. */
+export function handleSignals(app: Switchyard): void {
+  process.on('SIGHUP', () => void app.reload('SIGHUP'));
+  let draining = false;
+  const drain = (signal: string) => {
+    if (draining) return;
+    draining = true;
+    app.logger.info({ signal, inFlight: app.plane.inFlight }, 'draining');
+    void app.drain().then(
+      ({ forced }) => {
+        app.logger.info({ forced }, 'drained; exiting');
+        app.logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        app.logger.error({ err }, 'drain failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => drain('SIGTERM'));
+  process.on('SIGINT', () => drain('SIGINT'));
+}
+
+export async function serveCommand(args: string[]): Promise<number> {
+  const settings = serveSettings(args, process.env);
+  if ('error' in settings) {
+    if (settings.help) {
+      console.log(settings.error);
+      return 0;
+    }
+    console.error(`switchyard serve: ${settings.error}`);
+    return 2;
+  }
+  const { env, configPath } = settings;
+  const logger = pino({ level: env.SWITCHYARD_LOG_LEVEL, base: { app: 'switchyard' } });
+  let app: Switchyard;
+  try {
+    app = await buildApp({
+      configPath,
+      host: env.SWITCHYARD_HOST,
+      port: env.SWITCHYARD_PORT,
+      adminPort: env.SWITCHYARD_ADMIN_PORT,
+      drainMs: env.SWITCHYARD_DRAIN_MS,
+      watch: true,
+      logger,
+    });
+  } catch (err) {
+    const e = err as Error & { problems?: PolicyProblem[] };
+    console.error(e.problems ? `switchyard: the policy is invalid:\n${formatProblems(e.problems)}` : `switchyard: ${e.message}`);
+    return 1;
+  }
+  handleSignals(app);
+  try {
+    const { dataUrl, adminUrl } = await app.listen();
+    logger.info({ dataUrl, adminUrl, policyVersion: app.policyVersion, routes: app.splits.routes.map((r) => r.name) }, 'switchyard listening');
+  } catch (err) {
+    console.error(`switchyard: could not listen: ${(err as Error).message}`);
+    await app.close();
+    return 1;
+  }
+  // Keep running until a signal drains us.
+  await new Promise(() => undefined);
+  return 0;
+}

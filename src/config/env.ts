@@ -1,0 +1,40 @@
+// Process environment → a validated, frozen runtime Config (ports, paths, tokens, Unleash and Redis settings).
+import { z } from 'zod';
+import { SWY_ERR_ENV_INVALID } from '../errors.js';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const optionalText = z.string().trim().min(1).optional();
+
+const envSchema = z.object({
+  SWITCHYARD_CONFIG: optionalText,
+  SWITCHYARD_PORT: port.default(8080),
+  SWITCHYARD_ADMIN_PORT: port.default(9090),
+  SWITCHYARD_HOST: z.string().min(1).default('0.0.0.0'),
+  SWITCHYARD_DATA_DIR: z.string().min(1).default('./data'),
+  SWITCHYARD_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  SWITCHYARD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SWITCHYARD_ADMIN_TOKEN: optionalText,
+  SWITCHYARD_REDIS_URL: optionalText,
+  SWITCHYARD_WEBHOOK_URLS: optionalText,
+  SWITCHYARD_INSTANCE_ID: optionalText,
+  UNLEASH_URL: optionalText,
+  UNLEASH_API_TOKEN: optionalText,
+  UNLEASH_ADMIN_TOKEN: optionalText,
+  UNLEASH_APP_NAME: z.string().min(1).default('switchyard'),
+  UNLEASH_ENVIRONMENT: z.string().min(1).default('development'),
+  UNLEASH_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(1_000),
+  UNLEASH_BOOTSTRAP_FILE: optionalText,
+});
+
+/** Runtime settings read from the environment, with CLI flags applied on top. */
+export type EnvConfig = z.infer<typeof envSchema>;
+
+/** Validates the environment once at start; throws SWY_ERR_ENV_INVALID naming each bad variable and what it accepts. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env): Readonly<EnvConfig> {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new SWY_ERR_ENV_INVALID(lines.join('\n'));
+  }
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,129 @@
+// Zod schemas for policy files (routes, arms, stickiness, timeouts): the single source of policy types.
+import { z } from 'zod';
+
+const routeName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+  message: 'must be 1-63 characters of lowercase letters, digits and "-", starting with a letter or digit',
+});
+const armName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+  message: 'must be 1-63 characters of letters, digits, ".", "_" and "-"',
+});
+const upstreamUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute http:// or https:// URL such as http://127.0.0.1:9001' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `protocol ${url.protocol} is not allowed; use http:// or https://` });
+  }
+  if (url.search || url.hash || url.username) {
+    ctx.addIssue({ code: 'custom', message: 'must not carry a query, fragment or credentials' });
+  }
+});
+
+export const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const httpMethod = z.enum(httpMethods);
+
+export const challengerModes = ['canary', 'ab', 'shadow'] as const;
+const percent = z.number().int({ message: "must be a whole number from 0 to 100 (Unleash rollouts are whole percents)" }).min(0).max(100);
+
+export const predictionProtocols = ['kserve-v1', 'open-inference-v2', 'openai', 'json'] as const;
+export const predictionKinds = ['class', 'score', 'text'] as const;
+
+const matchSchema = z.strictObject({
+  pathPrefix: z.string().regex(/^\/[^\s?#]*$/, { message: 'must start with "/" and contain no spaces, "?" or "#"' }),
+  methods: z.array(httpMethod).min(1).default(['POST']),
+});
+
+const championSchema = z.strictObject({
+  name: armName,
+  url: upstreamUrl,
+});
+
+const challengerSchema = z.strictObject({
+  name: armName,
+  url: upstreamUrl,
+  mode: z.enum(challengerModes),
+  percent: percent.default(0),
+  fallback: z.boolean().default(false),
+});
+
+const stickinessSchema = z
+  .strictObject({
+    header: z.string().min(1).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'must be a valid HTTP header name' }).optional(),
+    query: z.string().min(1).optional(),
+    cookie: z.string().min(1).optional(),
+  })
+  .refine((s) => [s.header, s.query, s.cookie].filter((v) => v !== undefined).length === 1, {
+    message: 'set exactly one of header, query or cookie',
+  });
+
+const timeoutsSchema = z.strictObject({
+  connectMs: z.number().int().min(1).max(60_000).default(1_000),
+  requestMs: z.number().int().min(1).max(600_000).default(30_000),
+  shadowMs: z.number().int().min(1).max(600_000).optional(),
+});
+
+const flagSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+});
+
+const shadowSchema = z.strictObject({
+  maxInFlight: z.number().int().min(1).max(100_000).default(64),
+  methods: z.array(httpMethod).min(1).default(['POST', 'GET', 'HEAD']),
+  maxBodyBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(256 * 1024),
+});
+
+const predictionsSchema = z.strictObject({
+  protocol: z.enum(predictionProtocols).default('json'),
+  pointer: z.string().regex(/^(\/.*)?$/, { message: 'must be a JSON Pointer such as /predictions/0 (RFC 6901)' }).optional(),
+  kind: z.enum(predictionKinds).default('class'),
+  tolerance: z.number().min(0).default(0),
+  sampleRate: z.number().min(0).max(1).default(1),
+  logInputs: z.boolean().default(false),
+  redact: z.array(z.string().regex(/^\/.*/, { message: 'must be a JSON Pointer starting with "/"' })).default([]),
+  rawKeys: z.boolean().default(false),
+});
+
+export const routeSchema = z
+  .strictObject({
+    name: routeName,
+    match: matchSchema,
+    champion: championSchema,
+    challengers: z.array(challengerSchema).default([]),
+    stickiness: stickinessSchema.optional(),
+    timeouts: timeoutsSchema.default({ connectMs: 1_000, requestMs: 30_000 }),
+    bodyLimitBytes: z.number().int().min(0).max(1024 * 1024 * 1024).default(1024 * 1024),
+    flag: flagSchema.optional(),
+    shadow: shadowSchema.default({ maxInFlight: 64, methods: ['POST', 'GET', 'HEAD'], maxBodyBytes: 256 * 1024 }),
+    predictions: predictionsSchema.optional(),
+  })
+  .superRefine((route, ctx) => {
+    const names = new Set([route.champion.name]);
+    route.challengers.forEach((challenger, index) => {
+      if (names.has(challenger.name)) {
+        ctx.addIssue({ code: 'custom', path: ['challengers', index, 'name'], message: `duplicate arm name "${challenger.name}"; every champion and challenger name in a route must differ` });
+      }
+      names.add(challenger.name);
+      if (challenger.fallback && challenger.mode === 'shadow') {
+        ctx.addIssue({ code: 'custom', path: ['challengers', index, 'fallback'], message: 'fallback applies only to canary and ab challengers (a shadow never serves the client)' });
+      }
+    });
+    const served = route.challengers.filter((c) => c.mode !== 'shadow').reduce((sum, c) => sum + c.percent, 0);
+    if (served > 100) {
+      ctx.addIssue({ code: 'custom', path: ['challengers'], message: `canary and ab percents add up to ${served}; they must add up to at most 100` });
+    }
+  });
+
+export const policySchema = z.strictObject({
+  routes: z.array(routeSchema).min(1, { message: 'a policy needs at least one route' }),
+});
+
+/** A policy file as written by a user, after defaults are applied. */
+export type Policy = z.infer<typeof policySchema>;
+export type RoutePolicy = z.infer<typeof routeSchema>;
+export type ChallengerPolicy = RoutePolicy['challengers'][number];
+export type ChallengerMode = (typeof challengerModes)[number];
+export type HttpMethod = (typeof httpMethods)[number];

@@ -1,0 +1,167 @@
+// The immutable decision snapshot: compiled routes plus their live splits; the request path reads it once per request.
+import type { ChallengerMode, HttpMethod, RoutePolicy } from '../config/policy-schema.js';
+
+/** Where a route's live split came from. */
+export type SplitSource = 'policy' | 'flag' | 'override' | 'bootstrap' | 'stale' | 'rollback';
+
+/** One challenger's live share of a route. */
+export interface ChallengerShare {
+  readonly name: string;
+  readonly mode: ChallengerMode;
+  readonly percent: number;
+}
+
+/** The live split of one route, as set by the policy, a flag, an operator or the controller. */
+export interface RouteState {
+  readonly challengers: readonly ChallengerShare[];
+  readonly groupId: string;
+  readonly source: SplitSource;
+  /** Holds progressive rollout at its current step; traffic keeps flowing as split. */
+  readonly paused: boolean;
+  /** Set by a rollback; forces every challenger's served share to 0 until a person resumes the route. */
+  readonly rolledBack: boolean;
+}
+
+/** An upstream a route can send to: the champion (index 0) or a challenger. */
+export interface Arm {
+  readonly index: number;
+  readonly name: string;
+  readonly role: 'champion' | 'challenger';
+  readonly origin: string;
+  /** Path prefix of the upstream URL (without trailing slash), prepended to the request path. */
+  readonly basePath: string;
+  readonly fallback: boolean;
+}
+
+/** How the stickiness key is read from a request. */
+export type StickinessSpec =
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'query'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string }
+  | { readonly kind: 'none' };
+
+/** Everything about a route that only changes when the policy file changes. */
+export interface CompiledRoute {
+  readonly name: string;
+  readonly prefix: string;
+  readonly methods: ReadonlySet<string>;
+  readonly methodList: readonly HttpMethod[];
+  readonly arms: readonly Arm[];
+  readonly armByName: ReadonlyMap<string, Arm>;
+  readonly stickiness: StickinessSpec;
+  readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly shadowTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly shadowMethods: ReadonlySet<string>;
+  readonly shadowMaxInFlight: number;
+  readonly shadowMaxBodyBytes: number;
+  readonly flagName: string | null;
+  readonly policy: RoutePolicy;
+}
+
+/** A served challenger and the highest bucket (1..100) it takes. */
+export interface ServedRange {
+  readonly arm: Arm;
+  readonly upTo: number;
+  readonly mode: ChallengerMode;
+}
+
+/** A shadow challenger and the highest bucket it mirrors. */
+export interface ShadowRange {
+  readonly arm: Arm;
+  readonly upTo: number;
+}
+
+/** A route with its live split compiled to bucket thresholds. */
+export interface RouteDecision {
+  readonly route: CompiledRoute;
+  readonly state: RouteState;
+  readonly groupId: string;
+  /** Served challengers in order; a bucket goes to the first range whose upTo it does not exceed. */
+  readonly served: readonly ServedRange[];
+  readonly servedTotal: number;
+  /** Shadow challengers; null when nothing is mirrored (the hot path only tests for null). */
+  readonly shadows: readonly ShadowRange[] | null;
+}
+
+/** The whole routing table at one instant. Never mutated: a change builds a new snapshot. */
+export interface DecisionSnapshot {
+  readonly version: string;
+  /** Routes ordered by descending prefix length, so the first match is the longest prefix. */
+  readonly decisions: readonly RouteDecision[];
+  readonly byName: ReadonlyMap<string, RouteDecision>;
+}
+
+/** Holds the current snapshot; the only mutable cell between the control plane and the request path. */
+export class SnapshotRef {
+  #current: DecisionSnapshot;
+  readonly #listeners = new Set<(next: DecisionSnapshot, previous: DecisionSnapshot) => void>();
+
+  constructor(initial: DecisionSnapshot) {
+    this.#current = initial;
+  }
+
+  get current(): DecisionSnapshot {
+    return this.#current;
+  }
+
+  /** Swaps in a new snapshot in one assignment and tells listeners (metrics, coordination) afterwards. */
+  swap(next: DecisionSnapshot): void {
+    const previous = this.#current;
+    this.#current = next;
+    for (const listener of this.#listeners) listener(next, previous);
+  }
+
+  onSwap(listener: (next: DecisionSnapshot, previous: DecisionSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
+/** Compiles one route's live state into bucket thresholds. Arms named in the state but absent from the route are ignored. */
+export function decideRoute(route: CompiledRoute, state: RouteState): RouteDecision {
+  const served: ServedRange[] = [];
+  const shadows: ShadowRange[] = [];
+  let cumulative = 0;
+  for (const share of state.challengers) {
+    const arm = route.armByName.get(share.name);
+    if (!arm || arm.role !== 'challenger' || share.percent <= 0) continue;
+    if (share.mode === 'shadow') {
+      shadows.push({ arm, upTo: Math.min(100, share.percent) });
+      continue;
+    }
+    if (state.rolledBack) continue;
+    cumulative = Math.min(100, cumulative + share.percent);
+    served.push({ arm, upTo: cumulative, mode: share.mode });
+  }
+  return Object.freeze({
+    route,
+    state,
+    groupId: state.groupId,
+    served: Object.freeze(served),
+    servedTotal: cumulative,
+    shadows: shadows.length > 0 ? Object.freeze(shadows) : null,
+  });
+}
+
+/** Builds a frozen snapshot from routes and their states. */
+export function buildSnapshot(routes: readonly CompiledRoute[], states: ReadonlyMap<string, RouteState>, version: string): DecisionSnapshot {
+  const decisions = routes
+    .map((route) => {
+      const state = states.get(route.name);
+      if (!state) throw new Error(`no live state for route ${route.name}`);
+      return decideRoute(route, state);
+    })
+    .sort((a, b) => b.route.prefix.length - a.route.prefix.length);
+  return Object.freeze({
+    version,
+    decisions: Object.freeze(decisions),
+    byName: new Map(decisions.map((d) => [d.route.name, d])),
+  });
+}
+
+/** The snapshot before any policy is installed: no route matches, so nothing is forwarded. */
+export function emptySnapshot(): DecisionSnapshot {
+  return buildSnapshot([], new Map(), 'empty');
+}

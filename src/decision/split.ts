@@ -1,0 +1,24 @@
+// Pure per-request decisions: which route matches a path, and which arm serves (and which arms mirror) a bucket.
+import type { Arm, DecisionSnapshot, RouteDecision } from './snapshot.js';
+
+/** Finds the route with the longest matching path prefix; null when none matches (never forward unmatched traffic). */
+export function matchRoute(snapshot: DecisionSnapshot, path: string): RouteDecision | null {
+  const decisions = snapshot.decisions;
+  for (let i = 0; i < decisions.length; i++) {
+    const decision = decisions[i]!;
+    if (path.startsWith(decision.route.prefix)) return decision;
+  }
+  return null;
+}
+
+/** Picks the serving arm for a bucket 1..100: a challenger whose range covers it, else the champion. */
+export function servingArm(decision: RouteDecision, bucket: number): Arm {
+  if (bucket <= decision.servedTotal) {
+    const served = decision.served;
+    for (let i = 0; i < served.length; i++) {
+      const range = served[i]!;
+      if (bucket <= range.upTo) return range.arm;
+    }
+  }
+  return decision.route.arms[0]!;
+}

@@ -1,0 +1,26 @@
+// The single registry of Switchyard's error codes (SWY_ERR_*): stable code, HTTP status and message.
+import createError from '@fastify/error';
+
+/** Requests */
+export const SWY_ERR_NO_ROUTE = createError('SWY_ERR_NO_ROUTE', 'No route matches %s %s', 404);
+export const SWY_ERR_METHOD_NOT_ALLOWED = createError('SWY_ERR_METHOD_NOT_ALLOWED', 'Route %s does not accept method %s', 405);
+export const SWY_ERR_BODY_TOO_LARGE = createError('SWY_ERR_BODY_TOO_LARGE', 'Request body exceeds the limit of %s bytes for route %s', 413);
+
+/** Upstreams */
+export const SWY_ERR_UPSTREAM_CONNECT = createError('SWY_ERR_UPSTREAM_CONNECT', 'Could not connect to upstream %s', 502);
+export const SWY_ERR_UPSTREAM_TIMEOUT = createError('SWY_ERR_UPSTREAM_TIMEOUT', 'Upstream %s did not answer within %s ms', 504);
+export const SWY_ERR_UPSTREAM_RESET = createError('SWY_ERR_UPSTREAM_RESET', 'Upstream %s closed the connection before answering', 502);
+export const SWY_ERR_UPSTREAM_UNAVAILABLE = createError('SWY_ERR_UPSTREAM_UNAVAILABLE', 'Upstream %s is unavailable', 503);
+export const SWY_ERR_DRAINING = createError('SWY_ERR_DRAINING', 'Switchyard is shutting down; retry on another replica', 503);
+
+/** Configuration */
+export const SWY_ERR_POLICY_INVALID = createError('SWY_ERR_POLICY_INVALID', 'Policy is invalid:\n%s', 500);
+export const SWY_ERR_POLICY_READ = createError('SWY_ERR_POLICY_READ', 'Could not read policy %s: %s', 500);
+export const SWY_ERR_ENV_INVALID = createError('SWY_ERR_ENV_INVALID', 'Environment is invalid:\n%s', 500);
+
+/** Admin */
+export const SWY_ERR_UNAUTHORIZED = createError('SWY_ERR_UNAUTHORIZED', 'Missing or wrong bearer token for a mutating admin call', 401);
+export const SWY_ERR_ROUTE_UNKNOWN = createError('SWY_ERR_ROUTE_UNKNOWN', 'No route named %s', 404);
+export const SWY_ERR_BAD_REQUEST = createError('SWY_ERR_BAD_REQUEST', '%s', 400);
+export const SWY_ERR_CONFLICT = createError('SWY_ERR_CONFLICT', '%s', 409);
+export const SWY_ERR_FLAG_WRITE = createError('SWY_ERR_FLAG_WRITE', 'Could not write the change through to Unleash: %s', 502);

@@ -1,0 +1,71 @@
+// Pre-bound metric children for the request path, so a request only increments (no label hashing per call).
+import type { Counter, Histogram } from 'prom-client';
+import type { Arm } from '../decision/snapshot.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { UpstreamErrorKind } from './error-map.js';
+
+type CounterChild = ReturnType<Counter<string>['labels']>;
+type HistogramChild = ReturnType<Histogram<string>['labels']>;
+
+/** Metric children for one arm of one route; `requests` is indexed by status class (0 = 1xx ... 4 = 5xx). */
+export interface ArmMetrics {
+  readonly requests: readonly CounterChild[];
+  readonly duration: HistogramChild;
+  error(kind: UpstreamErrorKind): void;
+  fallback(): void;
+}
+
+const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** Caches children per compiled arm object; a policy reload compiles new arms, and the old ones are collected. */
+export class DataPathMetrics {
+  readonly #metrics: Metrics;
+  readonly #byArm = new WeakMap<Arm, ArmMetrics>();
+  readonly #fallbackByArm = new WeakMap<Arm, ArmMetrics>();
+  readonly #rejected = new Map<string, CounterChild>();
+
+  constructor(metrics: Metrics) {
+    this.#metrics = metrics;
+  }
+
+  /** Children for an arm; `asFallback` labels the champion's answers given in place of a failed challenger. */
+  forArm(route: string, arm: Arm, asFallback: boolean): ArmMetrics {
+    const cache = asFallback ? this.#fallbackByArm : this.#byArm;
+    let found = cache.get(arm);
+    if (!found) {
+      found = this.#bind(route, arm, asFallback ? 'fallback' : arm.role);
+      cache.set(arm, found);
+    }
+    return found;
+  }
+
+  rejected(reason: string): void {
+    let child = this.#rejected.get(reason);
+    if (!child) {
+      child = this.#metrics.rejected.labels(reason);
+      this.#rejected.set(reason, child);
+    }
+    child.inc();
+  }
+
+  #bind(route: string, arm: Arm, role: string): ArmMetrics {
+    const m = this.#metrics;
+    const errors = new Map<UpstreamErrorKind, CounterChild>();
+    const fallbacks = m.fallbacks.labels(route, arm.name);
+    return {
+      requests: classes.map((c) => m.requests.labels(route, arm.name, role, c)),
+      duration: m.requestDuration.labels(route, arm.name, role),
+      error(kind) {
+        let child = errors.get(kind);
+        if (!child) {
+          child = m.upstreamErrors.labels(route, arm.name, kind);
+          errors.set(kind, child);
+        }
+        child.inc();
+      },
+      fallback() {
+        fallbacks.inc();
+      },
+    };
+  }
+}

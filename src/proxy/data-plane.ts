@@ -1,0 +1,431 @@
+// The request path: match a route, pick the arm, stream the request to it through undici and the answer back.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
+import { randomBucket, stickyBucket } from '../decision/bucket.js';
+import { matchRoute, servingArm } from '../decision/split.js';
+import type { Arm, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
+import type { ObservationPort } from '../record/port.js';
+import { classifyUpstreamError, clientErrorFor, type UpstreamErrorKind } from './error-map.js';
+import { cookieValue, queryValue, responseHeaders, scanRequestHeaders } from './headers.js';
+import type { ArmMetrics, DataPathMetrics } from './data-path-metrics.js';
+import type { UpstreamPools } from './upstreams.js';
+
+/** Starts mirrors for one request; supplied by the shadow layer, null when no route mirrors. */
+export interface MirrorLauncher {
+  /** Called after the primary was dispatched; must return at once (it schedules its own work). */
+  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string, stickyKey: string | null, primaryStartedAt: number): void;
+  /** Counts a mirror that could not be sent because the body was not kept. */
+  skipped(decision: RouteDecision, bucket: number, reason: 'body_too_large' | 'body_streamed' | 'method'): void;
+}
+
+/** Everything the request path needs, wired once by the composition root. */
+export interface DataPlaneDeps {
+  snapshots: SnapshotRef;
+  pools: UpstreamPools;
+  metrics: DataPathMetrics;
+  observations: ObservationPort;
+  mirror: MirrorLauncher | null;
+  /** Request bodies up to this size are kept in memory when a fallback, mirror or record needs them. */
+  keepBodyBytes: number;
+}
+
+/** Mutable lifecycle flags shared with the server (draining on SIGTERM). */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+const jsonType = 'application/json; charset=utf-8';
+
+/** Writes a JSON error once; the body shape is stable: {"error":{"code","message","requestId"}}. */
+function sendError(res: ServerResponse, err: { statusCode?: number; code: string; message: string }, requestId: string, variant: string | null, close = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: err.code, message: err.message, requestId } });
+  const headers: string[] = ['content-type', jsonType, 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId];
+  if (variant !== null) headers.push('x-switchyard-variant', variant);
+  if (close) headers.push('connection', 'close');
+  res.writeHead(err.statusCode ?? 500, headers);
+  res.end(body);
+}
+
+/** Counts bytes of a streamed (chunked) body and fails the stream past the limit, so the limit holds without buffering. */
+class BodyLimit extends Transform {
+  #seen = 0;
+  readonly #limit: number;
+  readonly #route: string;
+  constructor(limit: number, route: string) {
+    super();
+    this.#limit = limit;
+    this.#route = route;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.#limit) callback(new SWY_ERR_BODY_TOO_LARGE(this.#limit, this.#route));
+    else callback(null, chunk);
+  }
+}
+
+/** Returns true when a request path holds a dot segment that an upstream would resolve outside the route prefix. */
+function hasDotSegment(path: string): boolean {
+  if (path.indexOf('/.') === -1 && path.indexOf('%2') === -1) return false;
+  const end = path.indexOf('?');
+  const pathname = (end === -1 ? path : path.slice(0, end)).replace(/%2e/gi, '.').replace(/%2f/gi, '/');
+  return pathname.split('/').some((segment) => segment === '.' || segment === '..');
+}
+
+/**
+ * One upstream exchange, implemented as an undici dispatch handler: it streams the upstream answer straight to the
+ * client (PERF.md §5.3: `dispatch` with a raw handler avoids `request()` + pipe overhead).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly plane: DataPlane;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly decision: RouteDecision;
+  readonly arm: Arm;
+  readonly armMetrics: ArmMetrics;
+  readonly requestId: string;
+  readonly stickyKey: string | null;
+  readonly path: string;
+  readonly headers: string[];
+  readonly body: Buffer | IncomingMessage | Transform | null;
+  readonly startedAt: number;
+  readonly startedAtEpoch: number;
+  readonly canFallBack: boolean;
+  readonly fallbackFrom: Exchange | null;
+  captureLimit: number;
+  captured: Buffer[] | null;
+  capturedBytes: number;
+  truncated: boolean;
+  status: number;
+  contentType: string | null;
+  abort: ((reason?: Error) => void) | null;
+  resume: (() => void) | null;
+  suppressed: boolean;
+  done: boolean;
+
+  constructor(plane: DataPlane, req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, path: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, fallbackFrom: Exchange | null) {
+    this.plane = plane;
+    this.req = req;
+    this.res = res;
+    this.decision = decision;
+    this.arm = arm;
+    this.armMetrics = plane.metrics.forArm(decision.route.name, arm, fallbackFrom !== null);
+    this.requestId = requestId;
+    this.stickyKey = stickyKey;
+    this.path = path;
+    this.headers = headers;
+    this.body = body;
+    this.startedAt = startedAt;
+    this.startedAtEpoch = Date.now();
+    // A fallback needs a replayable body: none, or one we kept in memory.
+    this.canFallBack = arm.fallback && fallbackFrom === null && (body === null || Buffer.isBuffer(body));
+    this.fallbackFrom = fallbackFrom;
+    this.captureLimit = plane.observations.captureBytes(decision.route.name);
+    this.captured = null;
+    this.capturedBytes = 0;
+    this.truncated = false;
+    this.status = 0;
+    this.contentType = null;
+    this.abort = null;
+    this.resume = null;
+    this.suppressed = false;
+    this.done = false;
+  }
+
+  start(): void {
+    const route = this.decision.route;
+    const pool = this.plane.pools.get(this.arm.origin, route.connectTimeoutMs);
+    pool.dispatch(
+      {
+        path: this.arm.basePath + this.path,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.body,
+        headersTimeout: route.requestTimeoutMs,
+        bodyTimeout: route.requestTimeoutMs,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    if (this.done) {
+      abort();
+      return;
+    }
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.status = statusCode;
+    this.resume = resume;
+    if (statusCode >= 500 && this.canFallBack) {
+      // The champion will answer instead; drain and discard the challenger's body.
+      this.suppressed = true;
+      return true;
+    }
+    const headers = responseHeaders(rawHeaders, this.arm.name, this.requestId);
+    if (this.fallbackFrom !== null) headers.push('x-switchyard-fallback-from', this.fallbackFrom.arm.name);
+    if (this.captureLimit > 0) {
+      for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'content-type') this.contentType = headers[i + 1]!;
+    }
+    if (this.plane.lifecycle.draining) headers.push('connection', 'close');
+    this.res.writeHead(statusCode, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.suppressed) return true;
+    if (this.captureLimit > 0 && !this.truncated) this.capture(chunk);
+    if (this.res.write(chunk)) return true;
+    // Back-pressure: undici pauses until the client drains (no unbounded buffering in the proxy).
+    this.res.once('drain', this.resume!);
+    return false;
+  }
+
+  capture(chunk: Buffer): void {
+    const room = this.captureLimit - this.capturedBytes;
+    if (chunk.length > room) {
+      this.truncated = true;
+      if (room <= 0) return;
+      chunk = chunk.subarray(0, room);
+    }
+    (this.captured ??= []).push(chunk);
+    this.capturedBytes += chunk.length;
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    if (this.suppressed) {
+      this.finish(this.status, 'status_5xx', true);
+      this.plane.fallBack(this);
+      return;
+    }
+    this.res.end();
+    this.finish(this.status, this.status >= 500 ? 'status_5xx' : null, false);
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    const kind: UpstreamErrorKind = this.req.destroyed && !this.res.writableFinished && (err as { code?: string }).code === 'UND_ERR_ABORTED' ? 'client_abort' : classifyUpstreamError(err);
+    if (kind === 'client_abort') {
+      this.finish(0, kind, false);
+      return;
+    }
+    if (this.canFallBack && !this.res.headersSent && kind !== 'body_too_large') {
+      this.finish(0, kind, true);
+      this.plane.fallBack(this);
+      return;
+    }
+    this.finish(0, kind, false);
+    const route = this.decision.route;
+    sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name, kind === 'body_too_large');
+  }
+
+  /** Records metrics and the observation once per exchange. */
+  finish(status: number, errorKind: UpstreamErrorKind | null, fellBack: boolean): void {
+    this.done = true;
+    const latencyMs = performance.now() - this.startedAt;
+    const m = this.armMetrics;
+    if (errorKind !== 'client_abort') {
+      m.requests[status === 0 ? 4 : Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc();
+      m.duration.observe(latencyMs / 1000);
+    }
+    if (errorKind !== null) m.error(errorKind);
+    if (fellBack) m.fallback();
+    const role = this.arm.role;
+    this.plane.observations.served({
+      route: this.decision.route.name,
+      requestId: this.requestId,
+      stickyKey: this.stickyKey,
+      variant: this.arm.name,
+      role,
+      mode: role === 'champion' ? 'champion' : servedMode(this.decision, this.arm),
+      status,
+      errorKind,
+      latencyMs,
+      fellBack,
+      fallbackFor: this.fallbackFrom === null ? null : this.fallbackFrom.arm.name,
+      startedAt: this.startedAtEpoch,
+      requestBody: Buffer.isBuffer(this.body) ? this.body : null,
+      responseBody: this.captured === null ? null : this.captured.length === 1 ? this.captured[0]! : Buffer.concat(this.captured),
+      responseTruncated: this.truncated,
+      contentType: this.contentType,
+    });
+  }
+}
+
+function servedMode(decision: RouteDecision, arm: Arm): 'canary' | 'ab' {
+  for (const range of decision.served) if (range.arm === arm) return range.mode === 'ab' ? 'ab' : 'canary';
+  return 'canary';
+}
+
+/** The data plane: a plain `node:http` request listener (fastify serves only the admin port; PERF.md §4). */
+export class DataPlane {
+  readonly snapshots: SnapshotRef;
+  readonly pools: UpstreamPools;
+  readonly metrics: DataPathMetrics;
+  readonly observations: ObservationPort;
+  readonly mirror: MirrorLauncher | null;
+  readonly keepBodyBytes: number;
+  readonly lifecycle: Lifecycle;
+  inFlight: number;
+  #idle: (() => void) | null;
+
+  constructor(deps: DataPlaneDeps, lifecycle: Lifecycle) {
+    this.snapshots = deps.snapshots;
+    this.pools = deps.pools;
+    this.metrics = deps.metrics;
+    this.observations = deps.observations;
+    this.mirror = deps.mirror;
+    this.keepBodyBytes = deps.keepBodyBytes;
+    this.lifecycle = lifecycle;
+    this.inFlight = 0;
+    this.#idle = null;
+  }
+
+  /** The `request` listener of the data server. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.inFlight++;
+    res.once('close', () => this.#closed(req, res));
+    try {
+      this.#route(req, res);
+    } catch (err) {
+      // A bug must not take the process down with it; answer 500 and keep serving.
+      sendError(res, { statusCode: 500, code: 'SWY_ERR_INTERNAL', message: `internal error: ${(err as Error).message}` }, randomUUID(), null);
+    }
+  };
+
+  /** Resolves when no request is in flight (used by the SIGTERM drain). */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#idle = resolve;
+    });
+  }
+
+  #closed(req: IncomingMessage, res: ServerResponse): void {
+    this.inFlight--;
+    const exchange = (res as ServerResponse & { exchange?: Exchange }).exchange;
+    if (exchange && !exchange.done && exchange.abort) {
+      // The client went away: stop the upstream call instead of streaming into a closed socket.
+      exchange.abort();
+    }
+    if (!req.complete && !req.destroyed) req.destroy();
+    if (this.inFlight === 0 && this.#idle) {
+      const idle = this.#idle;
+      this.#idle = null;
+      idle();
+    }
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const url = req.url ?? '/';
+    const snapshot = this.snapshots.current;
+    if (this.lifecycle.draining) {
+      this.metrics.rejected('draining');
+      sendError(res, new SWY_ERR_DRAINING(), randomUUID(), null, true);
+      return;
+    }
+    if (url.charCodeAt(0) !== 47 /* "/" */ || hasDotSegment(url)) {
+      this.metrics.rejected('bad_path');
+      sendError(res, new SWY_ERR_BAD_REQUEST('the request target must be an origin-form path without "." or ".." segments'), randomUUID(), null);
+      return;
+    }
+    const decision = matchRoute(snapshot, url);
+    const route = decision?.route;
+    const scanned = scanRequestHeaders(req.rawHeaders, route && route.stickiness.kind === 'header' ? route.stickiness.name : null);
+    const requestId = scanned.requestId ?? randomUUID();
+    if (!decision || !route) {
+      this.metrics.rejected('no_route');
+      const q = url.indexOf('?');
+      sendError(res, new SWY_ERR_NO_ROUTE(req.method ?? '', q === -1 ? url : url.slice(0, q)), requestId, null);
+      return;
+    }
+    const method = req.method ?? 'GET';
+    if (!route.methods.has(method)) {
+      this.metrics.rejected('method');
+      res.setHeader('allow', route.methodList.join(', '));
+      sendError(res, new SWY_ERR_METHOD_NOT_ALLOWED(route.name, method), requestId, null);
+      return;
+    }
+    if (scanned.contentLength > route.bodyLimitBytes) {
+      this.metrics.rejected('body_too_large');
+      // The body is not read, so the connection cannot be reused.
+      sendError(res, new SWY_ERR_BODY_TOO_LARGE(route.bodyLimitBytes, route.name), requestId, null, true);
+      return;
+    }
+
+    let stickyKey: string | null = null;
+    const stickiness = route.stickiness;
+    if (stickiness.kind === 'header') stickyKey = scanned.stickyValue;
+    else if (stickiness.kind === 'query') stickyKey = queryValue(url, stickiness.name);
+    else if (stickiness.kind === 'cookie') stickyKey = cookieValue(scanned.cookie, stickiness.name);
+    if (stickyKey === '') stickyKey = null;
+    const bucket = stickyKey === null ? randomBucket() : stickyBucket(stickyKey, decision.groupId);
+    const arm = servingArm(decision, bucket);
+
+    scanned.forward.push('x-request-id', requestId);
+    scanned.forward.push('x-forwarded-for', scanned.forwardedFor === null ? (req.socket.remoteAddress ?? '') : `${scanned.forwardedFor}, ${req.socket.remoteAddress ?? ''}`);
+    if (scanned.host !== null) scanned.forward.push('x-forwarded-host', scanned.host);
+
+    const hasBody = scanned.contentLength > 0 || scanned.chunked;
+    const mirrors = decision.shadows !== null && this.mirror !== null && bucket <= maxShadow(decision);
+    if (!hasBody) {
+      this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, null, startedAt, bucket, mirrors);
+      return;
+    }
+    const needsCopy = arm.fallback || mirrors || this.observations.captureBytes(route.name) > 0;
+    const keepLimit = mirrors ? Math.max(this.keepBodyBytes, route.shadowMaxBodyBytes) : this.keepBodyBytes;
+    if (needsCopy && !scanned.chunked && scanned.contentLength <= keepLimit) {
+      this.#bufferThenDispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, scanned.contentLength, startedAt, bucket, mirrors);
+      return;
+    }
+    if (mirrors) this.mirror!.skipped(decision, bucket, scanned.chunked ? 'body_streamed' : 'body_too_large');
+    const body = scanned.chunked ? req.pipe(new BodyLimit(route.bodyLimitBytes, route.name)) : req;
+    this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, body, startedAt, bucket, false);
+  }
+
+  #bufferThenDispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], length: number, startedAt: number, bucket: number, mirrors: boolean): void {
+    const body = Buffer.allocUnsafe(length);
+    let offset = 0;
+    req.on('data', (chunk: Buffer) => {
+      // Content-Length bounds the copy; a client sending more than it announced is cut off by Node's parser.
+      offset += chunk.copy(body, offset);
+    });
+    req.once('end', () => {
+      this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, headers, offset === length ? body : body.subarray(0, offset), startedAt, bucket, mirrors);
+    });
+  }
+
+  #dispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, bucket: number, mirrors: boolean): void {
+    const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, startedAt, null);
+    (res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
+    exchange.start();
+    if (mirrors) {
+      if (!decision.route.shadowMethods.has(req.method ?? '')) this.mirror!.skipped(decision, bucket, 'method');
+      else this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId, stickyKey, startedAt);
+    }
+  }
+
+  /** Replays a failed challenger exchange on the champion; the client sees the champion's answer. */
+  fallBack(failed: Exchange): void {
+    const champion = failed.decision.route.arms[0]!;
+    const exchange = new Exchange(this, failed.req, failed.res, failed.decision, champion, failed.requestId, failed.stickyKey, failed.path, failed.headers, failed.body, performance.now(), failed);
+    (failed.res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
+    exchange.start();
+  }
+}
+
+function maxShadow(decision: RouteDecision): number {
+  let max = 0;
+  for (const shadow of decision.shadows!) if (shadow.upTo > max) max = shadow.upTo;
+  return max;
+}

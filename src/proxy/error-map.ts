@@ -1,0 +1,66 @@
+// Maps transport failures (by err.code) to our stable SWY_ERR_* codes and HTTP statuses.
+import {
+  SWY_ERR_BODY_TOO_LARGE,
+  SWY_ERR_UPSTREAM_CONNECT,
+  SWY_ERR_UPSTREAM_RESET,
+  SWY_ERR_UPSTREAM_TIMEOUT,
+  SWY_ERR_UPSTREAM_UNAVAILABLE,
+} from '../errors.js';
+
+/** Kinds of upstream failure, used as the `kind` label of switchyard_upstream_errors_total. */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'body_too_large' | 'client_abort' | 'other';
+
+/** Classifies a transport error by its code (never by message or instanceof: undici copies may differ). */
+export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+    case 'UND_ERR_CONNECT':
+      return 'connect';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'reset';
+    case 'SWY_ERR_BODY_TOO_LARGE':
+      return 'body_too_large';
+    case 'UND_ERR_ABORTED':
+    case 'SWY_ERR_CLIENT_ABORTED':
+      return 'client_abort';
+    default:
+      return 'other';
+  }
+}
+
+/** The client-facing error for a failure kind; `cause` keeps the transport error for logs. */
+export function clientErrorFor(kind: UpstreamErrorKind, upstream: string, timeoutMs: number, bodyLimit: number, route: string, cause: unknown): Error & { statusCode: number; code: string } {
+  let err: Error & { statusCode?: number; code: string };
+  switch (kind) {
+    case 'connect':
+      err = new SWY_ERR_UPSTREAM_CONNECT(upstream);
+      break;
+    case 'timeout':
+      err = new SWY_ERR_UPSTREAM_TIMEOUT(upstream, timeoutMs);
+      break;
+    case 'reset':
+      err = new SWY_ERR_UPSTREAM_RESET(upstream);
+      break;
+    case 'body_too_large':
+      err = new SWY_ERR_BODY_TOO_LARGE(bodyLimit, route);
+      break;
+    default:
+      err = new SWY_ERR_UPSTREAM_UNAVAILABLE(upstream);
+  }
+  err.cause = cause;
+  return err as Error & { statusCode: number; code: string };
+}

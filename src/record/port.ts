@@ -1,0 +1,53 @@
+// The only outlet from the request path to analysis: a synchronous, non-blocking port that may drop but never waits.
+import type { UpstreamErrorKind } from '../proxy/error-map.js';
+
+/** What the request path saw for one served request (one per arm tried: a fallback yields two). */
+export interface ServedObservation {
+  route: string;
+  requestId: string;
+  stickyKey: string | null;
+  variant: string;
+  role: 'champion' | 'challenger';
+  /** canary/ab for challengers, champion otherwise. */
+  mode: 'champion' | 'canary' | 'ab';
+  /** Upstream status, or 0 when the transport failed before a status arrived. */
+  status: number;
+  errorKind: UpstreamErrorKind | null;
+  latencyMs: number;
+  /** True when this (challenger) failure was answered by the champion instead. */
+  fellBack: boolean;
+  /** Set on the champion's answer that replaced a failed challenger; analysis must not count it for the champion. */
+  fallbackFor: string | null;
+  startedAt: number;
+  /** The request body when it was kept (bounded), else null. */
+  requestBody: Buffer | null;
+  /** A capped copy of the response body when the port asked for one, else null. */
+  responseBody: Buffer | null;
+  responseTruncated: boolean;
+  contentType: string | null;
+}
+
+/** Receives observations. Implementations must return at once and never throw. */
+export interface ObservationPort {
+  /** Bytes of response body to copy for this route (0: none). Read once per request. */
+  captureBytes(route: string): number;
+  served(observation: ServedObservation): void;
+}
+
+/** A port that keeps nothing: used when no analysis or pair log is configured. */
+export const nopObservationPort: ObservationPort = Object.freeze({
+  captureBytes: () => 0,
+  served: () => undefined,
+});
+
+/** Fans one observation out to several ports (e.g. the guardrail window and the pair recorder). */
+export function fanOut(ports: readonly ObservationPort[]): ObservationPort {
+  if (ports.length === 0) return nopObservationPort;
+  if (ports.length === 1) return ports[0]!;
+  return {
+    captureBytes: (route) => Math.max(...ports.map((p) => p.captureBytes(route))),
+    served: (observation) => {
+      for (const port of ports) port.served(observation);
+    },
+  };
+}
