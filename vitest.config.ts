@@ -1,13 +1,14 @@
-// Vitest configuration: every suite runs in forked workers so tests that spawn processes stay isolated.
+// Vitest configuration: unit suites run without services; integration suites share one real Unleash server.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/*.case.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/deploy/**/*.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/helpers/unleash-global-setup.ts'] } },
+    ],
   },
 });

@@ -1,4 +1,5 @@
 // Composition root: loads policies, wires the data plane, control state and admin API; no listening until listen().
+import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
@@ -51,6 +52,8 @@ export class Switchyard {
   readonly pools: UpstreamPools;
   readonly plane: DataPlane;
   readonly lifecycle: Lifecycle = { draining: false };
+  /** Emits 'reload' (ReloadResult) after every reload attempt. */
+  readonly events = new EventEmitter();
   readonly dataServer: http.Server;
   admin!: FastifyInstance;
   policyVersion = '';
@@ -131,8 +134,10 @@ export class Switchyard {
   /** Re-reads the policy; a bad policy is rejected, logged and counted, and the last good one stays live. */
   reload(trigger: string): Promise<ReloadResult> {
     // Coalesce overlapping triggers (SIGHUP plus a file event) into one load.
-    this.#reloading ??= this.#reload(trigger).finally(() => {
+    this.#reloading ??= this.#reload(trigger).then((result) => {
       this.#reloading = null;
+      this.events.emit('reload', result);
+      return result;
     });
     return this.#reloading;
   }
