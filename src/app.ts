@@ -7,16 +7,28 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { AdminAuth, type AdminToken } from './admin/auth.js';
 import { buildAdmin } from './admin/server.js';
+import { splitsApi } from './admin/splits-api.js';
+import { AuditLog } from './control/audit.js';
+import { StateStore } from './control/state-store.js';
+import { createFlagSource, type FlagSettingsInput } from './flags/factory.js';
+import type { FlagSource } from './flags/source.js';
+import { UnleashAdminClient } from './flags/unleash-admin.js';
 import { compilePolicy } from './config/compile.js';
 import { loadPolicy, type PolicyProblem } from './config/load.js';
 import { LiveSplits } from './control/live-splits.js';
 import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
 import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
-import { DataPlane, type Lifecycle, type MirrorLauncher } from './proxy/data-plane.js';
+import { DataPlane, type Lifecycle } from './proxy/data-plane.js';
 import { UpstreamPools } from './proxy/upstreams.js';
+import { PairRecorder } from './record/pair-recorder.js';
 import { fanOut, type ObservationPort } from './record/port.js';
+import { NdjsonSink } from './record/sinks/ndjson.js';
+import { nopSink, type RecordSink } from './record/sinks/sink.js';
+import { createStdoutSink } from './record/sinks/stdout.js';
+import { ShadowMirror } from './shadow/mirror.js';
 
 /** Options for one Switchyard instance. */
 export interface SwitchyardOptions {
@@ -36,7 +48,23 @@ export interface SwitchyardOptions {
   keepBodyBytes?: number;
   /** Extra observation ports (analysis windows, pair recorders) fed by the request path. */
   observationPorts?: ObservationPort[];
-  mirror?: MirrorLauncher | null;
+  /** Where paired predictions go (default: NDJSON files under `<dataDir>/pairs`). */
+  pairs?: PairsOptions;
+  /** Writable directory for pair logs and persisted state. */
+  dataDir?: string;
+  /** Unleash settings (flags/factory.ts unleashSettingsFromEnv); absent or null: every route keeps its policy split. */
+  flags?: FlagSettingsInput | null;
+  /** Bearer tokens for mutating admin calls (admin/auth.ts parseAdminTokens); none: mutations are refused. */
+  adminTokens?: readonly AdminToken[];
+}
+
+/** Settings of the prediction log. */
+export interface PairsOptions {
+  sink?: 'ndjson' | 'stdout' | 'none';
+  dir?: string;
+  maxFileBytes?: number;
+  rotateMs?: number;
+  keySalt?: string;
 }
 
 /** Result of a policy reload. */
@@ -51,6 +79,16 @@ export class Switchyard {
   readonly splits: LiveSplits;
   readonly pools: UpstreamPools;
   readonly plane: DataPlane;
+  readonly recorder: PairRecorder;
+  readonly mirror: ShadowMirror;
+  readonly dataDir: string;
+  /** Follows Unleash flags (or nothing); set by create(). */
+  flags!: FlagSource;
+  /** Operator overrides, pauses and rollbacks, persisted to <dataDir>/state.json when dataDir is given. */
+  state!: StateStore;
+  /** Who changed which split, when (GET /v1/events; <dataDir>/audit.ndjson when dataDir is given). */
+  audit!: AuditLog;
+  #unleashAdmin: UnleashAdminClient | null = null;
   readonly lifecycle: Lifecycle = { draining: false };
   /** Emits 'reload' (ReloadResult) after every reload attempt. */
   readonly events = new EventEmitter();
@@ -76,13 +114,17 @@ export class Switchyard {
     this.snapshots = new SnapshotRef(emptySnapshot());
     this.splits = new LiveSplits(this.snapshots);
     this.pools = new UpstreamPools();
+    this.dataDir = options.dataDir ?? './data';
+    this.recorder = new PairRecorder({ snapshots: this.snapshots, metrics: this.metrics, sink: this.#createSink(options.pairs ?? {}), keySalt: options.pairs?.keySalt });
+    const observations = fanOut([this.recorder, ...(options.observationPorts ?? [])]);
+    this.mirror = new ShadowMirror(this.metrics, observations);
     this.plane = new DataPlane(
       {
         snapshots: this.snapshots,
         pools: this.pools,
         metrics: new DataPathMetrics(this.metrics),
-        observations: fanOut(options.observationPorts ?? []),
-        mirror: options.mirror ?? null,
+        observations,
+        mirror: this.mirror,
         keepBodyBytes: options.keepBodyBytes ?? 64 * 1024,
       },
       this.lifecycle,
@@ -93,18 +135,58 @@ export class Switchyard {
     this.snapshots.onSwap((next) => this.#publishSplitMetrics(next));
   }
 
+  #createSink(pairs: PairsOptions): RecordSink {
+    switch (pairs.sink ?? 'ndjson') {
+      case 'none':
+        return nopSink;
+      case 'stdout':
+        return createStdoutSink(this.metrics);
+      default:
+        return new NdjsonSink(this.metrics, { dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs });
+    }
+  }
+
   /** Loads and validates the policy (throwing SWY_ERR_POLICY_INVALID with every problem) and builds the instance. */
   static async create(options: SwitchyardOptions): Promise<Switchyard> {
     const app = new Switchyard(options);
     const loaded = await loadPolicy(options.configPath);
     app.#install(loaded.policy, loaded.version, loaded.files);
+    try {
+      await app.#startControl(options);
+    } catch (err) {
+      // An unreadable state.json must not leave pools, sinks and timers of a half-built instance behind.
+      await app.close();
+      throw err;
+    }
     app.admin = await buildAdmin({
       metrics: app.metrics,
       splits: app.splits,
       readiness: () => app.readiness(),
+      flagStatus: (route) => app.flags.status(route),
+      plugins: [splitsApi({
+        splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth: new AdminAuth(options.adminTokens ?? []),
+        unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger,
+      })],
     });
     if (options.watch) app.#watch();
     return app;
+  }
+
+  /** Persisted control state first (a restored rollback must hold before flags apply), then flags. */
+  async #startControl(options: SwitchyardOptions): Promise<void> {
+    // Only an explicit dataDir persists: embedded and test instances must not share ./data/state.json.
+    const persistDir = options.dataDir ?? null;
+    this.audit = new AuditLog({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
+    this.state = await StateStore.open({ file: persistDir === null ? null : path.join(persistDir, 'state.json'), target: this.splits, logger: this.logger });
+    this.flags = createFlagSource(options.flags, { splits: this.splits, metrics: this.metrics, logger: this.logger });
+    const settings = typeof options.flags === 'function' ? options.flags() : options.flags;
+    if (settings?.adminToken) this.#unleashAdmin = new UnleashAdminClient({ baseUrl: settings.rootUrl, adminToken: settings.adminToken, userAgent: 'switchyard-admin-api' });
+    await this.flags.start(this.splits.routes);
+  }
+
+  #flagEnvironment(options: SwitchyardOptions): string {
+    const settings = typeof options.flags === 'function' ? options.flags() : options.flags;
+    return settings?.environment ?? 'development';
   }
 
   #install(policy: Parameters<typeof compilePolicy>[0], version: string, files: string[]): void {
@@ -118,6 +200,7 @@ export class Switchyard {
       }
     }
     this.splits.setPolicy(routes, version);
+    this.flags?.setRoutes(routes);
     this.policyVersion = version;
     this.policyFiles = files;
     void this.pools.retain(keep).catch((err: unknown) => this.logger.warn({ err }, 'closing unused upstream pools failed'));
@@ -148,6 +231,8 @@ export class Switchyard {
       const changed = loaded.version !== this.policyVersion;
       if (changed) this.#install(loaded.policy, loaded.version, loaded.files);
       this.metrics.policyReloads.labels('success').inc();
+      // Recreate the flag client: after a 401 the SDK stops polling for good, and a reload is how a fix gets applied.
+      await this.flags.restart();
       this.logger.info({ trigger, version: loaded.version, changed }, 'policy reloaded');
       return { ok: true, version: loaded.version, changed };
     } catch (err) {
@@ -237,7 +322,15 @@ export class Switchyard {
       await closed;
     }
     await this.admin?.close();
-    await this.pools.close();
+    await this.flags?.close();
+    await this.#unleashAdmin?.close();
+    await this.state?.flush();
+    await this.audit?.flush();
+    // After a drain nothing is in flight; on a direct close, abort rather than wait on a hanging upstream.
+    await this.pools.destroy();
+    await this.mirror.close();
+    // Unpaired leftovers are written and the log is fsynced before exit.
+    await this.recorder.close();
   }
 }
 

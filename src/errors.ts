@@ -24,3 +24,11 @@ export const SWY_ERR_ROUTE_UNKNOWN = createError('SWY_ERR_ROUTE_UNKNOWN', 'No ro
 export const SWY_ERR_BAD_REQUEST = createError('SWY_ERR_BAD_REQUEST', '%s', 400);
 export const SWY_ERR_CONFLICT = createError('SWY_ERR_CONFLICT', '%s', 409);
 export const SWY_ERR_FLAG_WRITE = createError('SWY_ERR_FLAG_WRITE', 'Could not write the change through to Unleash: %s', 502);
+export const SWY_ERR_ADMIN_DISABLED = createError('SWY_ERR_ADMIN_DISABLED', 'Mutating admin calls are disabled because no admin token is configured: set SWITCHYARD_ADMIN_TOKEN (or SWITCHYARD_ADMIN_TOKENS="name:secret,...") and restart', 403);
+export const SWY_ERR_FLAG_WRITE_DISABLED = createError('SWY_ERR_FLAG_WRITE_DISABLED', 'Route %s follows Unleash flag %s, so its split is changed in Unleash; set UNLEASH_ADMIN_TOKEN to let the admin API write it there (a local change would be undone by the next flag update and replicas would disagree)', 409);
+
+/** Flags */
+export const SWY_ERR_FLAG_READ = createError('SWY_ERR_FLAG_READ', 'Could not read flags: %s', 500);
+
+/** Control state */
+export const SWY_ERR_STATE_READ = createError('SWY_ERR_STATE_READ', 'Could not load persisted control state from %s: %s (fix or remove the file; it holds operator overrides, pauses and rollbacks)', 500);

@@ -13,10 +13,12 @@ export interface RouteView {
   paused: boolean;
   rolledBack: boolean;
   flag: string | null;
+  /** Freshness of the flag behind the split (live, stale, bootstrap, unauthorized, missing, unconfigured); null without a flag. */
+  flags: string | null;
 }
 
-/** Builds the view of a route from its current decision. */
-export function routeView(decision: RouteDecision): RouteView {
+/** Builds the view of a route from its current decision and, for flag-driven routes, the flag status. */
+export function routeView(decision: RouteDecision, flags: string | null = null): RouteView {
   const { route, state } = decision;
   const shares = new Map(state.challengers.map((c) => [c.name, c]));
   const served = new Map<string, number>();
@@ -46,5 +48,6 @@ export function routeView(decision: RouteDecision): RouteView {
     paused: state.paused,
     rolledBack: state.rolledBack,
     flag: route.flagName,
+    flags,
   };
 }

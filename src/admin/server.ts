@@ -11,6 +11,8 @@ export interface AdminDeps {
   splits: LiveSplits;
   /** Readiness: policies compiled and not draining. */
   readiness(): { ready: boolean; reasons: string[]; policyVersion: string };
+  /** Flag status of a route (null when it follows no flag); shown as `flags` in the routes API. */
+  flagStatus?: (route: string) => string | null;
   /** Extra route plugins registered by later layers (flags, control). */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
 }
@@ -42,13 +44,13 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
 
   app.get('/v1/routes', async () => ({
     policyVersion: deps.splits.snapshot.version,
-    routes: deps.splits.snapshot.decisions.map(routeView).sort((a, b) => a.name.localeCompare(b.name)),
+    routes: deps.splits.snapshot.decisions.map((d) => routeView(d, deps.flagStatus?.(d.route.name) ?? null)).sort((a, b) => a.name.localeCompare(b.name)),
   }));
 
   app.get<{ Params: { route: string } }>('/v1/routes/:route', async (request) => {
     const decision = deps.splits.snapshot.byName.get(request.params.route);
     if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(request.params.route);
-    return routeView(decision);
+    return routeView(decision, deps.flagStatus?.(decision.route.name) ?? null);
   });
 
   for (const plugin of deps.plugins ?? []) await plugin(app);

@@ -45,11 +45,12 @@ export async function demoCommand(args: string[]): Promise<number> {
 
   Champion  iris-v1  logistic regression  ${champion.url}  held-out accuracy ${pct(models.logisticRegression.heldOutAccuracy)}
   Challenger iris-v2 decision tree        ${challenger.url}  held-out accuracy ${pct(models.decisionTree.heldOutAccuracy)}
-  Router    ${dataUrl}   (policy ${demoPolicyPath}: 20% canary, sticky by x-user-id)
+  Router    ${dataUrl}   (policy ${demoPolicyPath}: champion serves, challenger shadows 100%)
+  Pairs     ${path.resolve(app.dataDir, 'pairs')}/*.ndjson  (both models' predictions per request)
   Admin     ${adminUrl}/v1/routes   ${adminUrl}/metrics
 
 Try:
-  curl -s -i -X POST ${dataUrl}/v1/models/iris:predict -H 'content-type: application/json' -H 'x-user-id: alice' -d '{"instances":[[6.1,2.8,4.7,1.2]]}'
+  curl -s -i -X POST ${dataUrl}/v1/models/iris:predict -H 'content-type: application/json' -H 'x-user-id: alice' -d '{"instances":[[6.0,2.2,5.0,1.5]]}'
 
 Press Ctrl-C to stop.`);
   await new Promise(() => undefined);

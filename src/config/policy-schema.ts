@@ -79,12 +79,63 @@ const shadowSchema = z.strictObject({
 const predictionsSchema = z.strictObject({
   protocol: z.enum(predictionProtocols).default('json'),
   pointer: z.string().regex(/^(\/.*)?$/, { message: 'must be a JSON Pointer such as /predictions/0 (RFC 6901)' }).optional(),
-  kind: z.enum(predictionKinds).default('class'),
+  /** Defaults: text for openai, class otherwise. */
+  kind: z.enum(predictionKinds).optional(),
   tolerance: z.number().min(0).default(0),
   sampleRate: z.number().min(0).max(1).default(1),
   logInputs: z.boolean().default(false),
   redact: z.array(z.string().regex(/^\/.*/, { message: 'must be a JSON Pointer starting with "/"' })).default([]),
   rawKeys: z.boolean().default(false),
+  /** Bytes of each response copied (off the served path) for extraction; longer answers are marked truncated. */
+  maxResponseBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(256 * 1024),
+});
+
+const durationMs = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^\d+(ms|s|m|h)$/, { message: 'must be a duration such as 500ms, 60s, 5m or 1h' }),
+]).transform((value) => {
+  if (typeof value === 'number') return value;
+  const amount = Number.parseInt(value, 10);
+  const unit = value.replace(/^\d+/, '');
+  return amount * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000);
+});
+
+const guardrailsSchema = z.strictObject({
+  /** Family-wise probability of a false rollback across the statistical guardrails. */
+  alpha: z.number().gt(0).lt(0.5).default(0.05),
+  correction: z.enum(['holm', 'bonferroni']).default('holm'),
+  /** Requests per arm before the statistical guardrails may judge (below it: "collecting"). */
+  minRequests: z.number().int().min(2).default(50),
+  /** Planned requests per experiment (N* of the mixing variance, METHODS.md §4.2); fixed before data is seen. */
+  plannedRequests: z.number().int().min(100).default(10_000),
+  errorRate: z.strictObject({
+    /** Absolute worsening tolerated: challenger error rate may exceed the champion's by this much. */
+    margin: z.number().min(0).max(1).default(0.01),
+    /** Hard circuit breaker: error share over the last `window` challenger requests. */
+    ceiling: z.number().gt(0).max(1).default(0.5),
+    window: z.number().int().min(5).max(100_000).default(20),
+    minRequests: z.number().int().min(1).default(10),
+  }).default({ margin: 0.01, ceiling: 0.5, window: 20, minRequests: 10 }),
+  latency: z.strictObject({
+    /** Tolerated latency ratio challenger/champion (judged on the log-latency mean). */
+    ratio: z.number().gt(1).max(100).default(1.2),
+    /** Tolerated extra share of challenger requests slower than the champion's p95 fixed at start. */
+    exceedanceMargin: z.number().min(0).max(1).default(0.05),
+    /** Champion requests used to fix the p95 threshold. */
+    baselineRequests: z.number().int().min(20).default(200),
+    /** Hard circuit breaker: challenger p99 over the last `window` requests, in ms. */
+    p99CeilingMs: z.number().gt(0).default(5_000),
+    window: z.number().int().min(10).max(100_000).default(200),
+    minRequests: z.number().int().min(1).default(50),
+  }).default({ ratio: 1.2, exceedanceMargin: 0.05, baselineRequests: 200, p99CeilingMs: 5_000, window: 200, minRequests: 50 }),
+});
+
+const rolloutSchema = z.strictObject({
+  steps: z.array(z.number().int().min(1).max(100)).min(1).refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]!), { message: 'steps must increase, e.g. [1, 5, 25, 50, 100]' }),
+  minDuration: durationMs.default(60_000),
+  minRequests: z.number().int().min(1).default(500),
+  /** At the last step, make the challenger the champion (otherwise hold at the last step, reported promotable). */
+  promote: z.boolean().default(true),
 });
 
 export const routeSchema = z
@@ -99,6 +150,14 @@ export const routeSchema = z
     flag: flagSchema.optional(),
     shadow: shadowSchema.default({ maxInFlight: 64, methods: ['POST', 'GET', 'HEAD'], maxBodyBytes: 256 * 1024 }),
     predictions: predictionsSchema.optional(),
+    guardrails: guardrailsSchema.optional(),
+    rollout: rolloutSchema.optional(),
+    pairs: z.strictObject({
+      /** How long a mirrored request waits for its other half before it is written unpaired. */
+      ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      /** Joined predictions kept for ground-truth feedback. */
+      feedbackTtlMs: z.number().int().min(1_000).max(7 * 24 * 3_600_000).default(3_600_000),
+    }).default({ ttlMs: 30_000, feedbackTtlMs: 3_600_000 }),
   })
   .superRefine((route, ctx) => {
     const names = new Set([route.champion.name]);
@@ -126,4 +185,8 @@ export type Policy = z.infer<typeof policySchema>;
 export type RoutePolicy = z.infer<typeof routeSchema>;
 export type ChallengerPolicy = RoutePolicy['challengers'][number];
 export type ChallengerMode = (typeof challengerModes)[number];
+export type GuardrailPolicy = z.infer<typeof guardrailsSchema>;
+export type RolloutPolicy = z.infer<typeof rolloutSchema>;
+/** Guardrail settings with every default applied (a route without a guardrails block gets these). */
+export const defaultGuardrails: GuardrailPolicy = guardrailsSchema.parse({});
 export type HttpMethod = (typeof httpMethods)[number];

@@ -69,9 +69,93 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly shadowDuration = new Histogram({
+    name: 'switchyard_shadow_duration_seconds',
+    help: 'Latency of mirrored requests to shadow challengers (never part of the served latency).',
+    labelNames: ['route', 'variant'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly pairs = new Counter({
+    name: 'switchyard_pairs_total',
+    help: 'Paired predictions by route and result (agree, disagree, unparsed, unpaired).',
+    labelNames: ['route', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly agreement = new Gauge({
+    name: 'switchyard_prediction_agreement_ratio',
+    help: 'Share of parsed pairs whose champion and challenger predictions agree, since start.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly recordsWritten = new Counter({
+    name: 'switchyard_records_written_total',
+    help: 'Prediction records written by sink.',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly recordsDropped = new Counter({
+    name: 'switchyard_pairs_dropped_total',
+    help: 'Prediction records lost by sink and reason (queue_full, disk_error, recorder_full); serving is never blocked.',
+    labelNames: ['sink', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly feedback = new Counter({
+    name: 'switchyard_feedback_total',
+    help: 'Ground-truth labels received by result (joined, unknown_request).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  /** Read at scrape time by the flag gauges below; installed by the flag source (null: no flags in use). */
+  flagProbe: FlagMetricsProbe | null = null;
+
+  readonly flagUpdates = new Counter({
+    name: 'switchyard_flag_updates_total',
+    help: 'Flag refresh outcomes by result: applied (a route split changed), unchanged (fetched, nothing new for our routes), missing (a route flag is absent: champion only), invalid (flag content ignored in part, see logs), bootstrap (bootstrap file applied), error (Unleash unreachable or failing), unauthorized (401/403).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly flagSnapshotAge = new Gauge({
+    name: 'switchyard_flag_snapshot_age_seconds',
+    help: 'Seconds since Unleash last confirmed the flag snapshot (since start when it never did); 0 when no route follows a flag.',
+    registers: [this.registry],
+    collect: () => {
+      const age = this.flagProbe?.ageSeconds() ?? null;
+      if (age === null) this.flagSnapshotAge.reset();
+      else this.flagSnapshotAge.set(age);
+    },
+  });
+
+  readonly flagStatus = new Gauge({
+    name: 'switchyard_flag_status',
+    help: 'Flag status of each flag-driven route: 1 on the current status (live, stale, bootstrap, unauthorized, missing, unconfigured), 0 on the others.',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.flagStatus.reset();
+      for (const [route, current] of this.flagProbe?.statuses() ?? []) {
+        for (const status of this.flagProbe?.statusNames ?? []) this.flagStatus.labels(route, status).set(status === current ? 1 : 0);
+      }
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
+}
+
+/** What the flag gauges read at scrape time (implemented by the flag source). */
+export interface FlagMetricsProbe {
+  readonly statusNames: readonly string[];
+  ageSeconds(): number | null;
+  statuses(): Iterable<readonly [route: string, status: string]>;
 }
 
 /** Status class label for a status code, without allocating a string per request. */

@@ -15,8 +15,8 @@ import type { UpstreamPools } from './upstreams.js';
 
 /** Starts mirrors for one request; supplied by the shadow layer, null when no route mirrors. */
 export interface MirrorLauncher {
-  /** Called after the primary was dispatched; must return at once (it schedules its own work). */
-  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string, stickyKey: string | null, primaryStartedAt: number): void;
+  /** Called after the primary was dispatched; must return at once (it schedules its own work). Returns mirrors launched. */
+  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string): number;
   /** Counts a mirror that could not be sent because the body was not kept. */
   skipped(decision: RouteDecision, bucket: number, reason: 'body_too_large' | 'body_streamed' | 'method'): void;
 }
@@ -98,6 +98,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly startedAtEpoch: number;
   readonly canFallBack: boolean;
   readonly fallbackFrom: Exchange | null;
+  mirrored: number;
   captureLimit: number;
   captured: Buffer[] | null;
   capturedBytes: number;
@@ -109,7 +110,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   suppressed: boolean;
   done: boolean;
 
-  constructor(plane: DataPlane, req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, path: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, fallbackFrom: Exchange | null) {
+  constructor(plane: DataPlane, req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, path: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, fallbackFrom: Exchange | null, captureLimit: number) {
     this.plane = plane;
     this.req = req;
     this.res = res;
@@ -126,7 +127,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     // A fallback needs a replayable body: none, or one we kept in memory.
     this.canFallBack = arm.fallback && fallbackFrom === null && (body === null || Buffer.isBuffer(body));
     this.fallbackFrom = fallbackFrom;
-    this.captureLimit = plane.observations.captureBytes(decision.route.name);
+    this.mirrored = fallbackFrom === null ? 0 : fallbackFrom.mirrored;
+    this.captureLimit = captureLimit;
     this.captured = null;
     this.capturedBytes = 0;
     this.truncated = false;
@@ -253,6 +255,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       fellBack,
       fallbackFor: this.fallbackFrom === null ? null : this.fallbackFrom.arm.name,
       startedAt: this.startedAtEpoch,
+      mirrored: fellBack ? 0 : this.mirrored,
       requestBody: Buffer.isBuffer(this.body) ? this.body : null,
       responseBody: this.captured === null ? null : this.captured.length === 1 ? this.captured[0]! : Buffer.concat(this.captured),
       responseTruncated: this.truncated,
@@ -377,18 +380,26 @@ export class DataPlane {
     if (scanned.host !== null) scanned.forward.push('x-forwarded-host', scanned.host);
 
     const hasBody = scanned.contentLength > 0 || scanned.chunked;
-    const mirrors = decision.shadows !== null && this.mirror !== null && bucket <= maxShadow(decision);
+    let mirrors = decision.shadows !== null && this.mirror !== null && bucket <= maxShadow(decision);
+    if (mirrors && !route.shadowMethods.has(method)) {
+      this.mirror!.skipped(decision, bucket, 'method');
+      mirrors = false;
+    }
     if (!hasBody) {
       this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, null, startedAt, bucket, mirrors);
       return;
     }
-    const needsCopy = arm.fallback || mirrors || this.observations.captureBytes(route.name) > 0;
-    const keepLimit = mirrors ? Math.max(this.keepBodyBytes, route.shadowMaxBodyBytes) : this.keepBodyBytes;
+    if (mirrors && (scanned.chunked || scanned.contentLength > route.shadowMaxBodyBytes)) {
+      // Mirroring needs the body kept once; larger or unframed bodies are served but not mirrored (counted).
+      this.mirror!.skipped(decision, bucket, scanned.chunked ? 'body_streamed' : 'body_too_large');
+      mirrors = false;
+    }
+    const keepLimit = mirrors ? route.shadowMaxBodyBytes : this.keepBodyBytes;
+    const needsCopy = arm.fallback || mirrors || this.observations.captureBytes(route.name, false) > 0;
     if (needsCopy && !scanned.chunked && scanned.contentLength <= keepLimit) {
       this.#bufferThenDispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, scanned.contentLength, startedAt, bucket, mirrors);
       return;
     }
-    if (mirrors) this.mirror!.skipped(decision, bucket, scanned.chunked ? 'body_streamed' : 'body_too_large');
     const body = scanned.chunked ? req.pipe(new BodyLimit(route.bodyLimitBytes, route.name)) : req;
     this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, body, startedAt, bucket, false);
   }
@@ -406,19 +417,17 @@ export class DataPlane {
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, bucket: number, mirrors: boolean): void {
-    const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, startedAt, null);
+    const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, startedAt, null, this.observations.captureBytes(decision.route.name, mirrors));
     (res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
-    if (mirrors) {
-      if (!decision.route.shadowMethods.has(req.method ?? '')) this.mirror!.skipped(decision, bucket, 'method');
-      else this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId, stickyKey, startedAt);
-    }
+    // Mirrors are scheduled after the primary is dispatched and never awaited (PERF.md §5.10).
+    if (mirrors) exchange.mirrored = this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId);
   }
 
   /** Replays a failed challenger exchange on the champion; the client sees the champion's answer. */
   fallBack(failed: Exchange): void {
     const champion = failed.decision.route.arms[0]!;
-    const exchange = new Exchange(this, failed.req, failed.res, failed.decision, champion, failed.requestId, failed.stickyKey, failed.path, failed.headers, failed.body, performance.now(), failed);
+    const exchange = new Exchange(this, failed.req, failed.res, failed.decision, champion, failed.requestId, failed.stickyKey, failed.path, failed.headers, failed.body, performance.now(), failed, failed.captureLimit);
     (failed.res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
   }

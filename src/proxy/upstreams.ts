@@ -55,4 +55,11 @@ export class UpstreamPools {
   async close(): Promise<void> {
     await this.retain(new Set());
   }
+
+  /** Aborts everything in flight and closes every pool at once (shutdown after the drain, or shadow pools). */
+  async destroy(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => pool.destroy()));
+  }
 }

@@ -19,6 +19,8 @@ export interface ServedObservation {
   /** Set on the champion's answer that replaced a failed challenger; analysis must not count it for the champion. */
   fallbackFor: string | null;
   startedAt: number;
+  /** How many shadow mirrors were launched for this request (their answers arrive as ShadowObservations). */
+  mirrored: number;
   /** The request body when it was kept (bounded), else null. */
   requestBody: Buffer | null;
   /** A capped copy of the response body when the port asked for one, else null. */
@@ -29,15 +31,32 @@ export interface ServedObservation {
 
 /** Receives observations. Implementations must return at once and never throw. */
 export interface ObservationPort {
-  /** Bytes of response body to copy for this route (0: none). Read once per request. */
-  captureBytes(route: string): number;
+  /** Bytes of response body to copy for this request (0: none); mirrored requests are always paired. */
+  captureBytes(route: string, mirrored: boolean): number;
   served(observation: ServedObservation): void;
+  /** A shadow challenger's answer to a mirrored request. */
+  shadowed(observation: ShadowObservation): void;
+}
+
+/** What a shadow challenger answered to a mirrored request; never seen by the client. */
+export interface ShadowObservation {
+  route: string;
+  requestId: string;
+  variant: string;
+  status: number;
+  errorKind: UpstreamErrorKind | null;
+  latencyMs: number;
+  startedAt: number;
+  responseBody: Buffer | null;
+  responseTruncated: boolean;
+  contentType: string | null;
 }
 
 /** A port that keeps nothing: used when no analysis or pair log is configured. */
 export const nopObservationPort: ObservationPort = Object.freeze({
   captureBytes: () => 0,
   served: () => undefined,
+  shadowed: () => undefined,
 });
 
 /** Fans one observation out to several ports (e.g. the guardrail window and the pair recorder). */
@@ -45,9 +64,16 @@ export function fanOut(ports: readonly ObservationPort[]): ObservationPort {
   if (ports.length === 0) return nopObservationPort;
   if (ports.length === 1) return ports[0]!;
   return {
-    captureBytes: (route) => Math.max(...ports.map((p) => p.captureBytes(route))),
+    captureBytes: (route, mirrored) => {
+      let max = 0;
+      for (const port of ports) max = Math.max(max, port.captureBytes(route, mirrored));
+      return max;
+    },
     served: (observation) => {
       for (const port of ports) port.served(observation);
+    },
+    shadowed: (observation) => {
+      for (const port of ports) port.shadowed(observation);
     },
   };
 }

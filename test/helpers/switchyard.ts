@@ -22,7 +22,7 @@ export async function startSwitchyard(policy: unknown, options: Partial<Switchya
   const policyFile = path.join(dir, 'policy.yaml');
   const writePolicy = (p: unknown) => writeFile(policyFile, typeof p === 'string' ? p : stringify(p));
   await writePolicy(policy);
-  const app = await buildApp({ configPath: policyFile, host: '127.0.0.1', port: 0, adminPort: 0, defaultMetrics: false, ...options });
+  const app = await buildApp({ configPath: policyFile, host: '127.0.0.1', port: 0, adminPort: 0, defaultMetrics: false, dataDir: dir, ...options });
   const { dataUrl, adminUrl } = await app.listen();
   return {
     app,

@@ -1,0 +1,27 @@
+// POST /v1/feedback: ground-truth labels joined to recent predictions by request id (one status per item, never a 500 for unknown ids).
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { z } from 'zod';
+import { SWY_ERR_BAD_REQUEST } from '../errors.js';
+import type { PairRecorder } from '../record/pair-recorder.js';
+
+const item = z.strictObject({
+  requestId: z.string().min(1).max(200),
+  label: z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]),
+});
+const body = z.union([item, z.array(item).min(1).max(10_000), z.strictObject({ items: z.array(item).min(1).max(10_000) })]);
+
+/** Registers the feedback endpoint; `authorize` guards it with the admin bearer token. */
+export function feedbackApi(recorder: PairRecorder, authorize: preHandlerHookHandler) {
+  return (app: FastifyInstance) => {
+    app.post('/v1/feedback', { preHandler: authorize }, async (request) => {
+      const parsed = body.safeParse(request.body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new SWY_ERR_BAD_REQUEST(`body${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}; send {"requestId": "...", "label": ...} or an array of them`);
+      }
+      const items = Array.isArray(parsed.data) ? parsed.data : 'items' in parsed.data ? parsed.data.items : [parsed.data];
+      const results = recorder.feedback(items);
+      return { joined: results.filter((r) => r.status === 'joined').length, unknown: results.filter((r) => r.status !== 'joined').length, results };
+    });
+  };
+}

@@ -1,0 +1,139 @@
+// Offline report over prediction logs: agreement with a confidence interval, McNemar on labelled pairs, paired score and latency tests.
+import { mcNemarTest, pairedTTestSamples, wilcoxonSignedRankSamples, wilsonInterval, type Interval } from './stats/index.js';
+
+/** The fields of a log record the report reads (records are written by src/record/pair-recorder.ts). */
+export interface LogRecord {
+  type?: string;
+  route?: string;
+  requestId?: string;
+  complete?: boolean;
+  served?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null } | null;
+  shadow?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null } | null;
+  comparison?: { kind?: string; agree?: boolean | null } | null;
+  correct?: Record<string, boolean | null>;
+  variant?: string;
+  status?: number;
+  latencyMs?: number;
+}
+
+/** Report for one route. */
+export interface RouteReport {
+  route: string;
+  pairs: number;
+  complete: number;
+  unparsed: number;
+  agreement: { agree: number; of: number; rate: number | null; ci95: Interval | null };
+  labelled: { n: number; championAccuracy: number | null; challengerAccuracy: number | null; mcNemar: { b: number; c: number; pValue: number | null } };
+  scoreDifference: { n: number; meanDiff: number | null; ci95: Interval | null; pValue: number | null };
+  latency: { n: number; championMedianMs: number | null; challengerMedianMs: number | null; wilcoxonPValue: number | null; meanDiffMs: number | null };
+  served: Record<string, { requests: number; failures: number }>;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const finiteOrNull = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
+
+/** Builds per-route reports from parsed records (pairs, served records and feedback records, in any order). */
+export function buildPairsReport(records: Iterable<LogRecord>): RouteReport[] {
+  const byRoute = new Map<string, { pairs: LogRecord[]; feedback: Map<string, LogRecord>; served: LogRecord[] }>();
+  const bucket = (route: string) => {
+    let found = byRoute.get(route);
+    if (!found) {
+      found = { pairs: [], feedback: new Map(), served: [] };
+      byRoute.set(route, found);
+    }
+    return found;
+  };
+  for (const record of records) {
+    if (typeof record.route !== 'string') continue;
+    if (record.type === 'pair') bucket(record.route).pairs.push(record);
+    else if (record.type === 'feedback' && record.requestId) bucket(record.route).feedback.set(record.requestId, record);
+    else if (record.type === 'served') bucket(record.route).served.push(record);
+  }
+  const reports: RouteReport[] = [];
+  for (const [route, data] of [...byRoute].sort(([a], [b]) => a.localeCompare(b))) {
+    let agree = 0;
+    let compared = 0;
+    let unparsed = 0;
+    let complete = 0;
+    const scoreX: number[] = [];
+    const scoreY: number[] = [];
+    const latX: number[] = [];
+    const latY: number[] = [];
+    let labelled = 0;
+    let championRight = 0;
+    let challengerRight = 0;
+    let b = 0;
+    let c = 0;
+    for (const pair of data.pairs) {
+      if (!pair.complete || !pair.served || !pair.shadow) continue;
+      complete++;
+      const agreement = pair.comparison?.agree;
+      if (agreement === true || agreement === false) {
+        compared++;
+        if (agreement) agree++;
+      } else unparsed++;
+      if (typeof pair.served.prediction === 'number' && typeof pair.shadow.prediction === 'number') {
+        scoreX.push(pair.shadow.prediction);
+        scoreY.push(pair.served.prediction);
+      }
+      if (typeof pair.served.latencyMs === 'number' && typeof pair.shadow.latencyMs === 'number' && !pair.served.error && !pair.shadow.error) {
+        latX.push(pair.shadow.latencyMs);
+        latY.push(pair.served.latencyMs);
+      }
+      const feedback = pair.requestId ? data.feedback.get(pair.requestId) : undefined;
+      const championOk = feedback?.correct?.[pair.served.variant ?? ''];
+      const challengerOk = feedback?.correct?.[pair.shadow.variant ?? ''];
+      if (typeof championOk === 'boolean' && typeof challengerOk === 'boolean') {
+        labelled++;
+        if (championOk) championRight++;
+        if (challengerOk) challengerRight++;
+        if (championOk && !challengerOk) b++;
+        if (!championOk && challengerOk) c++;
+      }
+    }
+    const mcnemar = mcNemarTest(b, c);
+    const scores = scoreX.length > 1 ? pairedTTestSamples(scoreX, scoreY) : null;
+    const latency = latX.length > 0 ? wilcoxonSignedRankSamples(latX, latY) : null;
+    const served: RouteReport['served'] = {};
+    for (const s of data.served) {
+      const v = s.variant ?? 'unknown';
+      served[v] ??= { requests: 0, failures: 0 };
+      served[v].requests++;
+      if ((s.status ?? 0) >= 500 || (s.status ?? 0) === 0) served[v].failures++;
+    }
+    reports.push({
+      route,
+      pairs: data.pairs.length,
+      complete,
+      unparsed,
+      agreement: { agree, of: compared, rate: compared > 0 ? agree / compared : null, ci95: compared > 0 ? wilsonInterval(agree, compared, 0.95) : null },
+      labelled: {
+        n: labelled,
+        championAccuracy: labelled > 0 ? championRight / labelled : null,
+        challengerAccuracy: labelled > 0 ? challengerRight / labelled : null,
+        mcNemar: { b, c, pValue: mcnemar.status === 'ok' ? mcnemar.exactPValue : null },
+      },
+      scoreDifference: {
+        n: scoreX.length,
+        meanDiff: scores && scores.status === 'ok' ? scores.meanDiff : null,
+        ci95: scores && scores.status === 'ok' ? scores.diffInterval : null,
+        pValue: scores && scores.status === 'ok' ? finiteOrNull(scores.pValue) : null,
+      },
+      latency: {
+        n: latX.length,
+        championMedianMs: median(latY),
+        challengerMedianMs: median(latX),
+        wilcoxonPValue: latency && latency.status === 'ok' ? finiteOrNull(latency.pValue) : null,
+        meanDiffMs: latX.length > 0 ? latX.reduce((s, x, i) => s + x - latY[i]!, 0) / latX.length : null,
+      },
+      served,
+    });
+  }
+  return reports;
+}

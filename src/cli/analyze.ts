@@ -1,0 +1,87 @@
+// `switchyard analyze <pairs.ndjson>...`: reads prediction logs (plain or gzip-rotated) and prints a per-route report.
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import { buildPairsReport, type LogRecord, type RouteReport } from '../analysis/pairs-report.js';
+import { helpOption } from './options.js';
+
+const usage = 'Usage: switchyard analyze <file-or-dir>... [--json]\nReads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such file in it).';
+
+async function expand(targets: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const target of targets) {
+    const info = await stat(target);
+    if (info.isDirectory()) {
+      for (const name of (await readdir(target)).sort()) if (/\.ndjson(\.gz)?$/.test(name)) files.push(path.join(target, name));
+    } else files.push(target);
+  }
+  return files;
+}
+
+async function* readRecords(files: string[], skipped: { lines: number }): AsyncGenerator<LogRecord> {
+  for (const file of files) {
+    const raw = createReadStream(file);
+    const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      if (line.trim() === '') continue;
+      try {
+        yield JSON.parse(line) as LogRecord;
+      } catch {
+        // A torn last line (crash mid-write) is skipped and reported, not fatal.
+        skipped.lines++;
+      }
+    }
+  }
+}
+
+const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+const num = (x: number | null, digits = 3) => (x === null ? '-' : x.toFixed(digits));
+const p = (x: number | null) => (x === null ? '-' : x < 1e-4 ? x.toExponential(1) : x.toFixed(4));
+
+function render(report: RouteReport): string {
+  const a = report.agreement;
+  const l = report.labelled;
+  const lines = [
+    `route ${report.route}: ${report.pairs} pairs (${report.complete} complete, ${report.unparsed} unparsed)`,
+    `  agreement        ${a.agree}/${a.of} = ${pct(a.rate)}  95% CI ${a.ci95 ? `${pct(a.ci95[0])} .. ${pct(a.ci95[1])}` : '-'}`,
+    `  labelled pairs   ${l.n}: champion ${pct(l.championAccuracy)}, challenger ${pct(l.challengerAccuracy)}; McNemar b=${l.mcNemar.b} c=${l.mcNemar.c} p=${p(l.mcNemar.pValue)}`,
+    `  score diff       n=${report.scoreDifference.n} mean ${num(report.scoreDifference.meanDiff)} (challenger - champion) p=${p(report.scoreDifference.pValue)}`,
+    `  latency          n=${report.latency.n} median champion ${num(report.latency.championMedianMs, 2)} ms, challenger ${num(report.latency.challengerMedianMs, 2)} ms; Wilcoxon p=${p(report.latency.wilcoxonPValue)}`,
+  ];
+  for (const [variant, s] of Object.entries(report.served)) lines.push(`  served ${variant.padEnd(10)} ${s.requests} requests, ${s.failures} failures`);
+  return lines.join('\n');
+}
+
+export async function analyzeCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { json: { type: 'boolean' }, ...helpOption }, allowPositionals: true, strict: true });
+  } catch (err) {
+    console.error(`switchyard analyze: ${(err as Error).message}`);
+    return 2;
+  }
+  if (parsed.values.help || parsed.positionals.length === 0) {
+    console.log(usage);
+    return parsed.values.help ? 0 : 2;
+  }
+  let files: string[];
+  try {
+    files = await expand(parsed.positionals);
+  } catch (err) {
+    console.error(`switchyard analyze: ${(err as Error).message}`);
+    return 1;
+  }
+  const skipped = { lines: 0 };
+  const records: LogRecord[] = [];
+  for await (const record of readRecords(files, skipped)) records.push(record);
+  const reports = buildPairsReport(records);
+  if (parsed.values.json) console.log(JSON.stringify({ files, skippedLines: skipped.lines, routes: reports }, null, 2));
+  else {
+    console.log(reports.length === 0 ? 'no records found' : reports.map(render).join('\n\n'));
+    if (skipped.lines > 0) console.log(`\n(${skipped.lines} unreadable lines skipped)`);
+  }
+  return 0;
+}

@@ -1,0 +1,346 @@
+// Joins served and shadow answers by request id into paired records, samples canary/ab records, and takes ground-truth feedback.
+import { createHmac } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { CompiledRoute, SnapshotRef } from '../decision/snapshot.js';
+import type { Metrics } from '../metrics/registry.js';
+import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, type Extracted, type Extractor } from './extract.js';
+import type { ObservationPort, ServedObservation, ShadowObservation } from './port.js';
+import type { RecordSink } from './sinks/sink.js';
+
+/** Per-route recording settings, compiled once per policy version. */
+interface RouteRecording {
+  readonly extractor: Extractor;
+  readonly captureBytes: number;
+  readonly sampleRate: number;
+  readonly logInputs: boolean;
+  readonly redact: readonly (readonly string[])[];
+  readonly rawKeys: boolean;
+  readonly pairTtlMs: number;
+  readonly feedbackTtlMs: number;
+}
+
+/** One side of a pair as written to the log. */
+interface SideRecord {
+  variant: string;
+  status: number;
+  error: string | null;
+  latencyMs: number;
+  prediction: Extracted['value'];
+  parseError: string | null;
+}
+
+/** Half-joined mirrored request: the served answer and shadow answers arrive in any order. */
+interface PendingPair {
+  route: string;
+  requestId: string;
+  served: ServedObservation | null;
+  shadows: ShadowObservation[];
+  expected: number;
+}
+
+/** What feedback can be joined to. */
+interface Remembered {
+  route: string;
+  kind: 'pair' | 'served';
+  predictions: { variant: string; role: 'champion' | 'challenger' | 'shadow'; prediction: Extracted['value'] }[];
+}
+
+/** Per-item answer of POST /v1/feedback. */
+export interface FeedbackResult {
+  requestId: string;
+  status: 'joined' | 'unknown_request';
+  correct?: Record<string, boolean | null>;
+}
+
+export interface PairRecorderOptions {
+  snapshots: SnapshotRef;
+  metrics: Metrics;
+  sink: RecordSink;
+  /** Secret mixed into sticky-key hashes so logs do not reveal user ids. */
+  keySalt?: string;
+  /** Observations waiting for off-path processing; beyond this they are dropped and counted. */
+  maxQueue?: number;
+  maxPending?: number;
+  maxRemembered?: number;
+}
+
+type Work = { served: ServedObservation; shadow: null } | { served: null; shadow: ShadowObservation };
+
+/**
+ * The request path only pushes observations into a bounded queue; extraction, joining and writing run later in
+ * setImmediate batches, so they never delay a response.
+ */
+export class PairRecorder implements ObservationPort {
+  readonly #snapshots: SnapshotRef;
+  readonly #metrics: Metrics;
+  readonly #sink: RecordSink;
+  readonly #keySalt: string;
+  readonly #maxQueue: number;
+  readonly #byRoute = new WeakMap<CompiledRoute, RouteRecording>();
+  readonly #pending: LRUCache<string, PendingPair>;
+  readonly #remembered: LRUCache<string, Remembered>;
+  readonly #agreement = new Map<string, { agree: number; parsed: number }>();
+  #queue: Work[] = [];
+  #scheduled = false;
+  readonly #purgeTimer: NodeJS.Timeout;
+  readonly #recorderDrops;
+
+  constructor(options: PairRecorderOptions) {
+    this.#snapshots = options.snapshots;
+    this.#metrics = options.metrics;
+    this.#sink = options.sink;
+    this.#keySalt = options.keySalt ?? 'switchyard';
+    this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#recorderDrops = options.metrics.recordsDropped.labels('recorder', 'queue_full');
+    this.#pending = new LRUCache<string, PendingPair>({
+      max: options.maxPending ?? 50_000,
+      ttl: 30_000,
+      // An entry leaving before both halves arrived is still written, marked unpaired: nothing is silently lost.
+      dispose: (entry, _key, reason) => {
+        if (reason === 'evict' || reason === 'expire') this.#writePair(entry, 'unpaired');
+      },
+    });
+    this.#remembered = new LRUCache<string, Remembered>({ max: options.maxRemembered ?? 200_000, ttl: 3_600_000 });
+    // lru-cache expires lazily; a periodic purge makes expiries (and their unpaired records) happen on time.
+    this.#purgeTimer = setInterval(() => this.#pending.purgeStale(), 1_000);
+    this.#purgeTimer.unref();
+  }
+
+  #recording(routeName: string): RouteRecording | null {
+    const route = this.#snapshots.current.byName.get(routeName)?.route;
+    if (!route) return null;
+    let found = this.#byRoute.get(route);
+    if (!found) {
+      const p = route.policy.predictions;
+      found = Object.freeze({
+        extractor: compileExtractor(p),
+        captureBytes: p?.maxResponseBytes ?? 256 * 1024,
+        sampleRate: p ? p.sampleRate : 0,
+        logInputs: p?.logInputs ?? false,
+        redact: (p?.redact ?? []).map(parsePointer),
+        rawKeys: p?.rawKeys ?? false,
+        pairTtlMs: route.policy.pairs.ttlMs,
+        feedbackTtlMs: route.policy.pairs.feedbackTtlMs,
+      });
+      this.#byRoute.set(route, found);
+    }
+    return found;
+  }
+
+  captureBytes(route: string, mirrored: boolean): number {
+    const recording = this.#recording(route);
+    if (!recording) return 0;
+    if (mirrored) return recording.captureBytes;
+    return recording.sampleRate > 0 && (recording.sampleRate >= 1 || Math.random() < recording.sampleRate) ? recording.captureBytes : 0;
+  }
+
+  served(observation: ServedObservation): void {
+    // A challenger failure replaced by the champion is not the answer the client got; the fallback observation is.
+    if (observation.fellBack) return;
+    if (observation.mirrored === 0 && observation.responseBody === null && observation.errorKind === null) return;
+    this.#enqueue({ served: observation, shadow: null });
+  }
+
+  shadowed(observation: ShadowObservation): void {
+    this.#enqueue({ served: null, shadow: observation });
+  }
+
+  #enqueue(work: Work): void {
+    if (this.#queue.length >= this.#maxQueue) {
+      this.#recorderDrops.inc();
+      return;
+    }
+    this.#queue.push(work);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#process());
+    }
+  }
+
+  #process(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    for (const work of batch) {
+      try {
+        if (work.served) this.#onServed(work.served);
+        else this.#onShadow(work.shadow);
+      } catch {
+        // Recording must never break serving: a malformed observation is dropped and counted.
+        this.#metrics.recordsDropped.labels('recorder', 'internal_error').inc();
+      }
+    }
+  }
+
+  #onServed(o: ServedObservation): void {
+    if (o.mirrored > 0) {
+      const key = `${o.route}\0${o.requestId}`;
+      const entry = this.#pending.get(key) ?? { route: o.route, requestId: o.requestId, served: null, shadows: [], expected: o.mirrored };
+      entry.served = o;
+      entry.expected = o.mirrored;
+      this.#settle(key, entry);
+      return;
+    }
+    const recording = this.#recording(o.route);
+    if (!recording || o.responseBody === null) return;
+    const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+    this.#remember(o.requestId, recording, { route: o.route, kind: 'served', predictions: [{ variant: o.variant, role: o.role, prediction: side.prediction }] });
+    this.#write({
+      type: 'served',
+      route: o.route,
+      requestId: o.requestId,
+      at: new Date(o.startedAt).toISOString(),
+      key: this.#key(recording, o.stickyKey),
+      mode: o.mode,
+      role: o.role,
+      fallbackFor: o.fallbackFor,
+      ...side,
+      ...(recording.logInputs ? { input: this.#input(recording, o.requestBody) } : {}),
+    });
+  }
+
+  #onShadow(o: ShadowObservation): void {
+    const key = `${o.route}\0${o.requestId}`;
+    const entry = this.#pending.get(key) ?? { route: o.route, requestId: o.requestId, served: null, shadows: [], expected: 1 };
+    entry.shadows.push(o);
+    this.#settle(key, entry);
+  }
+
+  #settle(key: string, entry: PendingPair): void {
+    if (entry.served !== null && entry.shadows.length >= entry.expected) {
+      this.#pending.delete(key);
+      this.#writePair(entry, 'complete');
+      return;
+    }
+    const recording = this.#recording(entry.route);
+    this.#pending.set(key, entry, { ttl: recording?.pairTtlMs ?? 30_000 });
+  }
+
+  #writePair(entry: PendingPair, completeness: 'complete' | 'unpaired'): void {
+    const recording = this.#recording(entry.route);
+    if (!recording) return;
+    const served = entry.served;
+    const servedSide = served ? this.#side(recording, served.variant, served.status, served.errorKind, served.latencyMs, served.responseBody, served.contentType, served.responseTruncated) : null;
+    const shadows = entry.shadows.map((s) => this.#side(recording, s.variant, s.status, s.errorKind, s.latencyMs, s.responseBody, s.contentType, s.responseTruncated));
+    const pairs = completeness === 'complete' ? shadows : [];
+    for (const shadowSide of shadows.length > 0 ? shadows : [null]) {
+      let comparison: Comparison | null = null;
+      let result: string;
+      if (servedSide && shadowSide) {
+        comparison = compareWith(recording.extractor, servedSide, shadowSide);
+        result = comparison.agree === null ? 'unparsed' : comparison.agree ? 'agree' : 'disagree';
+        if (comparison.agree !== null) this.#trackAgreement(entry.route, comparison.agree);
+      } else result = 'unpaired';
+      this.#metrics.pairs.labels(entry.route, result).inc();
+      this.#write({
+        type: 'pair',
+        route: entry.route,
+        requestId: entry.requestId,
+        at: new Date(served?.startedAt ?? entry.shadows[0]?.startedAt ?? Date.now()).toISOString(),
+        key: served ? this.#key(recording, served.stickyKey) : null,
+        complete: servedSide !== null && shadowSide !== null,
+        served: servedSide && served ? { ...servedSide, role: served.role, mode: served.mode, fallbackFor: served.fallbackFor } : null,
+        shadow: shadowSide,
+        comparison,
+        ...(recording.logInputs && served ? { input: this.#input(recording, served.requestBody) } : {}),
+      });
+    }
+    if (servedSide && served) {
+      this.#remember(entry.requestId, recording, {
+        route: entry.route,
+        kind: 'pair',
+        predictions: [{ variant: servedSide.variant, role: served.role, prediction: servedSide.prediction }, ...pairs.map((s) => ({ variant: s.variant, role: 'shadow' as const, prediction: s.prediction }))],
+      });
+    }
+  }
+
+  #side(recording: RouteRecording, variant: string, status: number, errorKind: string | null, latencyMs: number, body: Buffer | null, contentType: string | null, truncated: boolean): SideRecord {
+    const extracted = errorKind !== null && errorKind !== 'status_5xx' ? { value: null, error: `no response: ${errorKind}` } : extractPrediction(recording.extractor, body, contentType, truncated);
+    return { variant, status, error: errorKind, latencyMs: Math.round(latencyMs * 1000) / 1000, prediction: extracted.value, parseError: extracted.error };
+  }
+
+  #trackAgreement(route: string, agree: boolean): void {
+    let a = this.#agreement.get(route);
+    if (!a) {
+      a = { agree: 0, parsed: 0 };
+      this.#agreement.set(route, a);
+    }
+    a.parsed++;
+    if (agree) a.agree++;
+    this.#metrics.agreement.labels(route).set(a.agree / a.parsed);
+  }
+
+  #key(recording: RouteRecording, key: string | null): string | null {
+    if (key === null) return null;
+    return recording.rawKeys ? key : createHmac('sha256', this.#keySalt).update(key).digest('hex').slice(0, 24);
+  }
+
+  #input(recording: RouteRecording, body: Buffer | null): unknown {
+    if (body === null) return null;
+    let document: unknown;
+    try {
+      document = JSON.parse(body.toString('utf8'));
+    } catch {
+      return { unparsed: true, bytes: body.length };
+    }
+    for (const pointer of recording.redact) redactPointer(document, pointer);
+    return document;
+  }
+
+  #remember(requestId: string, recording: RouteRecording, entry: Remembered): void {
+    this.#remembered.set(requestId, entry, { ttl: recording.feedbackTtlMs });
+  }
+
+  #write(record: object): void {
+    this.#sink.write(record);
+  }
+
+  /** Joins ground-truth labels to remembered predictions and writes a labelled record per joined item. */
+  feedback(items: readonly { requestId: string; label: unknown }[]): FeedbackResult[] {
+    return items.map(({ requestId, label }) => {
+      const found = this.#remembered.get(requestId);
+      if (!found) {
+        this.#metrics.feedback.labels('unknown_request').inc();
+        return { requestId, status: 'unknown_request' };
+      }
+      const correct: Record<string, boolean | null> = {};
+      for (const p of found.predictions) correct[p.variant] = compareLabels(p.prediction, label);
+      this.#metrics.feedback.labels('joined').inc();
+      this.#write({ type: 'feedback', route: found.route, requestId, at: new Date().toISOString(), of: found.kind, label, predictions: found.predictions, correct });
+      return { requestId, status: 'joined', correct };
+    });
+  }
+
+  /** Processes what is queued, writes unpaired leftovers, and flushes the sink (shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.#purgeTimer);
+    this.#process();
+    for (const [key, entry] of this.#pending.entries()) {
+      this.#pending.delete(key);
+      this.#writePair(entry, 'unpaired');
+    }
+    await this.#sink.close();
+  }
+
+  /** Processes queued observations now and waits for the sink (tests and shutdown). */
+  async flush(): Promise<void> {
+    this.#process();
+    await this.#sink.flush();
+  }
+}
+
+/** Replaces the value at a JSON Pointer with "[redacted]" (in place); missing paths are ignored. */
+export function redactPointer(document: unknown, tokens: readonly string[]): void {
+  if (tokens.length === 0) return;
+  let parent: unknown = document;
+  for (let i = 0; i < tokens.length - 1; i++) {
+    const token = tokens[i]!;
+    if (token === '*' && Array.isArray(parent)) {
+      for (const element of parent) redactPointer(element, tokens.slice(i + 1));
+      return;
+    }
+    parent = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)[token] : undefined;
+  }
+  const last = tokens[tokens.length - 1]!;
+  if (parent !== null && typeof parent === 'object' && last in (parent as object)) (parent as Record<string, unknown>)[last] = '[redacted]';
+}

@@ -1,0 +1,38 @@
+// The record sink plug point: a small interface, one file per implementation, and a factory.
+import type { Metrics } from '../../metrics/registry.js';
+
+/** Receives prediction records. `write` returns at once: false means the record was dropped (and counted). */
+export interface RecordSink {
+  readonly name: string;
+  write(record: object): boolean;
+  /** Writes what is queued and fsyncs; resolves when it is on disk (or dropped and counted). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Counts drops for a sink; shared by implementations so every loss is visible in one metric. */
+export function dropCounter(metrics: Metrics, sink: string) {
+  const written = metrics.recordsWritten.labels(sink);
+  const children = new Map<string, ReturnType<typeof metrics.recordsDropped.labels>>();
+  return {
+    dropped(reason: string, count = 1) {
+      let child = children.get(reason);
+      if (!child) {
+        child = metrics.recordsDropped.labels(sink, reason);
+        children.set(reason, child);
+      }
+      child.inc(count);
+    },
+    written(count: number) {
+      written.inc(count);
+    },
+  };
+}
+
+/** A sink that keeps nothing (SWITCHYARD_PAIRS_SINK=none). */
+export const nopSink: RecordSink = {
+  name: 'none',
+  write: () => true,
+  flush: async () => undefined,
+  close: async () => undefined,
+};

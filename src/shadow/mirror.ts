@@ -1,0 +1,172 @@
+// Fire-and-forget mirrors to shadow challengers: own pools, bounded in-flight per route, drop-and-count, never awaited.
+import type { Dispatcher } from 'undici';
+import type { Arm, RouteDecision } from '../decision/snapshot.js';
+import type { Metrics } from '../metrics/registry.js';
+import { classifyUpstreamError, type UpstreamErrorKind } from '../proxy/error-map.js';
+import type { MirrorLauncher } from '../proxy/data-plane.js';
+import { UpstreamPools } from '../proxy/upstreams.js';
+import type { ObservationPort } from '../record/port.js';
+
+type CounterChild = ReturnType<Metrics['shadowDropped']['labels']>;
+
+/** One mirrored call: an undici handler that copies a capped response and reports it; the client never sees it. */
+class MirrorCall implements Dispatcher.DispatchHandler {
+  readonly mirror: ShadowMirror;
+  readonly decision: RouteDecision;
+  readonly arm: Arm;
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly startedAtEpoch: number;
+  readonly captureLimit: number;
+  chunks: Buffer[] | null;
+  bytes: number;
+  truncated: boolean;
+  status: number;
+  contentType: string | null;
+  done: boolean;
+
+  constructor(mirror: ShadowMirror, decision: RouteDecision, arm: Arm, requestId: string, captureLimit: number) {
+    this.mirror = mirror;
+    this.decision = decision;
+    this.arm = arm;
+    this.requestId = requestId;
+    this.startedAt = performance.now();
+    this.startedAtEpoch = Date.now();
+    this.captureLimit = captureLimit;
+    this.chunks = null;
+    this.bytes = 0;
+    this.truncated = false;
+    this.status = 0;
+    this.contentType = null;
+    this.done = false;
+  }
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    this.status = statusCode;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      if (rawHeaders[i]!.length === 12 && rawHeaders[i]!.toString('latin1').toLowerCase() === 'content-type') this.contentType = rawHeaders[i + 1]!.toString('latin1');
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.truncated) return true;
+    const room = this.captureLimit - this.bytes;
+    if (chunk.length > room) {
+      this.truncated = true;
+      if (room <= 0) return true;
+      chunk = chunk.subarray(0, room);
+    }
+    (this.chunks ??= []).push(chunk);
+    this.bytes += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish(this.status >= 500 ? 'status_5xx' : null);
+  }
+
+  onError(err: Error): void {
+    this.finish(classifyUpstreamError(err));
+  }
+
+  finish(errorKind: UpstreamErrorKind | null): void {
+    if (this.done) return;
+    this.done = true;
+    const latencyMs = performance.now() - this.startedAt;
+    this.mirror.settled(this, errorKind, latencyMs);
+  }
+}
+
+/** Launches mirrors for requests the decision selects; a shadow failure only ever touches shadow metrics and records. */
+export class ShadowMirror implements MirrorLauncher {
+  readonly #pools: UpstreamPools;
+  readonly #metrics: Metrics;
+  readonly #observations: ObservationPort;
+  readonly #inFlight = new Map<string, number>();
+  readonly #dropped = new Map<string, CounterChild>();
+
+  /** Shadow traffic gets its own pools so it never takes a connection the served path needs. */
+  constructor(metrics: Metrics, observations: ObservationPort, pools = new UpstreamPools({ connections: 64 })) {
+    this.#metrics = metrics;
+    this.#observations = observations;
+    this.#pools = pools;
+  }
+
+  /** Mirrors in flight for a route (for tests and /v1/routes). */
+  inFlight(route: string): number {
+    return this.#inFlight.get(route) ?? 0;
+  }
+
+  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string): number {
+    const route = decision.route;
+    let launched = 0;
+    for (const shadow of decision.shadows!) {
+      if (bucket > shadow.upTo) continue;
+      const inFlight = this.#inFlight.get(route.name) ?? 0;
+      if (inFlight >= route.shadowMaxInFlight) {
+        this.#drop(route.name, 'in_flight_full');
+        continue;
+      }
+      this.#inFlight.set(route.name, inFlight + 1);
+      launched++;
+      const call = new MirrorCall(this, decision, shadow.arm, requestId, this.#observations.captureBytes(route.name, true));
+      const pool = this.#pools.get(shadow.arm.origin, route.connectTimeoutMs);
+      const mirroredHeaders = [...headers, 'x-switchyard-shadow', '1'];
+      // setImmediate: the primary's dispatch goes out first; the mirror never delays it (PERF.md §2d).
+      setImmediate(() => {
+        try {
+          pool.dispatch(
+            { path: shadow.arm.basePath + path, method: method as Dispatcher.HttpMethod, headers: mirroredHeaders, body, headersTimeout: route.shadowTimeoutMs, bodyTimeout: route.shadowTimeoutMs },
+            call,
+          );
+        } catch (err) {
+          call.onError(err as Error);
+        }
+      });
+    }
+    return launched;
+  }
+
+  skipped(decision: RouteDecision, bucket: number, reason: 'body_too_large' | 'body_streamed' | 'method'): void {
+    for (const shadow of decision.shadows!) if (bucket <= shadow.upTo) this.#drop(decision.route.name, reason);
+  }
+
+  /** Called once per mirror when it ends, successfully or not. */
+  settled(call: MirrorCall, errorKind: UpstreamErrorKind | null, latencyMs: number): void {
+    const route = call.decision.route.name;
+    this.#inFlight.set(route, (this.#inFlight.get(route) ?? 1) - 1);
+    const result = errorKind === null ? 'ok' : errorKind === 'timeout' ? 'timeout' : 'error';
+    this.#metrics.shadowRequests.labels(route, result).inc();
+    this.#metrics.shadowDuration.labels(route, call.arm.name).observe(latencyMs / 1000);
+    this.#observations.shadowed({
+      route,
+      requestId: call.requestId,
+      variant: call.arm.name,
+      status: errorKind !== null && call.status < 500 ? 0 : call.status,
+      errorKind,
+      latencyMs,
+      startedAt: call.startedAtEpoch,
+      responseBody: call.chunks === null ? null : call.chunks.length === 1 ? call.chunks[0]! : Buffer.concat(call.chunks),
+      responseTruncated: call.truncated,
+      contentType: call.contentType,
+    });
+  }
+
+  #drop(route: string, reason: string): void {
+    const key = `${route}|${reason}`;
+    let child = this.#dropped.get(key);
+    if (!child) {
+      child = this.#metrics.shadowDropped.labels(route, reason);
+      this.#dropped.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** Abandons mirrors still in flight: shadows are lossy by contract and must never hold up shutdown. */
+  close(): Promise<void> {
+    return this.#pools.destroy();
+  }
+}

@@ -1,0 +1,305 @@
+// Chart checks with the real helm binary: lint --strict and template for every ci values file, then the rendered manifests.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  chartDir, ciValuesFiles, effectiveValues, helmPath, only, readYaml, releaseNamespace, render, renderFailure, repoRoot, runHelm,
+  type ChartValues, type Container, type Manifest, type PodSpec,
+} from './chart.js';
+
+const cases = [
+  { name: 'values.yaml defaults', file: undefined },
+  ...ciValuesFiles().map((file) => ({ name: `ci/${basename(file)}`, file })),
+];
+
+/** Kinds each case must render, so a template that silently drops out (or appears) fails here. */
+const expectedKinds: Record<string, string[]> = {
+  'values.yaml defaults': ['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount'],
+  'ci/default-values.yaml': ['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount'],
+  'ci/ha-values.yaml': [
+    'ConfigMap', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Pod', 'PodDisruptionBudget',
+    'PrometheusRule', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor',
+  ],
+  'ci/persistence-values.yaml': ['Deployment', 'PersistentVolumeClaim', 'Pod', 'Service', 'ServiceAccount'],
+};
+
+const selectorKeys = ['app.kubernetes.io/name', 'app.kubernetes.io/instance'];
+
+function routerPod(manifests: readonly Manifest[]): { pod: PodSpec; container: Container; labels: Record<string, string>; annotations: Record<string, string> } {
+  const template = only(manifests, 'Deployment').spec?.template;
+  if (template === undefined) throw new Error('Deployment has no pod template');
+  const container = template.spec.containers.find((c) => c.name === 'switchyard');
+  if (container === undefined) throw new Error('no switchyard container');
+  return { pod: template.spec, container, labels: template.metadata.labels ?? {}, annotations: template.metadata.annotations ?? {} };
+}
+
+function envValue(container: Container, name: string): string | undefined {
+  return container.env?.find((e) => e.name === name)?.value;
+}
+
+function matches(selector: Record<string, unknown>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([key, value]) => labels?.[key] === value);
+}
+
+beforeAll(() => {
+  // Unpacking ~60 MB the first time can take a few seconds; later runs only check the size.
+  expect(existsSync(helmPath())).toBe(true);
+}, 60_000);
+
+describe('helm lint --strict', () => {
+  it.each(cases)('passes for $name', ({ file }) => {
+    const run = runHelm(['lint', '--strict', chartDir, ...(file === undefined ? [] : ['--values', file])]);
+    expect(run.stdout + run.stderr).toContain('0 chart(s) failed');
+    expect(run.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+    expect(run.status).toBe(0);
+  });
+
+  it('versions the chart with the app it ships', () => {
+    const chart = readYaml(join(chartDir, 'Chart.yaml')) as { apiVersion: string; name: string; version: string; appVersion: string };
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    expect(chart).toMatchObject({ apiVersion: 'v2', name: 'switchyard', appVersion: pkg.version });
+    expect(chart.version).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('finds at least the single-replica and HA ci files', () => {
+    const names = ciValuesFiles().map((f) => basename(f));
+    expect(names).toEqual(expect.arrayContaining(['default-values.yaml', 'ha-values.yaml']));
+    expect(Object.keys(expectedKinds).sort()).toEqual(cases.map((c) => c.name).sort());
+  });
+});
+
+describe.each(cases)('helm template with $name', ({ name, file }) => {
+  let manifests: Manifest[] = [];
+  let values: ChartValues;
+
+  beforeAll(() => {
+    manifests = render({ valuesFiles: file === undefined ? [] : [file] });
+    values = effectiveValues(file);
+  });
+
+  it('renders the expected kinds, all in the release namespace with the common labels', () => {
+    expect(manifests.map((m) => m.kind).sort()).toEqual(expectedKinds[name]);
+    for (const m of manifests) {
+      expect(m.metadata.namespace, `${m.kind}/${m.metadata.name}`).toBe(releaseNamespace);
+      expect(m.metadata.labels?.['app.kubernetes.io/managed-by'], m.kind).toBe('Helm');
+      expect(m.metadata.labels?.['helm.sh/chart'], m.kind).toMatch(/^switchyard-\d+\.\d+\.\d+/);
+      expect(m.metadata.labels?.['app.kubernetes.io/instance'], m.kind).toBe('sy');
+    }
+  });
+
+  it('keeps selectors to the stable name/instance labels and makes every selector match the pods', () => {
+    const deployment = only(manifests, 'Deployment');
+    const selector = deployment.spec?.selector?.matchLabels ?? {};
+    expect(Object.keys(selector).sort()).toEqual([...selectorKeys].sort());
+    const { labels } = routerPod(manifests);
+    expect(matches(selector, labels)).toBe(true);
+
+    const service = only(manifests, 'Service');
+    const { matchLabels: _none, ...serviceSelector } = service.spec?.selector ?? {};
+    expect(serviceSelector).toEqual(selector);
+
+    for (const pdb of manifests.filter((m) => m.kind === 'PodDisruptionBudget')) {
+      expect(pdb.spec?.selector?.matchLabels).toEqual(selector);
+    }
+    // A ServiceMonitor selects Services, not pods.
+    for (const sm of manifests.filter((m) => m.kind === 'ServiceMonitor')) {
+      expect(sm.spec?.selector?.matchLabels).toEqual(selector);
+      expect(matches(sm.spec?.selector?.matchLabels ?? {}, service.metadata.labels)).toBe(true);
+    }
+    for (const m of manifests) {
+      const sel = m.spec?.selector;
+      const keys = Object.keys(sel?.matchLabels ?? sel ?? {});
+      expect(keys, `${m.kind} selector`).not.toContain('helm.sh/chart');
+      expect(keys, `${m.kind} selector`).not.toContain('app.kubernetes.io/version');
+    }
+    for (const c of routerPod(manifests).pod.topologySpreadConstraints ?? []) {
+      expect(c.labelSelector?.matchLabels).toEqual(selector);
+    }
+    // The helm test pod must never be counted as a router by the Service, PDB or HPA.
+    const testPod = only(manifests, 'Pod');
+    expect(matches(selector, testPod.metadata.labels)).toBe(false);
+  });
+
+  it('probes /healthz and /readyz on the admin port, which the env and the Service agree on', () => {
+    const { container } = routerPod(manifests);
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(container.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+
+    const ports = Object.fromEntries((container.ports ?? []).map((p) => [p.name, p.containerPort]));
+    expect(ports).toEqual({ http: values.server.port, admin: values.server.adminPort });
+    expect(envValue(container, 'SWITCHYARD_ADMIN_PORT')).toBe(String(ports.admin));
+    expect(envValue(container, 'SWITCHYARD_PORT')).toBe(String(ports.http));
+    expect(ports.admin).not.toBe(ports.http);
+
+    const servicePorts = only(manifests, 'Service').spec?.ports ?? [];
+    expect(servicePorts.map((p) => [p.name, p.targetPort])).toEqual([['http', 'http'], ['admin', 'admin']]);
+    for (const sm of manifests.filter((m) => m.kind === 'ServiceMonitor')) {
+      expect(sm.spec?.endpoints).toEqual([expect.objectContaining({ port: 'admin', path: '/metrics' })]);
+    }
+  });
+
+  it('omits replicas exactly when an HPA owns the Deployment', () => {
+    const deployment = only(manifests, 'Deployment');
+    const hpa = manifests.find((m) => m.kind === 'HorizontalPodAutoscaler');
+    if (hpa === undefined) {
+      expect(deployment.spec?.replicas).toBeTypeOf('number');
+    } else {
+      expect(deployment.spec).not.toHaveProperty('replicas');
+      expect(hpa.spec?.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
+    }
+  });
+
+  it('takes every secret env var from a key the chart Secret holds, or from the existing Secret', () => {
+    const { container } = routerPod(manifests);
+    const chartSecret = manifests.find((m) => m.kind === 'Secret');
+    const refs = (container.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef === undefined ? [] : [{ env: e.name, ...e.valueFrom.secretKeyRef }]));
+    for (const ref of refs) {
+      if (values.secret.existingSecret !== '') {
+        expect(ref.name, ref.env).toBe(values.secret.existingSecret);
+      } else {
+        expect(ref.name, ref.env).toBe(chartSecret?.metadata.name);
+        expect(Object.keys(chartSecret?.data ?? {}), ref.env).toContain(ref.key);
+        expect(ref.optional, ref.env).toBeUndefined();
+      }
+    }
+    // Credentials never appear as plain values.
+    for (const e of container.env ?? []) {
+      if (/TOKEN|PASSWORD|REDIS_URL/.test(e.name)) expect(e.valueFrom?.secretKeyRef, e.name).toBeDefined();
+    }
+    if (chartSecret !== undefined) {
+      expect(Object.keys(chartSecret.data ?? {}).sort()).toEqual(refs.map((r) => r.key).sort());
+      expect(routerPod(manifests).annotations['checksum/secret']).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('gives Kubernetes longer than the preStop wait plus the drain before it kills the pod', () => {
+    const { pod, container } = routerPod(manifests);
+    const drainMs = Number(envValue(container, 'SWITCHYARD_DRAIN_MS'));
+    expect(drainMs).toBe(values.server.drainMs);
+    const preStop = container.lifecycle?.preStop?.exec?.command ?? [];
+    const preStopMs = preStop[0] === 'sleep' ? Number(preStop[1]) * 1000 : 0;
+    expect(preStopMs).toBe(values.server.preStopSleepSeconds * 1000);
+    expect((pod.terminationGracePeriodSeconds ?? 30) * 1000).toBeGreaterThan(drainMs + preStopMs);
+  });
+
+  it('runs restricted: non-root, read-only root, only /tmp and the data dir writable, policies mounted read-only', () => {
+    const { pod, container } = routerPod(manifests);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const writable = (container.volumeMounts ?? []).filter((m) => m.readOnly !== true).map((m) => m.mountPath).sort();
+    expect(writable).toEqual(['/tmp', '/var/lib/switchyard']);
+    expect(envValue(container, 'SWITCHYARD_DATA_DIR')).toBe('/var/lib/switchyard');
+
+    const configDir = envValue(container, 'SWITCHYARD_CONFIG');
+    expect(container.args).toEqual(['serve', '--config', configDir]);
+    const policiesMount = container.volumeMounts?.find((m) => m.mountPath === configDir);
+    expect(policiesMount?.readOnly).toBe(true);
+    const policiesVolume = pod.volumes?.find((v) => v.name === policiesMount?.name);
+    const expectedConfigMap = values.policies.existingConfigMap || `sy-switchyard-policies`;
+    expect(policiesVolume?.configMap?.name).toBe(expectedConfigMap);
+    const policiesConfigMap = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === expectedConfigMap);
+    expect(policiesConfigMap === undefined).toBe(values.policies.existingConfigMap !== '');
+
+    expect(envValue(container, 'NODE_OPTIONS')).toContain('--max-semi-space-size=64');
+    // Each replica needs its own identity for Redis leadership; the pod name is unique and stable for its life.
+    expect(container.env?.find((e) => e.name === 'SWITCHYARD_INSTANCE_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    expect(container.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(container.resources?.limits?.memory).toEqual(expect.any(String));
+    expect(pod.securityContext?.runAsUser).toBe(values.podSecurityContext.runAsUser);
+  });
+
+  it('backs the data dir with the claim when persistence is on, and with an emptyDir otherwise', () => {
+    const { pod, container } = routerPod(manifests);
+    const dataMount = container.volumeMounts?.find((m) => m.mountPath === '/var/lib/switchyard');
+    const dataVolume = pod.volumes?.find((v) => v.name === dataMount?.name);
+    const claim = manifests.find((m) => m.kind === 'PersistentVolumeClaim');
+    if (claim === undefined) {
+      expect(dataVolume?.emptyDir).toBeDefined();
+    } else {
+      expect(dataVolume?.persistentVolumeClaim?.claimName).toBe(claim.metadata.name);
+      expect(claim.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    }
+  });
+
+  it('annotates the pods with a checksum of the chart-rendered policies', () => {
+    const { annotations } = routerPod(manifests);
+    if (values.policies.existingConfigMap === '') expect(annotations['checksum/policies']).toMatch(/^[0-9a-f]{64}$/);
+    else expect(annotations).not.toHaveProperty('checksum/policies');
+  });
+});
+
+describe('checksum/policies', () => {
+  const checksum = (values?: Record<string, unknown>): string | undefined =>
+    routerPod(render(values === undefined ? {} : { values })).annotations['checksum/policies'];
+
+  it('changes when a policy changes, so pods roll, and not when an unrelated value does', () => {
+    const base = checksum();
+    const edited = checksum({ policies: { files: { 'routes.yaml': 'routes: []\n' } } });
+    const added = checksum({ policies: { files: { 'extra.yaml': 'routes: []\n' } } });
+    const unrelated = checksum({ server: { logLevel: 'debug' } });
+    expect(base).toMatch(/^[0-9a-f]{64}$/);
+    expect(edited).not.toBe(base);
+    expect(added).not.toBe(base);
+    expect(added).not.toBe(edited);
+    expect(unrelated).toBe(base);
+  });
+
+  it('is left out when policies.rollOnChange is false (reloads are left to the router)', () => {
+    expect(checksum({ policies: { rollOnChange: false } })).toBeUndefined();
+  });
+});
+
+describe('ServiceMonitor', () => {
+  const serviceMonitors = (opts: Parameters<typeof render>[0]): number => render(opts).filter((m) => m.kind === 'ServiceMonitor').length;
+  const operatorApi = ['monitoring.coreos.com/v1/ServiceMonitor'];
+
+  it('renders on auto only when the Prometheus Operator API exists', () => {
+    expect(serviceMonitors({})).toBe(0);
+    expect(serviceMonitors({ apiVersions: operatorApi })).toBe(1);
+  });
+
+  it('follows an explicit value either way', () => {
+    expect(serviceMonitors({ values: { serviceMonitor: { enabled: true } } })).toBe(1);
+    expect(serviceMonitors({ values: { serviceMonitor: { enabled: false } }, apiVersions: operatorApi })).toBe(0);
+  });
+});
+
+describe('refused configurations', () => {
+  it.each([
+    { what: 'a grace period shorter than preStop + drain', values: { terminationGracePeriodSeconds: 12 }, message: /terminationGracePeriodSeconds \(12 s\) must exceed/ },
+    { what: 'Unleash without a token or existing Secret', values: { unleash: { enabled: true, url: 'http://unleash:4242/api' } }, message: /unleash.enabled needs unleash.apiToken/ },
+    { what: 'Unleash without a URL', values: { unleash: { enabled: true, apiToken: 't' } }, message: /unleash.enabled needs unleash.url/ },
+    { what: 'Redis without a URL', values: { redis: { enabled: true } }, message: /redis.enabled needs redis.url/ },
+    { what: 'a ReadWriteOnce claim shared by an HPA', values: { persistence: { enabled: true }, autoscaling: { enabled: true } }, message: /ReadWriteMany/ },
+    { what: 'no policies at all', values: { policies: { files: { 'routes.yaml': null } } }, message: /policies.files is empty/ },
+    { what: 'a string port (schema)', values: { service: { port: 'eighty' } }, message: /\/service\/port/ },
+    { what: 'an unknown key (schema)', values: { image: { tga: 'v1' } }, message: /\/image.*tga/ },
+  ])('$what', ({ values, message }) => {
+    expect(renderFailure({ values })).toMatch(message);
+  });
+});
+
+describe('policies shipped in the chart', () => {
+  const cli = join(repoRoot, 'dist/src/cli.js');
+  // `npm test` builds first (pretest), so this only skips when vitest is run by hand before a build.
+  const withChartPolicies = cases.filter(({ file }) => effectiveValues(file).policies.existingConfigMap === '');
+  it.skipIf(!existsSync(cli)).each(withChartPolicies)('pass `switchyard validate` for $name', ({ file }) => {
+    const policies = only(render({ valuesFiles: file === undefined ? [] : [file] }).filter((m) => m.metadata.name === 'sy-switchyard-policies'), 'ConfigMap');
+    const files = Object.entries(policies.data ?? {});
+    expect(files.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-policies-'));
+    for (const [name, content] of files) {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      const run = spawnSync(process.execPath, [cli, 'validate', path], { encoding: 'utf8' });
+      expect(run.status, `${name}: ${run.stdout}${run.stderr}`).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,37 @@
+// The offline pairs report: agreement interval, McNemar on labelled pairs, score and latency tests, from log records.
+import { expect, it } from 'vitest';
+import { buildPairsReport, type LogRecord } from '../../../src/analysis/pairs-report.js';
+
+function pair(i: number, champion: string, challenger: string, latencies: [number, number]): LogRecord {
+  return {
+    type: 'pair', route: 'iris', requestId: `r${i}`, complete: true,
+    served: { variant: 'v1', latencyMs: latencies[0], prediction: champion, error: null },
+    shadow: { variant: 'v2', latencyMs: latencies[1], prediction: challenger, error: null },
+    comparison: { kind: 'class', agree: champion === challenger },
+  };
+}
+
+it('reports agreement with a Wilson interval, McNemar from joined feedback, and a paired latency test', () => {
+  const records: LogRecord[] = [];
+  for (let i = 0; i < 100; i++) {
+    const disagree = i % 10 === 0;
+    records.push(pair(i, 'a', disagree ? 'b' : 'a', [5 + (i % 3), 8 + (i % 3)]));
+    // Labels: on disagreements the champion is right 9 times out of 10.
+    if (disagree) records.push({ type: 'feedback', route: 'iris', requestId: `r${i}`, correct: { v1: i !== 0, v2: i === 0 } });
+  }
+  records.push({ type: 'pair', route: 'iris', requestId: 'x', complete: false, served: null, shadow: null, comparison: null });
+  const [report] = buildPairsReport(records);
+  expect(report).toMatchObject({ route: 'iris', pairs: 101, complete: 100, agreement: { agree: 90, of: 100, rate: 0.9 } });
+  expect(report!.agreement.ci95![0]).toBeCloseTo(0.8256, 3);
+  expect(report!.agreement.ci95![1]).toBeCloseTo(0.9448, 3);
+  expect(report!.labelled).toMatchObject({ n: 10, mcNemar: { b: 9, c: 1 } });
+  // Exact McNemar: 2·P(X <= 1 | n = 10, p = ½) = 22/1024.
+  expect(report!.labelled.mcNemar.pValue).toBeCloseTo(22 / 1024, 10);
+  expect(report!.latency).toMatchObject({ n: 100, championMedianMs: 6, challengerMedianMs: 9, meanDiffMs: 3 });
+  expect(report!.latency.wilcoxonPValue).toBeLessThan(1e-10);
+});
+
+it('returns nothing for no records and ignores records without a route', () => {
+  expect(buildPairsReport([])).toEqual([]);
+  expect(buildPairsReport([{ type: 'pair' }])).toEqual([]);
+});
