@@ -10,6 +10,12 @@ import { pino, type Logger } from 'pino';
 import { AdminAuth, type AdminToken } from './admin/auth.js';
 import { buildAdmin } from './admin/server.js';
 import { splitsApi } from './admin/splits-api.js';
+import { controlApi } from './admin/control-api.js';
+import { feedbackApi } from './admin/feedback-api.js';
+import { LiveWindows } from './analysis/window.js';
+import { Controller } from './control/controller.js';
+import { SplitChanger } from './control/split-changer.js';
+import { Webhooks } from './control/webhooks.js';
 import { AuditLog } from './control/audit.js';
 import { StateStore } from './control/state-store.js';
 import { createFlagSource, type FlagSettingsInput } from './flags/factory.js';
@@ -56,6 +62,10 @@ export interface SwitchyardOptions {
   flags?: FlagSettingsInput | null;
   /** Bearer tokens for mutating admin calls (admin/auth.ts parseAdminTokens); none: mutations are refused. */
   adminTokens?: readonly AdminToken[];
+  /** How often the controller judges guardrails (ms). */
+  controlIntervalMs?: number;
+  /** URLs that receive rollback and promotion events (JSON POST, retried). */
+  webhookUrls?: readonly string[];
 }
 
 /** Settings of the prediction log. */
@@ -80,6 +90,12 @@ export class Switchyard {
   readonly pools: UpstreamPools;
   readonly plane: DataPlane;
   readonly recorder: PairRecorder;
+  /** Live per-arm statistics for the guardrails (fed by the request path, read by the controller). */
+  readonly windows = new LiveWindows();
+  /** Judges guardrails and rolls back or advances; set by create(). */
+  controller!: Controller;
+  changer!: SplitChanger;
+  webhooks!: Webhooks;
   readonly mirror: ShadowMirror;
   readonly dataDir: string;
   /** Follows Unleash flags (or nothing); set by create(). */
@@ -116,7 +132,7 @@ export class Switchyard {
     this.pools = new UpstreamPools();
     this.dataDir = options.dataDir ?? './data';
     this.recorder = new PairRecorder({ snapshots: this.snapshots, metrics: this.metrics, sink: this.#createSink(options.pairs ?? {}), keySalt: options.pairs?.keySalt });
-    const observations = fanOut([this.recorder, ...(options.observationPorts ?? [])]);
+    const observations = fanOut([this.recorder, this.windows, ...(options.observationPorts ?? [])]);
     this.mirror = new ShadowMirror(this.metrics, observations);
     this.plane = new DataPlane(
       {
@@ -158,15 +174,21 @@ export class Switchyard {
       await app.close();
       throw err;
     }
+    const auth = new AdminAuth(options.adminTokens ?? []);
+    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
+    app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
+    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs });
+    app.controller.start();
     app.admin = await buildAdmin({
       metrics: app.metrics,
       splits: app.splits,
       readiness: () => app.readiness(),
       flagStatus: (route) => app.flags.status(route),
-      plugins: [splitsApi({
-        splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth: new AdminAuth(options.adminTokens ?? []),
-        unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger,
-      })],
+      plugins: [
+        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, logger: app.logger }),
+        controlApi(app.controller, auth),
+        feedbackApi(app.recorder, auth.preHandler),
+      ],
     });
     if (options.watch) app.#watch();
     return app;
@@ -316,6 +338,7 @@ export class Switchyard {
     if (this.#closed) return;
     this.#closed = true;
     this.#watcher?.close();
+    this.controller?.stop();
     if (this.dataServer.listening) {
       const closed = new Promise<void>((resolve) => this.dataServer.close(() => resolve()));
       this.dataServer.closeAllConnections();

@@ -1,5 +1,6 @@
 // HTTP client for the admin API used by the release-engineer commands (status, set, pause, resume), with CLI error mapping.
 import { request } from 'undici';
+import type { RouteAnalysis } from '../control/controller.js';
 import type { AuditEvent } from '../control/audit.js';
 import type { RouteView } from '../admin/route-view.js';
 import { helpOption } from './options.js';
@@ -69,6 +70,14 @@ export class AdminApiClient {
 
   async resume(route: string): Promise<ToggleResult> {
     return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/resume`)) as ToggleResult;
+  }
+
+  async rollback(route: string): Promise<{ route: string; changed: boolean; analysis: RouteAnalysis }> {
+    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/rollback`)) as { route: string; changed: boolean; analysis: RouteAnalysis };
+  }
+
+  async analysis(route: string): Promise<RouteAnalysis> {
+    return (await this.#call('GET', `/v1/routes/${encodeURIComponent(route)}/analysis`)) as RouteAnalysis;
   }
 
   async events(filter: { route?: string; limit?: number } = {}): Promise<AuditEvent[]> {

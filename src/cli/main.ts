@@ -1,5 +1,4 @@
 // Dispatches `switchyard <command>` to its implementation and maps failures to exit codes.
-import { analyzeCommand } from './analyze.js';
 
 const usage = `Usage: switchyard <command> [options]
 
@@ -14,7 +13,9 @@ Commands:
                               Change a split: written to Unleash for flag-driven routes, else a local override.
   pause <route>               Hold the route's progressive rollout at its current step.
   resume <route>              Clear a pause and a rollback.
-                              status/set/pause/resume take --admin-url (SWITCHYARD_ADMIN_URL, default
+  rollback <route>            Send all traffic to the champion now; held (also across restarts) until resume.
+  analysis <route>            Guardrails per metric: n per arm, estimate, always-valid CI and p, decision and why.
+                              status/set/pause/resume/rollback/analysis take --admin-url (SWITCHYARD_ADMIN_URL, default
                               http://127.0.0.1:9090), --token (SWITCHYARD_ADMIN_TOKEN) and --json.
   analyze <file-or-dir>... [--json]
                               Report agreement, McNemar on labelled pairs, score and latency tests from pair logs.
@@ -42,8 +43,12 @@ export async function runCli(argv: string[]): Promise<number> {
       return (await import('./pause.js')).pauseCommand(rest);
     case 'resume':
       return (await import('./resume.js')).resumeCommand(rest);
+    case 'rollback':
+      return (await import('./control.js')).rollbackCommand(rest);
+    case 'analysis':
+      return (await import('./control.js')).analysisCommand(rest);
     case 'analyze':
-      return analyzeCommand(rest);
+      return (await import('./analyze.js')).analyzeCommand(rest);
     case undefined:
     case 'help':
     case '--help':

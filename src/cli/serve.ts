@@ -1,6 +1,7 @@
 // `switchyard serve`: runs the router with env and flag settings; SIGHUP reloads policies, SIGTERM drains and exits 0.
 import { pino } from 'pino';
 import { buildApp, type Switchyard } from '../app.js';
+import { Webhooks } from '../control/webhooks.js';
 import { readEnv, type EnvConfig } from '../config/env.js';
 import type { PolicyProblem } from '../config/load.js';
 import { formatProblems } from '../config/load.js';
@@ -79,8 +80,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   const logger = pino({ level: env.SWITCHYARD_LOG_LEVEL, base: { app: 'switchyard' } });
   let flags: UnleashSettings | null;
   let adminTokens: AdminToken[];
+  let webhookUrls: string[];
   try {
     flags = unleashSettingsFromEnv(env);
+    webhookUrls = Webhooks.parse(env.SWITCHYARD_WEBHOOK_URLS);
     // SWITCHYARD_ADMIN_TOKENS ("name:secret,...") is read raw: it names who made each audited change.
     adminTokens = parseAdminTokens({ token: env.SWITCHYARD_ADMIN_TOKEN, tokens: process.env.SWITCHYARD_ADMIN_TOKENS });
   } catch (err) {
@@ -101,6 +104,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       dataDir: env.SWITCHYARD_DATA_DIR,
       flags,
       adminTokens,
+      webhookUrls,
+      controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
       pairs: {
         sink: env.SWITCHYARD_PAIRS_SINK,
         dir: env.SWITCHYARD_PAIRS_DIR,

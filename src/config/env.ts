@@ -16,6 +16,7 @@ const envSchema = z.object({
   SWITCHYARD_ADMIN_TOKEN: optionalText,
   SWITCHYARD_REDIS_URL: optionalText,
   SWITCHYARD_WEBHOOK_URLS: optionalText,
+  SWITCHYARD_CONTROL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   SWITCHYARD_INSTANCE_ID: optionalText,
   SWITCHYARD_PAIRS_SINK: z.enum(['ndjson', 'stdout', 'none']).default('ndjson'),
   SWITCHYARD_PAIRS_DIR: optionalText,

@@ -1,7 +1,7 @@
 // Pure guardrail evaluation: hard circuit breakers plus always-valid one-sided tests (Holm or Bonferroni across them).
 import type { GuardrailPolicy } from '../config/policy-schema.js';
 import type { ArmTotals } from '../analysis/window.js';
-import { createAlwaysValidState, holm, meanDifferenceMsprt, observeLook, proportionDifferenceMsprt, type AlwaysValidState, type MixtureLook } from '../analysis/stats/index.js';
+import { createAlwaysValidState, holm, meanDifferenceMsprt, mixtureLook, observeLook, type AlwaysValidState, type Counts, type MixtureLook, type MixtureOptions } from '../analysis/stats/index.js';
 
 /** Names of the guardrails; stable, used as metric labels and in the audit evidence. */
 export type GuardrailName = 'error_ceiling' | 'p99_ceiling' | 'error_rate' | 'latency_log_mean' | 'latency_exceedance';
@@ -50,6 +50,20 @@ export type GuardrailMemory = Partial<Record<GuardrailName, AlwaysValidState>>;
 
 const statisticalNames: GuardrailName[] = ['error_rate', 'latency_log_mean', 'latency_exceedance'];
 
+/**
+ * Two-sample rate mSPRT (METHODS.md §1.4) with the variance taken from add-half smoothed rates: with zero events
+ * in both arms the plain plug-in variance is 0 and the test could never say "confidently within the margin", yet a
+ * healthy challenger usually has exactly zero errors. Smoothing only widens v, so the test stays conservative.
+ */
+export function rateDifferenceLook(control: Counts, treatment: Counts, options: MixtureOptions): MixtureLook {
+  const smoothed = (c: Counts) => (c.events + 0.5) / (c.n + 1);
+  const pC = smoothed(control);
+  const pT = smoothed(treatment);
+  const v = control.n > 0 && treatment.n > 0 ? (pC * (1 - pC)) / control.n + (pT * (1 - pT)) / treatment.n : 0;
+  const delta = control.n > 0 && treatment.n > 0 ? treatment.events / treatment.n - control.events / control.n : 0;
+  return mixtureLook(delta, v, control.n + treatment.n, options);
+}
+
 function breakerVerdicts(inputs: GuardrailInputs, policy: GuardrailPolicy): GuardrailVerdict[] {
   const { failures, p99 } = inputs.recent;
   const errorRate = failures.of > 0 ? failures.count / failures.of : null;
@@ -88,10 +102,10 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
   const enough = champion.errors.n >= policy.minRequests && challenger.errors.n >= policy.minRequests;
   const options = (theta0: number) => ({ alpha: policy.alpha, mixing: { nStar: policy.plannedRequests }, theta0, alternative: 'greater' as const });
   const looks: Record<string, { look: MixtureLook; margin: number; available: boolean; unit: string }> = {
-    error_rate: { look: proportionDifferenceMsprt(champion.errors, challenger.errors, options(policy.errorRate.margin)), margin: policy.errorRate.margin, available: true, unit: 'error rate' },
+    error_rate: { look: rateDifferenceLook(champion.errors, challenger.errors, options(policy.errorRate.margin)), margin: policy.errorRate.margin, available: true, unit: 'error rate' },
     latency_log_mean: { look: meanDifferenceMsprt(champion.logLatency, challenger.logLatency, options(Math.log(policy.latency.ratio))), margin: Math.log(policy.latency.ratio), available: true, unit: 'log latency' },
     latency_exceedance: {
-      look: proportionDifferenceMsprt(champion.exceedance, challenger.exceedance, options(policy.latency.exceedanceMargin)),
+      look: rateDifferenceLook(champion.exceedance, challenger.exceedance, options(policy.latency.exceedanceMargin)),
       margin: policy.latency.exceedanceMargin,
       available: inputs.p95ThresholdMs !== null && champion.exceedance.n >= policy.minRequests && challenger.exceedance.n >= policy.minRequests,
       unit: 'share over champion p95',

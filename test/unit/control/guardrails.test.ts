@@ -72,3 +72,11 @@ describe('evaluateGuardrails', () => {
     expect(states.slice(2)).toEqual(['within', 'within', 'within']);
   });
 });
+
+describe('rate guardrails with zero events', () => {
+  it('can still be confidently within the margin when neither arm has an error', () => {
+    const r = prng(5);
+    const { verdicts } = evaluateGuardrails({ champion: arm(r, 3000, 0, 5, 6.5), challenger: arm(r, 3000, 0, 5, 6.5), recent: recentOk, p95ThresholdMs: 6.5 }, defaultGuardrails, {});
+    expect(verdicts.find((v) => v.name === 'error_rate')?.state).toBe('within');
+  });
+});

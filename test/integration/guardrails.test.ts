@@ -1,0 +1,220 @@
+// Automatic rollback and progressive promotion end to end: real upstreams whose faults are switched on mid-run.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
+
+const token = 'test-admin-token';
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.resolve('dist/src/cli.js'), ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Load {
+  statuses: Map<number, number>;
+  variants: Map<string, number>;
+  /** Variants of requests sent after `mark()`. */
+  afterMark: Map<string, number>;
+  mark(): void;
+  stop(): Promise<void>;
+}
+
+/** Steady closed-loop load with `concurrency` workers and random sticky keys, until stopped. */
+function startLoad(base: string, concurrency = 8): Load {
+  let running = true;
+  let marked = false;
+  const load: Load = {
+    statuses: new Map(),
+    variants: new Map(),
+    afterMark: new Map(),
+    mark: () => {
+      marked = true;
+    },
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+  let n = 0;
+  const worker = async () => {
+    while (running) {
+      const sentAfterMark = marked;
+      const res = await request(`${base}/v1/models/iris:predict`, { method: 'POST', body: '{"instances":[[1,2,3,4]]}', headers: { 'content-type': 'application/json', 'x-user-id': `user-${n++}` } });
+      await res.body.dump();
+      const variant = String(res.headers['x-switchyard-variant']);
+      load.statuses.set(res.statusCode, (load.statuses.get(res.statusCode) ?? 0) + 1);
+      load.variants.set(variant, (load.variants.get(variant) ?? 0) + 1);
+      if (sentAfterMark) load.afterMark.set(variant, (load.afterMark.get(variant) ?? 0) + 1);
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return load;
+}
+
+async function routeState(swy: RunningSwitchyard): Promise<{ rolledBack: boolean; challengers: { servedPercent: number }[] }> {
+  const res = await request(`${swy.adminUrl}/v1/routes/iris`);
+  return (await res.body.json()) as { rolledBack: boolean; challengers: { servedPercent: number }[] };
+}
+
+async function analysis(swy: RunningSwitchyard): Promise<{ phase: string; rollbackReason: string | null; step: { index: number } | null; guardrails: { name: string; state: string }[] }> {
+  return (await (await request(`${swy.adminUrl}/v1/routes/iris/analysis`)).body.json()) as never;
+}
+
+function policy(champion: string, challenger: string, extra: Record<string, unknown> = {}, challengerExtra: Record<string, unknown> = {}) {
+  return {
+    routes: [
+      {
+        name: 'iris',
+        match: { pathPrefix: '/v1/models/iris' },
+        champion: { name: 'iris-v1', url: champion },
+        challengers: [{ name: 'iris-v2', url: challenger, mode: 'canary', percent: 50, ...challengerExtra }],
+        stickiness: { header: 'x-user-id' },
+        timeouts: { connectMs: 1000, requestMs: 5000 },
+        ...extra,
+      },
+    ],
+  };
+}
+
+describe('automatic rollback', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  async function setup(extra: Record<string, unknown> = {}, challengerExtra: Record<string, unknown> = {}) {
+    const champion = await startUpstream(behave.json('setosa'));
+    const challenger = await startUpstream(behave.json('setosa'));
+    cleanup.push(() => champion.close(), () => challenger.close());
+    const swy = await startSwitchyard(policy(champion.url, challenger.url, extra, challengerExtra), { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 100 });
+    cleanup.push(() => swy.close());
+    return { champion, challenger, swy };
+  }
+
+  async function waitForRollback(swy: RunningSwitchyard, since: number, limitMs: number): Promise<number> {
+    await expect.poll(async () => (await routeState(swy)).rolledBack, { timeout: limitMs + 3_000, interval: 25 }).toBe(true);
+    return performance.now() - since;
+  }
+
+  it('rolls back a challenger that starts returning 500s within 2 s, and with fallback no client sees an error', async () => {
+    const { challenger, swy } = await setup({}, { fallback: true });
+    const load = startLoad(swy.dataUrl);
+    cleanup.push(() => load.stop());
+    await challenger.waitForRequests(50);
+    const faultAt = performance.now();
+    challenger.setBehaviour(behave.status(500));
+    const elapsed = await waitForRollback(swy, faultAt, 2_000);
+    expect(elapsed).toBeLessThan(2_000);
+    load.mark();
+    const servedBefore = challenger.count;
+    await challenger.waitForRequests(0);
+    // After the swap, no request reaches the challenger.
+    const afterMarkStart = load.afterMark.get('iris-v2') ?? 0;
+    await expect.poll(() => [...load.afterMark.values()].reduce((a, b) => a + b, 0), { timeout: 5_000 }).toBeGreaterThan(100);
+    await load.stop();
+    expect(load.afterMark.get('iris-v2') ?? 0).toBe(afterMarkStart);
+    expect(challenger.count - servedBefore).toBeLessThanOrEqual(8); // at most the requests in flight at the swap
+    expect([...load.statuses.keys()]).toEqual([200]);
+    expect((await routeState(swy)).challengers[0]!.servedPercent).toBe(0);
+    const a = await analysis(swy);
+    expect(a.phase).toBe('rolled_back');
+    expect(['error_ceiling', 'error_rate']).toContain(a.rollbackReason);
+    const events = (await (await request(`${swy.adminUrl}/v1/events?route=iris`)).body.json()) as { events: { action: string; who: string; detail: { reason: string; evidence: unknown[]; arms: { requests: number }[] } }[] };
+    const rollback = events.events.find((e) => e.action === 'rollback')!;
+    expect(rollback.who).toBe('controller');
+    expect(rollback.detail.evidence.length).toBeGreaterThan(0);
+    expect(rollback.detail.arms[0]!.requests).toBeGreaterThan(0);
+    const metrics = await (await request(`${swy.adminUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(/switchyard_rollbacks_total\{route="iris",reason="error_(ceiling|rate)"\} 1/);
+  });
+
+  it('rolls back a challenger that becomes 100 ms slower with a latency guardrail', async () => {
+    const { challenger, swy } = await setup({ guardrails: { minRequests: 30, latency: { baselineRequests: 50 } } });
+    const load = startLoad(swy.dataUrl, 16);
+    cleanup.push(() => load.stop());
+    await challenger.waitForRequests(60);
+    challenger.setBehaviour(behave.delay(100, 'setosa'));
+    const faultAt = performance.now();
+    const elapsed = await waitForRollback(swy, faultAt, 5_000);
+    await load.stop();
+    const a = await analysis(swy);
+    expect(['latency_log_mean', 'latency_exceedance', 'p99_ceiling']).toContain(a.rollbackReason);
+    expect(elapsed).toBeLessThan(5_000);
+  });
+
+  it('keeps a rolled-back challenger at 0 after a restart, until a person resumes it', async () => {
+    const champion = await startUpstream(behave.json('a'));
+    const challenger = await startUpstream(behave.json('b'));
+    cleanup.push(() => champion.close(), () => challenger.close());
+    const first = await startSwitchyard(policy(champion.url, challenger.url), { adminTokens: [{ name: 'ci', secret: token }] });
+    const unauthorized = await request(`${first.adminUrl}/v1/routes/iris/rollback`, { method: 'POST' });
+    expect(unauthorized.statusCode).toBe(401);
+    await unauthorized.body.dump();
+    const cli = await runCli(['rollback', 'iris', '--admin-url', first.adminUrl, '--token', token]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('iris: rolled back');
+    expect(cli.stdout).toContain('error_rate');
+    await first.app.state.flush();
+    await first.app.close();
+    const second = await startSwitchyard(policy(champion.url, challenger.url), { adminTokens: [{ name: 'ci', secret: token }], dataDir: first.dir });
+    cleanup.push(() => second.close());
+    expect(await routeState(second)).toMatchObject({ rolledBack: true, challengers: [{ servedPercent: 0 }] });
+    const shown = await runCli(['analysis', 'iris', '--admin-url', second.adminUrl, '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ route: 'iris', decision: 'rolled_back', servedPercent: 0 });
+    for (let i = 0; i < 50; i++) {
+      const r = await request(`${second.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}', headers: { 'x-user-id': `k${i}` } });
+      await r.body.dump();
+      expect(r.headers['x-switchyard-variant']).toBe('iris-v1');
+    }
+    const resumed = await request(`${second.adminUrl}/v1/routes/iris/resume`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    await resumed.body.dump();
+    expect(await routeState(second)).toMatchObject({ rolledBack: false, challengers: [{ servedPercent: 50 }] });
+  });
+});
+
+describe('progressive rollout', () => {
+  let champion: Upstream;
+  let challenger: Upstream;
+  let swy: RunningSwitchyard;
+  afterEach(async () => {
+    await swy?.close();
+    await champion?.close();
+    await challenger?.close();
+  });
+
+  it('advances an A/A challenger through every step under steady load and promotes it, never rolling back', async () => {
+    champion = await startUpstream(behave.json('a'));
+    challenger = await startUpstream(behave.json('a'));
+    swy = await startSwitchyard(
+      policy(champion.url, challenger.url, { rollout: { steps: [10, 50, 100], minDuration: '300ms', minRequests: 60 }, guardrails: { minRequests: 40, latency: { baselineRequests: 50, ratio: 1.5 } } }, { percent: 0 }),
+      { controlIntervalMs: 100 },
+    );
+    const load = startLoad(swy.dataUrl, 16);
+    const seenSteps = new Set<number>();
+    try {
+      await expect.poll(async () => {
+        const a = await analysis(swy);
+        if (a.step) seenSteps.add(a.step.index);
+        expect(a.phase).not.toBe('rolled_back');
+        return a.phase;
+      }, { timeout: 25_000, interval: 100 }).toBe('promoted');
+    } finally {
+      await load.stop();
+    }
+    expect([...seenSteps].sort()).toEqual([0, 1, 2]);
+    expect((await routeState(swy)).challengers[0]!.servedPercent).toBe(100);
+    expect([...load.statuses.keys()]).toEqual([200]);
+    const metrics = await (await request(`${swy.adminUrl}/metrics`)).body.text();
+    expect(metrics).toContain('switchyard_promotions_total{route="iris"} 1');
+    expect(metrics).not.toContain('switchyard_rollbacks_total{');
+  });
+});
