@@ -11,6 +11,7 @@ export const SWY_ERR_UPSTREAM_CONNECT = createError('SWY_ERR_UPSTREAM_CONNECT', 
 export const SWY_ERR_UPSTREAM_TIMEOUT = createError('SWY_ERR_UPSTREAM_TIMEOUT', 'Upstream %s did not answer within %s ms', 504);
 export const SWY_ERR_UPSTREAM_RESET = createError('SWY_ERR_UPSTREAM_RESET', 'Upstream %s closed the connection before answering', 502);
 export const SWY_ERR_UPSTREAM_UNAVAILABLE = createError('SWY_ERR_UPSTREAM_UNAVAILABLE', 'Upstream %s is unavailable', 503);
+export const SWY_ERR_INTERNAL = createError('SWY_ERR_INTERNAL', 'Internal error: %s', 500);
 export const SWY_ERR_DRAINING = createError('SWY_ERR_DRAINING', 'Switchyard is shutting down; retry on another replica', 503);
 
 /** Configuration */
@@ -20,6 +21,7 @@ export const SWY_ERR_ENV_INVALID = createError('SWY_ERR_ENV_INVALID', 'Environme
 
 /** Admin */
 export const SWY_ERR_UNAUTHORIZED = createError('SWY_ERR_UNAUTHORIZED', 'Missing or wrong bearer token for a mutating admin call', 401);
+export const SWY_ERR_NOT_FOUND = createError('SWY_ERR_NOT_FOUND', 'No admin endpoint %s %s', 404);
 export const SWY_ERR_ROUTE_UNKNOWN = createError('SWY_ERR_ROUTE_UNKNOWN', 'No route named %s', 404);
 export const SWY_ERR_BAD_REQUEST = createError('SWY_ERR_BAD_REQUEST', '%s', 400);
 export const SWY_ERR_CONFLICT = createError('SWY_ERR_CONFLICT', '%s', 409);

@@ -2,7 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics/registry.js';
 import type { LiveSplits } from '../control/live-splits.js';
-import { SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
+import { SWY_ERR_NOT_FOUND, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import { routeView } from './route-view.js';
 
 /** What the admin API reads and controls. */
@@ -27,7 +27,8 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
     void reply.status(status).send({ error: { code, message: err.message } });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'SWY_ERR_NOT_FOUND', message: `No admin endpoint ${request.method} ${request.url}` } });
+    const err = new SWY_ERR_NOT_FOUND(request.method, request.url);
+    void reply.status(404).send({ error: { code: err.code, message: err.message } });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
+import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_INTERNAL, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
 import { randomBucket, stickyBucket } from '../decision/bucket.js';
 import { matchRoute, servingArm } from '../decision/split.js';
 import type { Arm, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
@@ -301,7 +301,7 @@ export class DataPlane {
       this.#route(req, res);
     } catch (err) {
       // A bug must not take the process down with it; answer 500 and keep serving.
-      sendError(res, { statusCode: 500, code: 'SWY_ERR_INTERNAL', message: `internal error: ${(err as Error).message}` }, randomUUID(), null);
+      sendError(res, new SWY_ERR_INTERNAL((err as Error).message), randomUUID(), null);
     }
   };
 

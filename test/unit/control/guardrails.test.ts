@@ -4,18 +4,7 @@ import { defaultGuardrails } from '../../../src/config/policy-schema.js';
 import { emptyTotals, mergeTotals as merge, type ArmTotals } from '../../../src/analysis/window.js';
 import { evaluateGuardrails, type GuardrailMemory } from '../../../src/control/guardrails.js';
 import { pushCount, pushMoment } from '../../../src/analysis/stats/index.js';
-
-/** Small seeded PRNG (mulberry32) so every run sees the same data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createPrng as prng } from '../../../src/demo/prng.js';
 
 function arm(random: () => number, n: number, errorRate: number, medianMs: number, p95Ms: number | null): ArmTotals {
   const t = emptyTotals();

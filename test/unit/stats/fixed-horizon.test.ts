@@ -21,17 +21,7 @@ import {
   welchTTest,
   wilcoxonSignedRank,
 } from '../../../src/analysis/stats/index.js';
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createPrng as mulberry32 } from '../../../src/demo/prng.js';
 
 /** Every way to choose k of n indexes. */
 function* combinations(n: number, k: number, start = 0, chosen: number[] = []): Generator<number[]> {

@@ -27,18 +27,7 @@ import {
   type CoMoments,
   type Moments,
 } from '../../../src/analysis/stats/index.js';
-
-/** Small deterministic generator (mulberry32) so the data are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createPrng as mulberry32 } from '../../../src/demo/prng.js';
 
 function twoPass(values: number[]): { mean: number; variance: number } {
   const mean = values.reduce((s, x) => s + x, 0) / values.length;
