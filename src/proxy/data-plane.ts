@@ -105,6 +105,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   truncated: boolean;
   status: number;
   contentType: string | null;
+  /** Body bytes the upstream announced (-1: unknown), and how many have arrived; lets the last chunk go out with end(). */
+  expectedBytes: number;
+  receivedBytes: number;
   abort: ((reason?: Error) => void) | null;
   resume: (() => void) | null;
   suppressed: boolean;
@@ -134,6 +137,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.truncated = false;
     this.status = 0;
     this.contentType = null;
+    this.expectedBytes = -1;
+    this.receivedBytes = 0;
     this.abort = null;
     this.resume = null;
     this.suppressed = false;
@@ -174,8 +179,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const headers = responseHeaders(rawHeaders, this.arm.name, this.requestId);
     if (this.fallbackFrom !== null) headers.push('x-switchyard-fallback-from', this.fallbackFrom.arm.name);
-    if (this.captureLimit > 0) {
-      for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'content-type') this.contentType = headers[i + 1]!;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') this.expectedBytes = Number(headers[i + 1]);
+      else if (this.captureLimit > 0 && name.length === 12 && name.toLowerCase() === 'content-type') this.contentType = headers[i + 1]!;
     }
     if (this.plane.lifecycle.draining) headers.push('connection', 'close');
     this.res.writeHead(statusCode, headers);
@@ -185,6 +192,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.suppressed) return true;
     if (this.captureLimit > 0 && !this.truncated) this.capture(chunk);
+    this.receivedBytes += chunk.length;
+    if (this.receivedBytes === this.expectedBytes) {
+      // The announced body is complete: end() sends it together with the head in one write.
+      this.res.end(chunk);
+      return true;
+    }
     if (this.res.write(chunk)) return true;
     // Back-pressure: undici pauses until the client drains (no unbounded buffering in the proxy).
     this.res.once('drain', this.resume!);
@@ -209,7 +222,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.plane.fallBack(this);
       return;
     }
-    this.res.end();
+    if (!this.res.writableEnded) this.res.end();
     this.finish(this.status, this.status >= 500 ? 'status_5xx' : null, false);
   }
 
@@ -395,8 +408,10 @@ export class DataPlane {
       mirrors = false;
     }
     const keepLimit = mirrors ? route.shadowMaxBodyBytes : this.keepBodyBytes;
-    const needsCopy = arm.fallback || mirrors || this.observations.captureBytes(route.name, false) > 0;
-    if (needsCopy && !scanned.chunked && scanned.contentLength <= keepLimit) {
+    // Small bodies with a Content-Length are read once and sent as one buffer: undici then writes head and body in
+    // one writev instead of piping a stream (measured: fewer syscalls and stream events per request), and the copy
+    // serves fallback replays, mirrors and records. Larger and chunked bodies stream.
+    if (!scanned.chunked && scanned.contentLength <= keepLimit) {
       this.#bufferThenDispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, scanned.contentLength, startedAt, bucket, mirrors);
       return;
     }

@@ -56,8 +56,15 @@ export function scanRequestHeaders(raw: readonly string[], stickyHeader: string 
     if (name === stickyHeader && stickyValue === null) stickyValue = value;
     forward.push(raw[i]!, value);
   }
-  if (connectionTokens !== null) dropConnectionOptions(forward, connectionTokens);
+  if (connectionTokens !== null && !isPlainConnection(connectionTokens)) dropConnectionOptions(forward, connectionTokens);
   return { forward, requestId, stickyValue, cookie, contentLength, chunked, host, forwardedFor };
+}
+
+/** Fast path: "keep-alive" or "close" names no other field, so there is nothing more to strip. */
+function isPlainConnection(value: string): boolean {
+  if (value.length > 10) return false;
+  const lower = value.toLowerCase();
+  return lower === 'keep-alive' || lower === 'close';
 }
 
 /** Removes the fields a Connection header names (RFC 9110 §7.6.1: they are hop-by-hop for this connection only). */
@@ -82,7 +89,7 @@ export function responseHeaders(raw: readonly Buffer[] | readonly string[], vari
     }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
-  if (connection !== null) dropConnectionOptions(out, connection);
+  if (connection !== null && !isPlainConnection(connection)) dropConnectionOptions(out, connection);
   out.push('x-switchyard-variant', variant, 'x-request-id', requestId);
   return out;
 }
