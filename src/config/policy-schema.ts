@@ -128,6 +128,17 @@ const guardrailsSchema = z.strictObject({
     window: z.number().int().min(10).max(100_000).default(200),
     minRequests: z.number().int().min(1).default(50),
   }).default({ ratio: 1.2, exceedanceMargin: 0.05, baselineRequests: 200, p99CeilingMs: 5_000, window: 200, minRequests: 50 }),
+  /** Shadow routes: the gate to start a canary. */
+  shadow: z.strictObject({
+    /** Largest tolerated share of paired predictions that disagree. */
+    maxDisagreement: z.number().min(0).max(1).default(0.05),
+  }).default({ maxDisagreement: 0.05 }),
+  /** A/B routes: the winner on ground-truth accuracy (feedback labels). */
+  ab: z.strictObject({
+    alpha: z.number().gt(0).lt(0.5).default(0.05),
+    /** Promote a challenger that wins (otherwise the winner is only reported). */
+    promote: z.boolean().default(false),
+  }).default({ alpha: 0.05, promote: false }),
 });
 
 const rolloutSchema = z.strictObject({

@@ -80,6 +80,8 @@ export class PairRecorder implements ObservationPort {
   readonly #pending: LRUCache<string, PendingPair>;
   readonly #remembered: LRUCache<string, Remembered>;
   readonly #agreement = new Map<string, { agree: number; parsed: number }>();
+  /** Ground-truth outcomes per route and variant (served canary/ab answers only), for the A/B winner. */
+  readonly #outcomes = new Map<string, Map<string, { n: number; correct: number }>>();
   #queue: Work[] = [];
   #scheduled = false;
   readonly #purgeTimer: NodeJS.Timeout;
@@ -295,6 +297,16 @@ export class PairRecorder implements ObservationPort {
     this.#sink.write(record);
   }
 
+  /** Parsed pairs of a route and how many agreed (shadow gate). */
+  agreementOf(route: string): { agree: number; parsed: number } {
+    return { ...(this.#agreement.get(route) ?? { agree: 0, parsed: 0 }) };
+  }
+
+  /** Labelled outcomes per variant of a route (A/B winner). */
+  outcomesOf(route: string): Record<string, { n: number; correct: number }> {
+    return Object.fromEntries([...(this.#outcomes.get(route) ?? new Map<string, { n: number; correct: number }>())].map(([k, v]) => [k, { ...v }]));
+  }
+
   /** Joins ground-truth labels to remembered predictions and writes a labelled record per joined item. */
   feedback(items: readonly { requestId: string; label: unknown }[]): FeedbackResult[] {
     return items.map(({ requestId, label }) => {
@@ -305,6 +317,18 @@ export class PairRecorder implements ObservationPort {
       }
       const correct: Record<string, boolean | null> = {};
       for (const p of found.predictions) correct[p.variant] = compareLabels(p.prediction, label);
+      if (found.kind === 'served') {
+        for (const p of found.predictions) {
+          const ok = correct[p.variant];
+          if (ok === null || ok === undefined) continue;
+          let byVariant = this.#outcomes.get(found.route);
+          if (!byVariant) this.#outcomes.set(found.route, (byVariant = new Map()));
+          const o = byVariant.get(p.variant) ?? { n: 0, correct: 0 };
+          o.n++;
+          if (ok) o.correct++;
+          byVariant.set(p.variant, o);
+        }
+      }
       this.#metrics.feedback.labels('joined').inc();
       this.#write({ type: 'feedback', route: found.route, requestId, at: new Date().toISOString(), of: found.kind, label, predictions: found.predictions, correct });
       return { requestId, status: 'joined', correct };
