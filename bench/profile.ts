@@ -1,0 +1,182 @@
+// Profiles Switchyard's canary path at saturation with `node --cpu-prof` and lists self and inclusive time by function and file.
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runCapacity } from './lib/capacity.js';
+import { benchPolicy, startOrigin, startSwitchyardProcess } from './lib/fleet.js';
+import { requestBody, requestHeaders, predictPath } from './lib/payload.js';
+import { cpuDelta, cpuSnapshot } from './lib/proc-stat.js';
+import { ProcessGroup } from './lib/processes.js';
+import { findRepoRoot } from './lib/repo.js';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+
+/** The `.cpuprofile` format V8 writes (Chrome DevTools protocol Profiler.Profile). */
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** One row of the summary: a function or a file/package with its share of the sampled time. */
+export interface ProfileRow {
+  name: string;
+  selfPct: number;
+  inclusivePct: number;
+}
+
+/** Self and inclusive time of a profile, by function and by file or package. */
+export interface ProfileSummary {
+  sampledMs: number;
+  samples: number;
+  functions: ProfileRow[];
+  files: ProfileRow[];
+}
+
+/** Groups a script URL: node core module, npm package (with file), Switchyard file, or a V8 pseudo-frame. */
+export function fileOf(frame: CallFrame): string {
+  const { url, functionName } = frame;
+  if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
+  if (url.startsWith('node:')) return url;
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm !== -1) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    const pkg = rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? '?');
+    return `${pkg} (${rest.slice(pkg.includes('/') ? 2 : 1).join('/')})`;
+  }
+  const dist = url.indexOf('/dist/');
+  return dist !== -1 ? `switchyard ${url.slice(dist + '/dist/'.length)}` : url;
+}
+
+function functionOf(frame: CallFrame): string {
+  const file = fileOf(frame);
+  if (frame.url === '') return file === '(native)' ? `${frame.functionName || '(anonymous)'} (native)` : file;
+  return `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
+}
+
+/**
+ * Summarises samples whose timestamps fall in [fromUs, toUs] (V8 monotonic µs; pass -Infinity/Infinity for all).
+ * A sample's time is the gap to the next sample, as DevTools counts it.
+ */
+export function summariseProfile(profile: CpuProfile, fromUs = -Infinity, toUs = Infinity): ProfileSummary {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const selfFn = new Map<string, number>();
+  const selfFile = new Map<string, number>();
+  const inclFn = new Map<string, number>();
+  const inclFile = new Map<string, number>();
+  let total = 0;
+  let count = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    const weight = profile.timeDeltas[i + 1] ?? 0;
+    if (at < fromUs || at > toUs || weight <= 0) continue;
+    const leaf = byId.get(profile.samples[i] as number);
+    if (leaf === undefined) continue;
+    total += weight;
+    count++;
+    const fn = functionOf(leaf.callFrame);
+    const file = fileOf(leaf.callFrame);
+    selfFn.set(fn, (selfFn.get(fn) ?? 0) + weight);
+    selfFile.set(file, (selfFile.get(file) ?? 0) + weight);
+    const seenFn = new Set<string>();
+    const seenFile = new Set<string>();
+    for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
+      const frame = byId.get(id)?.callFrame;
+      if (frame === undefined || frame.functionName === '(root)') continue;
+      seenFn.add(functionOf(frame));
+      seenFile.add(fileOf(frame));
+    }
+    for (const key of seenFn) inclFn.set(key, (inclFn.get(key) ?? 0) + weight);
+    for (const key of seenFile) inclFile.set(key, (inclFile.get(key) ?? 0) + weight);
+  }
+  const rows = (self: Map<string, number>, incl: Map<string, number>): ProfileRow[] =>
+    [...incl.keys()]
+      .map((name) => ({ name, selfPct: (100 * (self.get(name) ?? 0)) / total, inclusivePct: (100 * (incl.get(name) ?? 0)) / total }))
+      .sort((a, b) => b.selfPct - a.selfPct || b.inclusivePct - a.inclusivePct);
+  return { sampledMs: total / 1000, samples: count, functions: rows(selfFn, inclFn), files: rows(selfFile, inclFile) };
+}
+
+function table(rows: ProfileRow[], limit: number, heading: string): string {
+  const lines = [`| ${heading} | self % | inclusive % |`, '|---|---|---|'];
+  for (const row of rows.slice(0, limit)) lines.push(`| \`${row.name}\` | ${row.selfPct.toFixed(1)} | ${row.inclusivePct.toFixed(1)} |`);
+  return lines.join('\n');
+}
+
+/** Markdown for the README's Profile section: top functions by self time, files/packages by self time. */
+export function profileMarkdown(summary: ProfileSummary, limit = 25): string {
+  return `${table(summary.functions, limit, 'function (file:line)')}\n\n${table(summary.files, limit, 'file or package')}`;
+}
+
+async function main(): Promise<void> {
+  const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
+  const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 10);
+  const warmup = Number(process.env.BENCH_WARMUP ?? 5);
+  const intervalUs = Number(process.env.BENCH_PROFILE_INTERVAL_US ?? 250);
+  const origin = process.env.BENCH_ORIGIN === 'stub' ? 'stub' : 'nginx';
+  const tool = process.env.BENCH_LOADGEN === 'wrk' ? 'wrk' : 'autocannon';
+  const group = new ProcessGroup();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'swy-profile-'));
+  const profileDir = path.join(dir, 'profile');
+  const onSignal = () => void group.stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  try {
+    const started = await startOrigin(group, { repoRoot, dir, origin, stubDelayMs: 0 });
+    const nodeFlags = ['--max-semi-space-size=64', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-interval=${intervalUs}`];
+    const sy = await startSwitchyardProcess(group, { repoRoot, dir, nodeFlags }, 'switchyard-canary', benchPolicy(started.champion, started.challenger, 10));
+    const load = (s: number) => runCapacity({ url: sy.url + predictPath, connections: 50, seconds: s, method: 'POST', body: requestBody, headers: { ...requestHeaders }, tool });
+    console.log(`Profiling Switchyard canary 10% (pid ${sy.member.pid}) at saturation: ${warmup} s warm-up, ${seconds} s measured, ${intervalUs} µs sampling, origin ${started.version}`);
+    await load(warmup);
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    const before = cpuSnapshot([sy.member.pid]);
+    const result = await load(seconds);
+    const cpu = cpuDelta(before, cpuSnapshot([sy.member.pid])).treeSeconds(sy.member.pid);
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    // SIGTERM drains and exits 0; V8 writes the profile on exit.
+    await group.stop(sy.member, 15_000);
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no .cpuprofile written in ${profileDir}:\n${sy.member.output()}`);
+    const profile = JSON.parse(readFileSync(path.join(profileDir, file), 'utf8')) as CpuProfile;
+    let summary = summariseProfile(profile, fromUs, toUs);
+    // V8's clock is CLOCK_MONOTONIC like hrtime; if it ever differs, fall back to the whole profile.
+    if (summary.samples === 0) summary = summariseProfile(profile);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const resultsDir = path.join(repoRoot, 'bench/results');
+    mkdirSync(resultsDir, { recursive: true });
+    const rawCopy = path.join(resultsDir, `${stamp}-switchyard.cpuprofile.json`);
+    copyFileSync(path.join(profileDir, file), rawCopy);
+    const md = profileMarkdown(summary);
+    writeFileSync(path.join(resultsDir, `${stamp}-profile.json`), `${JSON.stringify({ seconds, intervalUs, rps: result.rps, cpuUsPerReq: (cpu * 1e6) / result.completed, summary, markdown: md }, null, 2)}\n`);
+    console.log(`\n${result.completed} requests, ${Math.round(result.rps)} rps, ${((cpu * 1e6) / result.completed).toFixed(1)} µs CPU/request (under the profiler), ${summary.samples} samples in the window\n`);
+    console.log(md);
+    console.log(`\nRaw profile (open in Chrome DevTools): ${path.relative(process.cwd(), rawCopy)}`);
+  } finally {
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    await main();
+  } catch (err) {
+    console.error(`profile failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,252 @@
+// `npm run bench`: one run with paired, alternating repetitions over direct, Switchyard (percent 0, canary 10%) and peers.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runOpenLoop } from './openloop.js';
+import { delayHeader } from './upstream-stub.js';
+import { runCapacity } from './lib/capacity.js';
+import { startFleet, type Fleet, type Target, type TargetId } from './lib/fleet.js';
+import { requestBody, requestHeaders } from './lib/payload.js';
+import { cpuDelta, cpuSnapshot, treeRssMiB, type CpuSnapshot } from './lib/proc-stat.js';
+import { ProcessGroup } from './lib/processes.js';
+import { checkGoals, markdown, summarise, type CapacityRun, type LatencyRun, type Pair } from './lib/report.js';
+import { findRepoRoot } from './lib/repo.js';
+import { servedByVariant, shares } from './lib/served.js';
+
+/** Settings read from BENCH_* environment variables. */
+export interface BenchConfig {
+  reps: number;
+  seconds: number;
+  warmupSeconds: number;
+  rate: number;
+  connections: number;
+  openLoopConnections: number;
+  loadgen: 'autocannon' | 'wrk';
+  origin: 'nginx' | 'stub';
+  stubDelayMs: number;
+  noisePct: number;
+  retries: number;
+  quietWaitS: number;
+  targets: TargetId[] | null;
+  nodeFlags: string[];
+}
+
+function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return value;
+}
+
+/** Reads the BENCH_* knobs; BENCH_QUICK=1 is one short repetition for a smoke run. */
+export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const quick = env.BENCH_QUICK === '1';
+  const loadgen = env.BENCH_LOADGEN ?? 'autocannon';
+  if (loadgen !== 'autocannon' && loadgen !== 'wrk') throw new Error(`BENCH_LOADGEN must be autocannon or wrk, got "${loadgen}"`);
+  const origin = env.BENCH_ORIGIN ?? 'nginx';
+  if (origin !== 'nginx' && origin !== 'stub') throw new Error(`BENCH_ORIGIN must be nginx or stub, got "${origin}"`);
+  return {
+    reps: Math.max(1, Math.round(numberFrom(env, 'BENCH_REPS', quick ? 1 : 3))),
+    seconds: numberFrom(env, 'BENCH_SECONDS', quick ? 2 : 5),
+    warmupSeconds: numberFrom(env, 'BENCH_WARMUP', quick ? 1 : 5),
+    rate: numberFrom(env, 'BENCH_RATE', 2000),
+    connections: Math.round(numberFrom(env, 'BENCH_CONNECTIONS', 50)),
+    openLoopConnections: Math.round(numberFrom(env, 'BENCH_OPENLOOP_CONNECTIONS', 64)),
+    loadgen,
+    origin,
+    stubDelayMs: numberFrom(env, 'BENCH_STUB_MS', 5),
+    noisePct: numberFrom(env, 'BENCH_NOISE_PCT', 15),
+    retries: Math.round(numberFrom(env, 'BENCH_RETRIES', quick ? 0 : 1)),
+    quietWaitS: numberFrom(env, 'BENCH_QUIET_WAIT_S', quick ? 1 : 3),
+    targets: env.BENCH_TARGETS ? (env.BENCH_TARGETS.split(',').map((t) => t.trim()) as TargetId[]) : null,
+    nodeFlags: ['--max-semi-space-size=64'],
+  };
+}
+
+function machine(): Record<string, string | number> {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+  };
+}
+
+const log = (line: string) => console.log(line);
+const num = (v: number, digits = 0) => v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** One bench run: the fleet, its settings and the roots whose CPU is "ours" for the noise guard. */
+class Bench {
+  readonly roots: number[];
+  readonly direct: Target;
+
+  constructor(readonly config: BenchConfig, readonly fleet: Fleet) {
+    this.roots = [process.pid, fleet.origin.pid, ...fleet.targets.flatMap((t) => (t.pid === null ? [] : [t.pid]))];
+    this.direct = fleet.targets.find((t) => t.id === 'direct') as Target;
+  }
+
+  /** Latency runs ask the stub origin for the model delay; nginx ignores the header. */
+  get latencyHeaders(): Record<string, string> {
+    return this.fleet.origin.kind === 'stub' ? { ...requestHeaders, [delayHeader]: String(this.config.stubDelayMs) } : { ...requestHeaders };
+  }
+
+  get capacityHeaders(): Record<string, string> {
+    return this.fleet.origin.kind === 'stub' ? { ...requestHeaders, [delayHeader]: '0' } : { ...requestHeaders };
+  }
+
+  finishRun(target: Target, before: CpuSnapshot, after: CpuSnapshot, completed: number) {
+    const delta = cpuDelta(before, after);
+    const proxySeconds = target.pid === null ? null : delta.treeSeconds(target.pid);
+    return {
+      proxyCpuUsPerReq: proxySeconds === null || completed === 0 ? null : (proxySeconds * 1e6) / completed,
+      proxyCorePct: proxySeconds === null ? null : (100 * proxySeconds) / delta.seconds,
+      originCpuUsPerReq: completed === 0 ? Number.NaN : (delta.treeSeconds(this.fleet.origin.pid) * 1e6) / completed,
+      foreignPct: delta.foreignPct,
+      stealPct: delta.stealPct,
+      proxyRssMiB: target.pid === null ? null : treeRssMiB(target.pid),
+    };
+  }
+
+  async capacity(target: Target, rep: number, attempt: number, seconds = this.config.seconds): Promise<CapacityRun> {
+    const before = cpuSnapshot(this.roots);
+    const result = await runCapacity({ url: target.url, connections: this.config.connections, seconds, method: 'POST', body: requestBody, headers: this.capacityHeaders, tool: this.config.loadgen });
+    const after = cpuSnapshot(this.roots);
+    return { kind: 'capacity', rep, target: target.id, attempt, result, ...this.finishRun(target, before, after, result.completed) };
+  }
+
+  async latency(target: Target, rep: number, attempt: number, seconds = this.config.seconds): Promise<LatencyRun> {
+    let before: CpuSnapshot | null = null;
+    const result = await runOpenLoop({
+      url: target.url,
+      rate: this.config.rate,
+      seconds,
+      connections: this.config.openLoopConnections,
+      method: 'POST',
+      body: requestBody,
+      headers: this.latencyHeaders,
+      onStart: () => (before = cpuSnapshot(this.roots)),
+    });
+    const after = cpuSnapshot(this.roots);
+    return { kind: 'latency', rep, target: target.id, attempt, result, ...this.finishRun(target, before ?? after, after, result.completed) };
+  }
+
+  /** Waits (bounded) for a sampling window with foreign CPU under the threshold. */
+  async waitForQuiet(): Promise<number> {
+    const deadline = performance.now() + this.config.quietWaitS * 1000;
+    for (;;) {
+      const before = cpuSnapshot(this.roots);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const foreign = cpuDelta(before, cpuSnapshot(this.roots)).foreignPct;
+      if (foreign < this.config.noisePct || performance.now() > deadline) return foreign;
+    }
+  }
+
+  /** Direct, then the target; repeated (up to BENCH_RETRIES) when foreign CPU exceeded the threshold in either run. */
+  async pair<R extends CapacityRun | LatencyRun>(measure: (target: Target, rep: number, attempt: number) => Promise<R>, target: Target, rep: number): Promise<Pair<R>> {
+    for (let attempt = 1; ; attempt++) {
+      await this.waitForQuiet();
+      const direct = await measure(this.direct, rep, attempt);
+      const run = await measure(target, rep, attempt);
+      this.assertAlive();
+      const foreign = Math.max(direct.foreignPct, run.foreignPct);
+      const noisy = foreign > this.config.noisePct;
+      if (!noisy || attempt > this.config.retries) return { rep, target: target.id, direct, run, attempts: attempt, noisy };
+      log(`    foreign CPU ${num(foreign)}% > ${this.config.noisePct}%: repeating the pair`);
+    }
+  }
+
+  assertAlive(): void {
+    for (const root of this.roots) {
+      try {
+        process.kill(root, 0);
+      } catch {
+        throw new Error(`process ${root} under test died during the run`);
+      }
+    }
+  }
+}
+
+/** Runs the whole bench and returns the path of the results file. */
+export async function runBench(config: BenchConfig): Promise<string> {
+  const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
+  const group = new ProcessGroup();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`\n${signal}: stopping the processes under test`);
+    void group.stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'swy-bench-'));
+  const startedAt = new Date();
+  try {
+    const fleet = await startFleet(group, { repoRoot, dir, origin: config.origin, stubDelayMs: 0, nodeFlags: config.nodeFlags });
+    for (const notice of fleet.skipped) log(`NOTICE: ${notice.reason}`);
+    const measured = fleet.targets.filter((t) => t.id !== 'direct' && (config.targets === null || config.targets.includes(t.id)));
+    const bench = new Bench(config, fleet);
+    const m = machine();
+    log(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
+    log(`Origin: ${fleet.origin.version}. Targets: ${measured.map((t) => t.id).join(', ')}`);
+    const perRep = measured.length * 4 * config.seconds;
+    log(`Plan: ${config.reps} rep(s) × ${measured.length} targets × (capacity + ${config.rate} req/s) × (direct + target) × ${config.seconds} s ≈ ${Math.round((perRep * config.reps + config.warmupSeconds * (measured.length + 0.5)) / 60 * 10) / 10} min`);
+
+    log('Warm-up (not recorded): saturation per target, then a short open-loop run');
+    await bench.capacity(bench.direct, -1, 0, Math.max(1, config.warmupSeconds / 2));
+    for (const target of measured) await bench.capacity(target, -1, 0, config.warmupSeconds);
+    await bench.latency(bench.direct, -1, 0, 1);
+
+    const capacity: Pair<CapacityRun>[] = [];
+    const latency: Pair<LatencyRun>[] = [];
+    for (let rep = 0; rep < config.reps; rep++) {
+      // Alternate the order so drift over the run (thermal, neighbours) does not always favour the same target.
+      const order = rep % 2 === 1 ? [...measured].reverse() : measured;
+      for (const target of order) {
+        const cap = await bench.pair((t, r, a) => bench.capacity(t, r, a), target, rep);
+        capacity.push(cap);
+        const lat = await bench.pair((t, r, a) => bench.latency(t, r, a), target, rep);
+        latency.push(lat);
+        const cpu = (v: number | null) => (v === null ? '–' : num(v, 1));
+        log(`[rep ${rep + 1}/${config.reps}] ${target.id.padEnd(17)} capacity ${num(cap.run.result.rps)} rps (direct ${num(cap.direct.result.rps)}), ${cpu(cap.run.proxyCpuUsPerReq)} µs/req | ${config.rate}/s: p50 ${num(lat.run.result.latencyUs.p50 / 1000, 3)} ms (direct ${num(lat.direct.result.latencyUs.p50 / 1000, 3)}), p99 ${num(lat.run.result.latencyUs.p99 / 1000, 3)} ms (direct ${num(lat.direct.result.latencyUs.p99 / 1000, 3)}), ${cpu(lat.run.proxyCpuUsPerReq)} µs/req | foreign ${num(Math.max(cap.run.foreignPct, lat.run.foreignPct))}%${cap.noisy || lat.noisy ? ' (noisy)' : ''}`);
+      }
+    }
+
+    const shown = fleet.targets.filter((t) => t.id === 'direct' || measured.includes(t));
+    const summaries = summarise(shown, capacity, latency);
+    const goals = checkGoals(summaries, config.rate);
+    const table = markdown(summaries, goals, config.rate);
+    const splits: Record<string, Record<string, number>> = {};
+    for (const t of measured) if (t.adminUrl !== null) splits[t.id] = shares(await servedByVariant(t.adminUrl));
+
+    const resultsDir = path.join(repoRoot, 'bench/results');
+    mkdirSync(resultsDir, { recursive: true });
+    const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+    const finishedAt = new Date();
+    writeFileSync(file, `${JSON.stringify({ startedAt, finishedAt, machine: m, config, fleet: { origin: fleet.origin, targets: fleet.targets, skipped: fleet.skipped, versions: fleet.versions }, servedShares: splits, summaries, goals, markdown: table, capacity, latency }, null, 2)}\n`);
+
+    log('');
+    log(table);
+    log('');
+    for (const [id, shares] of Object.entries(splits)) log(`Served shares ${id}: ${Object.entries(shares).map(([v, s]) => `${v} ${(100 * s).toFixed(1)}%`).join(', ')}`);
+    const noisyPairs = [...capacity, ...latency].filter((p) => p.noisy).length;
+    if (noisyPairs > 0) log(`Note: ${noisyPairs} pair(s) kept foreign CPU above ${config.noisePct}% after retries; treat their spread with care.`);
+    log(`Results: ${path.relative(process.cwd(), file)} (${Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000)} s)`);
+    return file;
+  } finally {
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    await runBench(benchConfig());
+  } catch (err) {
+    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  }
+}
