@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { runOpenLoop, type OpenLoopResult } from './openloop.js';
 import { startSwitchyardProcess } from './lib/fleet.js';
 import { predictPath, requestBody, requestHeaders } from './lib/payload.js';
-import { ProcessGroup } from './lib/processes.js';
+import { freePort, ProcessGroup, waitForHttp } from './lib/processes.js';
 import { findRepoRoot } from './lib/repo.js';
 import { startUpstreamStub } from './upstream-stub.js';
 
@@ -38,10 +38,19 @@ function policy(champion: string, challenger: string, mode: string, percent: num
 const ms = (us: number) => (us / 1000).toFixed(3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** Starts the fixed-latency stub in its own process, so its timers do not share the generator's event loop. */
+async function stubProcess(group: ProcessGroup, repoRoot: string, delayMs: number): Promise<{ urls: string[]; close(): Promise<void> }> {
+  const port = await freePort();
+  const member = group.start(`stub-${delayMs}ms`, process.execPath, [path.join(repoRoot, 'dist/bench/upstream-stub.js'), '--port', String(port), '--delay-ms', String(delayMs)]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(url, { member });
+  return { urls: [url], close: () => group.stop(member) };
+}
+
 async function shadowScenario(group: ProcessGroup, repoRoot: string, dir: string): Promise<string> {
   // Champion answers in 5 ms, the challenger in 55 ms: the mirror is 50 ms slower than the served path.
-  const champion = await startUpstreamStub({ ports: [0], models: ['m'], delayMs: 5 });
-  const challenger = await startUpstreamStub({ ports: [0], models: ['m'], delayMs: 55 });
+  const champion = await stubProcess(group, repoRoot, 5);
+  const challenger = await stubProcess(group, repoRoot, 55);
   try {
     const baseline = await startSwitchyardProcess(group, { repoRoot, dir, nodeFlags }, 'canary0', policy(champion.urls[0]!, challenger.urls[0]!, 'canary', 0));
     const shadow = await startSwitchyardProcess(group, { repoRoot, dir, nodeFlags }, 'shadow100', policy(champion.urls[0]!, challenger.urls[0]!, 'shadow', 100));
