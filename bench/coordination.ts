@@ -1,12 +1,13 @@
 // `node dist/bench/coordination.js`: throughput and CPU per request of one Switchyard with and without Redis coordination, paired and alternating.
 //
 // Both processes run side by side with the same policy (canary 10 %, so both arms' windows are fed) and are warmed up
-// first; then each repetition runs autocannon against one, then the other, in alternating order (ABBA…), and the
-// cost is the median over repetitions of the paired throughput ratio. The process' CPU time per request (from
-// /proc/<pid>/stat) is the second measure. A pair during which other programs used more than BENCH_NOISE_PCT of a
-// core is run again (up to BENCH_RETRIES times). Finally both processes sit idle for BENCH_IDLE_SECONDS: the CPU the
-// Redis one burns on its exchanges is the fixed cost of coordination, which, divided by the measured throughput, gives
-// its share per request without the noise of saturation runs. Redis is the machine's (127.0.0.1:6379 unless BENCH_REDIS_URL).
+// first; then each repetition runs autocannon against one, then the other, in alternating order (ABBA…), and the cost
+// is the median over repetitions of the paired throughput ratio, with the server's CPU time per request (from
+// /proc/<pid>/task/*/schedstat) beside it. A pair during which other programs used more than BENCH_NOISE_PCT of a core
+// is run again (up to BENCH_RETRIES times). BENCH_AA=1 runs both without Redis: the noise floor of the method.
+// Coordination does no per-request work, so its cost is a fixed CPU time per second; that is measured apart, amplified
+// (both ticking every 20 ms, then idle) and divided by the measured throughput. Redis is the machine's
+// (127.0.0.1:6379 unless BENCH_REDIS_URL).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -21,12 +22,12 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 
 const env = process.env;
-const reps = Number(env.BENCH_REPS ?? 10);
-const seconds = Number(env.BENCH_SECONDS ?? 3);
+const reps = Number(env.BENCH_REPS ?? 20);
+const seconds = Number(env.BENCH_SECONDS ?? 2);
 const noisePct = Number(env.BENCH_NOISE_PCT ?? 15);
 const retries = Number(env.BENCH_RETRIES ?? 3);
 const warmupSeconds = Number(env.BENCH_WARMUP ?? 5);
-const idleSeconds = Number(env.BENCH_IDLE_SECONDS ?? 10);
+const idleSeconds = Number(env.BENCH_IDLE_SECONDS ?? 20);
 const connections = Number(env.BENCH_CONNECTIONS ?? 50);
 const redisUrl = env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** BENCH_AA=1: the second process runs without Redis too, to see the noise and any bias of the setup itself. */
@@ -35,6 +36,8 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const cli = path.join(repoRoot, 'dist/src/cli.js');
 const body = '{"instances":[[5.1,3.5,1.4,0.2]]}';
 const CLOCK_TICKS_PER_SECOND = 100;
+/** Cadence of the amplified fixed-cost measurement (ms). */
+const FAST_MS = 20;
 /** Pin the servers to the last CPU and this process (generator, origin) to the others, when taskset exists: less scheduler noise. */
 const pin = env.BENCH_PIN !== '0' && os.availableParallelism() >= 2 && spawnSync('taskset', ['--version']).status === 0;
 const serverCpu = String(os.availableParallelism() - 1);
@@ -198,13 +201,24 @@ async function main(): Promise<void> {
         console.log(`rep ${rep + 1}: other programs used more than ${noisePct} % of a core; repeating the pair`);
       }
     }
-    // Idle: no requests, only timers. The difference is what the exchanges cost (both keep their filled windows).
-    const idleBefore = procs.map((p) => cpuUs(p.child.pid!));
+    // The fixed cost, amplified: two more processes tick 12.5 times as often (controller and exchange every 20 ms
+    // instead of 250 ms) after a short load that fills their windows, then sit idle. Idle CPU differs by a few ms/s
+    // even between identical processes; amplified, the coordination work stands well above that, and scaled back to
+    // the default cadence it is what coordination costs per second, whatever the request rate.
+    const redisEnv = { SWITCHYARD_REDIS_URL: redisUrl, SWITCHYARD_REDIS_PREFIX: `${prefix}-fast`, SWITCHYARD_INSTANCE_ID: 'bench-fast', SWITCHYARD_COORDINATION_MS: String(FAST_MS) };
+    const fast = await Promise.all([
+      serve('alone', policyFile, path.join(dir, 'alone-fast'), { SWITCHYARD_CONTROL_INTERVAL_MS: String(FAST_MS) }),
+      serve('redis', policyFile, path.join(dir, 'redis-fast'), aa ? { SWITCHYARD_CONTROL_INTERVAL_MS: String(FAST_MS) } : { ...redisEnv, SWITCHYARD_CONTROL_INTERVAL_MS: String(FAST_MS) }),
+    ]);
+    procs.push(...fast);
+    for (const target of fast) await load(target, 1);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // let the garbage collection after the load pass
+    const idleBefore = fast.map((p) => cpuUs(p.child.pid!));
     const idleStarted = performance.now();
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1_000));
     const idleElapsedS = (performance.now() - idleStarted) / 1_000;
-    const [idleAlone, idleRedis] = procs.map((p, i) => (cpuUs(p.child.pid!) - idleBefore[i]!) / idleElapsedS) as [number, number];
-    console.log(`idle ${fmt(idleSeconds)} s: no Redis ${fmt(idleAlone / 1_000, 2)} ms CPU/s, with Redis ${fmt(idleRedis / 1_000, 2)} ms CPU/s`);
+    const [idleAlone, idleRedis] = fast.map((p, i) => (cpuUs(p.child.pid!) - idleBefore[i]!) / idleElapsedS) as [number, number];
+    console.log(`idle ${fmt(idleSeconds)} s, ticking every ${FAST_MS} ms: no Redis ${fmt(idleAlone / 1_000, 2)} ms CPU/s, with Redis ${fmt(idleRedis / 1_000, 2)} ms CPU/s`);
 
     const analysis = (await (await fetch(`${redis.adminUrl}/v1/routes/iris/analysis`)).json()) as { coordination: string; role: string; counts: { pooled: { requests: number }[] | null } };
     const pooled = (analysis.counts.pooled ?? []).reduce((sum, arm) => sum + arm.requests, 0);
@@ -215,7 +229,8 @@ async function main(): Promise<void> {
     const costPct = (1 - median(ratios)) * 100;
     const cpuAlone = median(of('alone', 'cpuUsPerRequest'));
     const cpuRedis = median(of('redis', 'cpuUsPerRequest'));
-    const exchangeUsPerSecond = Math.max(0, idleRedis - idleAlone);
+    // Scaled back from FAST_MS to the default 250 ms cadence (controller and exchange).
+    const exchangeUsPerSecond = Math.max(0, idleRedis - idleAlone) * (FAST_MS / 250);
     const rpsRedis = median(of('redis', 'requestsPerSecond'));
     // The exchanges' fixed CPU spread over the requests of one second at the measured throughput.
     const exchangeUsPerRequest = exchangeUsPerSecond / rpsRedis;
@@ -230,7 +245,8 @@ async function main(): Promise<void> {
       medianRequestsPerSecond: { alone: median(of('alone', 'requestsPerSecond')), redis: median(of('redis', 'requestsPerSecond')) },
       medianP99Ms: { alone: median(of('alone', 'p99Ms')), redis: median(of('redis', 'p99Ms')) },
       medianCpuUsPerRequest: { alone: cpuAlone, redis: cpuRedis },
-      idleCpuMsPerSecond: { alone: idleAlone / 1_000, redis: idleRedis / 1_000 },
+      idleCpuMsPerSecondAt20ms: { alone: idleAlone / 1_000, redis: idleRedis / 1_000 },
+      coordinationCpuMsPerSecond: exchangeUsPerSecond / 1_000,
       exchangeCpuUsPerRequest: exchangeUsPerRequest,
       exchangeCostPct: (exchangeUsPerRequest / cpuAlone) * 100,
       ratioInterquartile: [q1, q3],
@@ -246,9 +262,9 @@ async function main(): Promise<void> {
       `| req/s (median of ${reps}) | ${fmt(summary.medianRequestsPerSecond.alone)} | ${fmt(summary.medianRequestsPerSecond.redis)} |`,
       `| p99 latency, ms (median) | ${fmt(summary.medianP99Ms.alone, 1)} | ${fmt(summary.medianP99Ms.redis, 1)} |`,
       `| CPU per request, µs (median) | ${fmt(cpuAlone, 1)} | ${fmt(cpuRedis, 1)} |`,
-      `| CPU while idle, ms per s | ${fmt(idleAlone / 1_000, 2)} | ${fmt(idleRedis / 1_000, 2)} |`,
+      `| idle CPU ticking every ${FAST_MS} ms, ms per s | ${fmt(idleAlone / 1_000, 2)} | ${fmt(idleRedis / 1_000, 2)} |`,
       '',
-      `Fixed cost of the exchanges: ${fmt(exchangeUsPerSecond / 1_000, 2)} ms CPU per second, i.e. ${fmt(exchangeUsPerRequest, 3)} µs per request at ${fmt(rpsRedis)} req/s = ${fmt(summary.exchangeCostPct, 3)} % of the ${fmt(cpuAlone, 1)} µs a request costs.`,
+      `Fixed cost of coordination at the default 250 ms cadence: ${fmt(exchangeUsPerSecond / 1_000, 2)} ms CPU per second, i.e. ${fmt(exchangeUsPerRequest, 3)} µs per request at ${fmt(rpsRedis)} req/s = ${fmt(summary.exchangeCostPct, 3)} % of the ${fmt(cpuAlone, 1)} µs a request costs.`,
       `Throughput cost of coordination: ${fmt(costPct, 2)} % (median of the ${reps} paired ratios with Redis / without, interquartile ${fmt(q1, 3)}–${fmt(q3, 3)}; goal < 3 %: ${summary.goal.met ? 'met' : 'NOT met'}).`,
       `Other programs used a median ${fmt(summary.medianForeignPct)} % of a core during the runs; ${repeated} noisy pair(s) were repeated.`,
     ].join('\n');
@@ -268,7 +284,7 @@ async function main(): Promise<void> {
       }
     }
     await origin.close();
-    const keys = await probe.keys(`${prefix}:*`);
+    const keys = await probe.keys(`${prefix}*`);
     if (keys.length > 0) await probe.del(...keys);
     probe.disconnect();
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runCapacity } from './lib/capacity.js';
 import { benchPolicy, startOrigin, startSwitchyardProcess } from './lib/fleet.js';
 import { requestBody, requestHeaders, predictPath } from './lib/payload.js';
-import { cpuDelta, cpuSnapshot } from './lib/proc-stat.js';
+import { cpuDelta, cpuSnapshot, ticksPerSecond, userSystemTicks } from './lib/proc-stat.js';
 import { ProcessGroup } from './lib/processes.js';
 import { findRepoRoot } from './lib/repo.js';
 
@@ -38,12 +38,15 @@ export interface ProfileRow {
   inclusivePct: number;
 }
 
-/** Self and inclusive time of a profile, by function and by file or package. */
+/** Self and inclusive time of a profile, by function, file or package, and owner category. */
 export interface ProfileSummary {
   sampledMs: number;
   samples: number;
+  /** Share of sampled time the thread was idle (waiting in the event loop). */
+  idlePct: number;
   functions: ProfileRow[];
   files: ProfileRow[];
+  categories: ProfileRow[];
 }
 
 /** Groups a script URL: node core module, npm package (with file), Switchyard file, or a V8 pseudo-frame. */
@@ -59,6 +62,18 @@ export function fileOf(frame: CallFrame): string {
   }
   const dist = url.indexOf('/dist/');
   return dist !== -1 ? `switchyard ${url.slice(dist + '/dist/'.length)}` : url;
+}
+
+/** Coarse owner of a frame: who to talk to about its cost. */
+export function categoryOf(frame: CallFrame): string {
+  const file = fileOf(frame);
+  if (file === '(idle)' || file === '(program)' || file === '(garbage collector)') return file;
+  if (file === '(native)' || file.startsWith('(')) return 'native calls (syscalls: writev, read, …)';
+  if (file.startsWith('wasm://')) return 'undici llhttp parser (wasm)';
+  if (file.startsWith('node:')) return 'node core (JS)';
+  if (file.startsWith('switchyard ')) return 'switchyard';
+  const space = file.indexOf(' (');
+  return space === -1 ? file : file.slice(0, space);
 }
 
 function functionOf(frame: CallFrame): string {
@@ -79,6 +94,8 @@ export function summariseProfile(profile: CpuProfile, fromUs = -Infinity, toUs =
   const selfFile = new Map<string, number>();
   const inclFn = new Map<string, number>();
   const inclFile = new Map<string, number>();
+  const selfCat = new Map<string, number>();
+  const inclCat = new Map<string, number>();
   let total = 0;
   let count = 0;
   let at = profile.startTime;
@@ -94,22 +111,27 @@ export function summariseProfile(profile: CpuProfile, fromUs = -Infinity, toUs =
     const file = fileOf(leaf.callFrame);
     selfFn.set(fn, (selfFn.get(fn) ?? 0) + weight);
     selfFile.set(file, (selfFile.get(file) ?? 0) + weight);
+    const category = categoryOf(leaf.callFrame);
+    selfCat.set(category, (selfCat.get(category) ?? 0) + weight);
     const seenFn = new Set<string>();
     const seenFile = new Set<string>();
+    const seenCat = new Set<string>();
     for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
       const frame = byId.get(id)?.callFrame;
       if (frame === undefined || frame.functionName === '(root)') continue;
       seenFn.add(functionOf(frame));
       seenFile.add(fileOf(frame));
+      seenCat.add(categoryOf(frame));
     }
     for (const key of seenFn) inclFn.set(key, (inclFn.get(key) ?? 0) + weight);
     for (const key of seenFile) inclFile.set(key, (inclFile.get(key) ?? 0) + weight);
+    for (const key of seenCat) inclCat.set(key, (inclCat.get(key) ?? 0) + weight);
   }
   const rows = (self: Map<string, number>, incl: Map<string, number>): ProfileRow[] =>
     [...incl.keys()]
       .map((name) => ({ name, selfPct: (100 * (self.get(name) ?? 0)) / total, inclusivePct: (100 * (incl.get(name) ?? 0)) / total }))
       .sort((a, b) => b.selfPct - a.selfPct || b.inclusivePct - a.inclusivePct);
-  return { sampledMs: total / 1000, samples: count, functions: rows(selfFn, inclFn), files: rows(selfFile, inclFile) };
+  return { sampledMs: total / 1000, samples: count, idlePct: (100 * (selfCat.get('(idle)') ?? 0)) / total, functions: rows(selfFn, inclFn), files: rows(selfFile, inclFile), categories: rows(selfCat, inclCat) };
 }
 
 function table(rows: ProfileRow[], limit: number, heading: string): string {
@@ -118,9 +140,15 @@ function table(rows: ProfileRow[], limit: number, heading: string): string {
   return lines.join('\n');
 }
 
-/** Markdown for the README's Profile section: top functions by self time, files/packages by self time. */
-export function profileMarkdown(summary: ProfileSummary, limit = 25): string {
-  return `${table(summary.functions, limit, 'function (file:line)')}\n\n${table(summary.files, limit, 'file or package')}`;
+/** Markdown for the README's Profile section: owners, top functions, Switchyard's own functions, files/packages. */
+export function profileMarkdown(summary: ProfileSummary, limit = 20): string {
+  const own = summary.functions.filter((row) => row.name.includes(' switchyard ')).sort((a, b) => b.inclusivePct - a.inclusivePct);
+  return [
+    table(summary.categories, limit, 'owner'),
+    table(summary.functions, limit, 'function (file:line)'),
+    table(own, 12, 'Switchyard function, by inclusive time'),
+    table(summary.files, limit, 'file or package'),
+  ].join('\n\n');
 }
 
 async function main(): Promise<void> {
@@ -144,8 +172,13 @@ async function main(): Promise<void> {
     await load(warmup);
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     const before = cpuSnapshot([sy.member.pid]);
+    const splitBefore = userSystemTicks(sy.member.pid);
     const result = await load(seconds);
     const cpu = cpuDelta(before, cpuSnapshot([sy.member.pid])).treeSeconds(sy.member.pid);
+    const splitAfter = userSystemTicks(sy.member.pid);
+    const perRequest = (ticks: number) => (ticks / ticksPerSecond) * 1e6 / result.completed;
+    const userUs = perRequest(splitAfter.user - splitBefore.user);
+    const systemUs = perRequest(splitAfter.system - splitBefore.system);
     const toUs = Number(process.hrtime.bigint() / 1000n);
     // SIGTERM drains and exits 0; V8 writes the profile on exit.
     await group.stop(sy.member, 15_000);
@@ -161,8 +194,11 @@ async function main(): Promise<void> {
     const rawCopy = path.join(resultsDir, `${stamp}-switchyard.cpuprofile.json`);
     copyFileSync(path.join(profileDir, file), rawCopy);
     const md = profileMarkdown(summary);
-    writeFileSync(path.join(resultsDir, `${stamp}-profile.json`), `${JSON.stringify({ seconds, intervalUs, rps: result.rps, cpuUsPerReq: (cpu * 1e6) / result.completed, summary, markdown: md }, null, 2)}\n`);
-    console.log(`\n${result.completed} requests, ${Math.round(result.rps)} rps, ${((cpu * 1e6) / result.completed).toFixed(1)} µs CPU/request (under the profiler), ${summary.samples} samples in the window\n`);
+    writeFileSync(path.join(resultsDir, `${stamp}-profile.json`), `${JSON.stringify({ seconds, intervalUs, tool, rps: result.rps, cpuUsPerReq: (cpu * 1e6) / result.completed, userUs, systemUs, summary, markdown: md }, null, 2)}\n`);
+    console.log(`\n${result.completed} requests, ${Math.round(result.rps)} rps; Switchyard CPU ${((cpu * 1e6) / result.completed).toFixed(1)} µs/request under the profiler (user ${userUs.toFixed(1)}, system ${systemUs.toFixed(1)}); ${summary.samples} samples, ${summary.idlePct.toFixed(1)} % idle`);
+    // V8 samples wall time on the main thread: a thread preempted inside a syscall (common on 2 shared cores, when a
+    // write wakes the reader) is charged to that native frame, so native shares exceed the kernel's system time.
+    console.log('Shares are of sampled wall time of the main thread; /proc user/system above is the authoritative CPU split.\n');
     console.log(md);
     console.log(`\nRaw profile (open in Chrome DevTools): ${path.relative(process.cwd(), rawCopy)}`);
   } finally {

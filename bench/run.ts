@@ -27,6 +27,8 @@ export interface BenchConfig {
   stubDelayMs: number;
   noisePct: number;
   retries: number;
+  /** Pair repetitions allowed over the whole run, so a noisy machine cannot stretch it without bound. */
+  retryBudget: number;
   quietWaitS: number;
   targets: TargetId[] | null;
   nodeFlags: string[];
@@ -59,7 +61,8 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     stubDelayMs: numberFrom(env, 'BENCH_STUB_MS', 5),
     noisePct: numberFrom(env, 'BENCH_NOISE_PCT', 15),
     retries: Math.round(numberFrom(env, 'BENCH_RETRIES', quick ? 0 : 1)),
-    quietWaitS: numberFrom(env, 'BENCH_QUIET_WAIT_S', quick ? 1 : 3),
+    retryBudget: Math.round(numberFrom(env, 'BENCH_RETRY_BUDGET', 4)),
+    quietWaitS: numberFrom(env, 'BENCH_QUIET_WAIT_S', quick ? 1 : 2),
     targets: env.BENCH_TARGETS ? (env.BENCH_TARGETS.split(',').map((t) => t.trim()) as TargetId[]) : null,
     nodeFlags: ['--max-semi-space-size=64'],
   };
@@ -83,10 +86,12 @@ const num = (v: number, digits = 0) => v.toLocaleString('en-US', { maximumFracti
 class Bench {
   readonly roots: number[];
   readonly direct: Target;
+  retriesLeft: number;
 
   constructor(readonly config: BenchConfig, readonly fleet: Fleet) {
     this.roots = [process.pid, fleet.origin.pid, ...fleet.targets.flatMap((t) => (t.pid === null ? [] : [t.pid]))];
     this.direct = fleet.targets.find((t) => t.id === 'direct') as Target;
+    this.retriesLeft = config.retryBudget;
   }
 
   /** Latency runs ask the stub origin for the model delay; nginx ignores the header. */
@@ -154,8 +159,9 @@ class Bench {
       this.assertAlive();
       const foreign = Math.max(direct.foreignPct, run.foreignPct);
       const noisy = foreign > this.config.noisePct;
-      if (!noisy || attempt > this.config.retries) return { rep, target: target.id, direct, run, attempts: attempt, noisy };
-      log(`    foreign CPU ${num(foreign)}% > ${this.config.noisePct}%: repeating the pair`);
+      if (!noisy || attempt > this.config.retries || this.retriesLeft === 0) return { rep, target: target.id, direct, run, attempts: attempt, noisy };
+      this.retriesLeft--;
+      log(`    foreign CPU ${num(foreign)}% > ${this.config.noisePct}%: repeating the pair (${this.retriesLeft} repeats left)`);
     }
   }
 

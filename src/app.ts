@@ -14,6 +14,8 @@ import { controlApi } from './admin/control-api.js';
 import { feedbackApi } from './admin/feedback-api.js';
 import { LiveWindows } from './analysis/window.js';
 import { Controller } from './control/controller.js';
+import type { Coordination } from './coordination/coordination.js';
+import { createCoordination, type CoordinationOptions } from './coordination/factory.js';
 import { SplitChanger } from './control/split-changer.js';
 import { Webhooks } from './control/webhooks.js';
 import { AuditLog } from './control/audit.js';
@@ -66,6 +68,8 @@ export interface SwitchyardOptions {
   controlIntervalMs?: number;
   /** URLs that receive rollback and promotion events (JSON POST, retried). */
   webhookUrls?: readonly string[];
+  /** Redis coordination between replicas (docs/replicas.md); without a Redis URL each replica decides alone. */
+  coordination?: CoordinationOptions | null;
 }
 
 /** Settings of the prediction log. */
@@ -104,6 +108,8 @@ export class Switchyard {
   state!: StateStore;
   /** Who changed which split, when (GET /v1/events; <dataDir>/audit.ndjson when dataDir is given). */
   audit!: AuditLog;
+  /** Pools statistics and elects one acting leader per route through Redis (or nothing, alone); set by create(). */
+  coordination!: Coordination;
   #unleashAdmin: UnleashAdminClient | null = null;
   readonly lifecycle: Lifecycle = { draining: false };
   /** Emits 'reload' (ReloadResult) after every reload attempt. */
@@ -177,8 +183,9 @@ export class Switchyard {
     const auth = new AdminAuth(options.adminTokens ?? []);
     app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
     app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
-    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs });
+    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination });
     app.controller.start();
+    app.coordination.start();
     app.admin = await buildAdmin({
       metrics: app.metrics,
       splits: app.splits,
@@ -200,6 +207,8 @@ export class Switchyard {
     const persistDir = options.dataDir ?? null;
     this.audit = new AuditLog({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
     this.state = await StateStore.open({ file: persistDir === null ? null : path.join(persistDir, 'state.json'), target: this.splits, logger: this.logger });
+    // Validated here (SWY_ERR_ENV_INVALID on a bad URL) so a half-built instance is closed; it connects on start().
+    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, metrics: this.metrics, logger: this.logger });
     this.flags = createFlagSource(options.flags, { splits: this.splits, metrics: this.metrics, logger: this.logger });
     const settings = typeof options.flags === 'function' ? options.flags() : options.flags;
     if (settings?.adminToken) this.#unleashAdmin = new UnleashAdminClient({ baseUrl: settings.rootUrl, adminToken: settings.adminToken, userAgent: 'switchyard-admin-api' });
@@ -339,6 +348,8 @@ export class Switchyard {
     this.#closed = true;
     this.#watcher?.close();
     this.controller?.stop();
+    // Releases held leases, so another replica leads at its next exchange rather than after the lease expires.
+    await this.coordination?.close();
     if (this.dataServer.listening) {
       const closed = new Promise<void>((resolve) => this.dataServer.close(() => resolve()));
       this.dataServer.closeAllConnections();

@@ -104,6 +104,13 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuDelta {
   };
 }
 
+/** User and system ticks of one process (all its threads), separately: system time is syscalls and kernel work. */
+export function userSystemTicks(pid: number): { user: number; system: number } {
+  const line = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]), system: Number(fields[12]) };
+}
+
 /** Resident set size of a process tree in MiB (VmRSS summed). */
 export function treeRssMiB(root: number): number {
   let kib = 0;

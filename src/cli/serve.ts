@@ -9,12 +9,15 @@ import { parseArgs } from 'node:util';
 import { helpOption } from './options.js';
 import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
 import { unleashSettingsFromEnv } from '../flags/factory.js';
+import { coordinationOptionsFromEnv, redisSettings, type CoordinationOptions } from '../coordination/factory.js';
 import type { UnleashSettings } from '../flags/unleash.js';
 
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
 Env: SWITCHYARD_CONFIG, SWITCHYARD_PORT (8080), SWITCHYARD_ADMIN_PORT (9090), SWITCHYARD_HOST (0.0.0.0),
      SWITCHYARD_DRAIN_MS (10000), SWITCHYARD_LOG_LEVEL (info), SWITCHYARD_DATA_DIR (./data), SWITCHYARD_ADMIN_TOKEN,
      SWITCHYARD_ADMIN_TOKENS (name:secret,...)
+Replicas (docs/replicas.md): SWITCHYARD_REDIS_URL, SWITCHYARD_INSTANCE_ID (<host>-<pid>), SWITCHYARD_REDIS_PREFIX (swy),
+     SWITCHYARD_COORDINATION_MS (250), SWITCHYARD_LEASE_MS (2000), SWITCHYARD_REDIS_TIMEOUT_MS (200)
 Flags (docs/flags.md): UNLEASH_URL, UNLEASH_API_TOKEN, UNLEASH_ADMIN_TOKEN, UNLEASH_APP_NAME (switchyard),
      UNLEASH_ENVIRONMENT (development), UNLEASH_REFRESH_MS (1000), UNLEASH_BOOTSTRAP_FILE`;
 
@@ -81,7 +84,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   let flags: UnleashSettings | null;
   let adminTokens: AdminToken[];
   let webhookUrls: string[];
+  let coordination: CoordinationOptions;
   try {
+    coordination = coordinationOptionsFromEnv(env);
+    redisSettings(coordination);
     flags = unleashSettingsFromEnv(env);
     webhookUrls = Webhooks.parse(env.SWITCHYARD_WEBHOOK_URLS);
     // SWITCHYARD_ADMIN_TOKENS ("name:secret,...") is read raw: it names who made each audited change.
@@ -106,6 +112,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       adminTokens,
       webhookUrls,
       controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
+      coordination,
       pairs: {
         sink: env.SWITCHYARD_PAIRS_SINK,
         dir: env.SWITCHYARD_PAIRS_DIR,

@@ -14,7 +14,15 @@ const envSchema = z.object({
   SWITCHYARD_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   SWITCHYARD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHYARD_ADMIN_TOKEN: optionalText,
-  SWITCHYARD_REDIS_URL: optionalText,
+  /** redis://, rediss://, redis+sentinel:// or redis+cluster:// (parsed by coordination/redis-url.ts). */
+  SWITCHYARD_REDIS_URL: optionalText.refine((url) => url === undefined || /^rediss?(\+sentinel|\+cluster)?:\/\//.test(url), {
+    message: 'must start with redis://, rediss://, redis+sentinel:// or redis+cluster:// (docs/replicas.md)',
+  }),
+  SWITCHYARD_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('swy'),
+  SWITCHYARD_REDIS_TIMEOUT_MS: z.coerce.number().int().min(10).max(10_000).default(200),
+  SWITCHYARD_COORDINATION_MS: z.coerce.number().int().min(20).max(10_000).default(250),
+  /** Default max(2000, 8 × SWITCHYARD_COORDINATION_MS). */
+  SWITCHYARD_LEASE_MS: z.coerce.number().int().min(100).max(600_000).optional(),
   SWITCHYARD_WEBHOOK_URLS: optionalText,
   SWITCHYARD_CONTROL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   SWITCHYARD_INSTANCE_ID: optionalText,

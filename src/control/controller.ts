@@ -13,6 +13,10 @@ import { initialControlState, next, type ControlAction, type ControlState } from
 import type { SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
 import type { Webhooks } from './webhooks.js';
+import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
+import { LocalCoordination } from '../coordination/nop.js';
+import { pooledInputs, type PooledView } from '../coordination/pooled.js';
+import type { ArmTotals } from '../analysis/window.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
 interface RouteMemory {
@@ -26,6 +30,16 @@ interface RouteMemory {
   challenger: string | null;
   /** Reference of the policy route this memory belongs to: a reload starts a new experiment. */
   route: CompiledRoute;
+  /** The fleet's experiment epoch (coordination); when it moves, this replica starts the new experiment too. */
+  epoch: string | null;
+  /** Running always-valid state of the guardrails judged on the pooled statistics (`guardrails`: on this replica's own). */
+  pooledGuardrails: GuardrailMemory;
+  /** The last tick's coordination view of the route. */
+  link: RouteLink | null;
+  /** Whether the live split said rolled back at the last look (a change to false is a resume). */
+  seenRolledBack: boolean;
+  /** Since when (clock ms) a follower's own hard breaker has been in breach. */
+  breachSince: number | null;
 }
 
 /** Dependencies of the controller. */
@@ -40,6 +54,8 @@ export interface ControllerDeps {
   logger: Logger;
   intervalMs?: number;
   clock?: () => number;
+  /** Redis coordination between replicas; absent: this replica decides alone. */
+  coordination?: Coordination;
 }
 
 /** The analysis of one route, as served by GET /v1/routes/:route/analysis. */
@@ -51,25 +67,83 @@ export interface RouteAnalysis {
   servedPercent: number;
   step: { index: number; percent: number; of: number[] } | null;
   rollbackReason: string | null;
-  arms: { name: string; role: string; requests: number; failures: number; errorRate: number | null; medianLatencyMs: number | null }[];
+  arms: ArmView[];
   guardrails: GuardrailVerdict[];
   srm: { pValue: number; ok: boolean | null };
   p95ThresholdMs: number | null;
+  /** Redis coordination: off (no Redis: this replica decides alone), starting, ok, or degraded (deciding locally). */
+  coordination: CoordinationStatus;
+  /** This replica (SWITCHYARD_INSTANCE_ID) and its role for the route. */
+  instanceId: string;
+  role: CoordinationRole;
+  /** Instance id of the replica leading the route (null without Redis or while no lease is known). */
+  leader: string | null;
+  epoch: string | null;
+  /** Requests per arm seen by this replica, and pooled over the fleet (null when not pooled); `arms` is what was judged. */
+  counts: { local: ArmView[]; pooled: ArmView[] | null; replicas: number | null };
+}
+
+/** One arm's counts in the analysis. */
+export interface ArmView {
+  name: string;
+  role: string;
+  requests: number;
+  failures: number;
+  errorRate: number | null;
+  medianLatencyMs: number | null;
+}
+
+function armView(name: string, role: string, totals: ArmTotals): ArmView {
+  return {
+    name,
+    role,
+    requests: totals.errors.n,
+    failures: totals.errors.events,
+    errorRate: totals.errors.n > 0 ? totals.errors.events / totals.errors.n : null,
+    medianLatencyMs: totals.logLatency.n > 0 ? Math.exp(totals.logLatency.mean) : null,
+  };
+}
+
+/** Pooled arms in the analysis' order: champion, served challengers, shadows. */
+function pooledArmViews(view: PooledView): ArmView[] {
+  const order = { champion: 0, challenger: 1, shadow: 2 } as Record<string, number>;
+  return [...view.arms]
+    .map(([key, totals]) => {
+      const colon = key.indexOf(':');
+      return colon < 0 ? armView(key, key, totals) : armView(key.slice(colon + 1), key.slice(0, colon), totals);
+    })
+    .sort((a, b) => (order[a.role] ?? 3) - (order[b.role] ?? 3));
 }
 
 const stateValue: Record<GuardrailVerdict['state'], number> = { collecting: 0, healthy: 1, within: 1, breach: 2 };
+
+/**
+ * A follower's rollout state: the leader's (so a new leader continues at the same step instead of starting over), or
+ * its own judgment when no leader has published one, never a state that assumes an action it did not take.
+ */
+function followerState(current: ControlState, link: RouteLink, result: { state: ControlState; actions: readonly ControlAction[] }, rolledBack: boolean): ControlState {
+  const leader = link.leaderState;
+  if (leader !== null) {
+    if (rolledBack) return { ...leader, phase: 'rolled_back' };
+    // The leader rolled back and the change is still on its way here: keep the current state until it lands.
+    return leader.phase === 'rolled_back' ? current : leader;
+  }
+  return result.actions.length === 0 ? result.state : current;
+}
 
 /** Judges every route with a served challenger each tick and acts (rollback, next step, promote). */
 export class Controller {
   readonly #deps: ControllerDeps;
   readonly #memory = new Map<string, RouteMemory>();
   readonly #clock: () => number;
+  readonly #coordination: Coordination;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
     this.#clock = deps.clock ?? Date.now;
+    this.#coordination = deps.coordination ?? new LocalCoordination('local');
   }
 
   start(): void {
@@ -100,7 +174,7 @@ export class Controller {
     const name = decision.route.name;
     let memory = this.#memory.get(name);
     if (!memory || memory.route !== decision.route) {
-      memory = { state: initialControlState(), guardrails: {}, srmP: 1, srmBase: [0, 0], srmStep: null, lastVerdicts: [], challenger: null, route: decision.route };
+      memory = { state: initialControlState(), guardrails: {}, srmP: 1, srmBase: [0, 0], srmStep: null, lastVerdicts: [], challenger: null, route: decision.route, epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null };
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       this.#deps.windows.reset(name);
@@ -135,18 +209,30 @@ export class Controller {
       // A different challenger is a different experiment: start its statistics afresh. (Losing the challenger, as in
       // a rollback, keeps the statistics: they are the evidence shown by the analysis.)
       memory.challenger = controlled.name;
-      memory.guardrails = {};
-      this.#deps.windows.reset(name);
+      this.#newExperiment(name, memory);
     }
-    const inputs = this.#inputs(name, controlled?.name ?? memory.challenger, policy);
-    const window = this.#deps.windows.window(name);
-    const evaluated = evaluateGuardrails(inputs, policy, memory.guardrails);
-    memory.guardrails = evaluated.memory;
+    const challenger = controlled?.name ?? memory.challenger;
+    // The fleet's epoch (route policy version, generation, challenger). When it moves without a local cause (a resume
+    // on another replica), this replica starts the new experiment too, so no statistics cross epochs.
+    const epoch = this.#coordination.epoch(decision.route, challenger);
+    if (epoch !== null) {
+      if (memory.epoch !== null && memory.epoch !== epoch) this.#newExperiment(name, memory);
+      memory.epoch = epoch;
+    }
+    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy);
+    memory.link = link;
+    const inputs = this.#inputs(name, challenger, policy, link.pooled);
+    // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
+    const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
+    if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
+    else memory.guardrails = evaluated.memory;
     memory.lastVerdicts = evaluated.verdicts;
     for (const v of evaluated.verdicts) this.#deps.metrics.guardrailState.labels(name, v.name).set(stateValue[v.state]);
 
-    const srmOk = this.#srm(memory, window, controlled?.servedPercent ?? 0, inputs.challenger.errors.n);
-    const wasRolledBack = memory.state.phase === 'rolled_back';
+    const srmOk = this.#srm(memory, inputs.champion.errors.n, controlled?.servedPercent ?? 0, inputs.challenger.errors.n);
+    // A change of the live split from rolled back to not is a resume (here, or applied from another replica).
+    const resumed = memory.seenRolledBack && !decision.state.rolledBack;
+    memory.seenRolledBack = decision.state.rolledBack;
     const result = next(
       memory.state,
       {
@@ -161,19 +247,74 @@ export class Controller {
       },
       { rollout: decision.route.policy.rollout ?? null },
     );
-    if (wasRolledBack && result.state.phase !== 'rolled_back') {
-      // A person resumed the route: new experiment, fresh statistics.
-      memory.guardrails = {};
-      this.#deps.windows.reset(name);
+    if (resumed) {
+      // A person resumed the route: new experiment, fresh statistics; the fleet gets a new generation (epoch), which is
+      // adopted without a second reset.
+      this.#newExperiment(name, memory);
+      memory.epoch = null;
+      this.#coordination.syncNow(name);
     }
-    memory.state = result.state;
-    this.#deps.metrics.rolloutStep.labels(name).set(result.state.step ?? -1);
-    for (const action of result.actions) this.#act(decision.route, action, controlled?.mode ?? 'canary');
+    const mode = controlled?.mode ?? 'canary';
+    switch (link.role) {
+      case 'alone':
+      case 'leader':
+        memory.state = result.state;
+        for (const action of result.actions) this.#act(decision.route, action, mode, link.role);
+        if (link.role === 'leader') this.#coordination.reportState(name, memory.state);
+        break;
+      case 'degraded': {
+        // Deciding alone while Redis is away: a rollback still happens at once; rollout steps wait for the fleet.
+        const rollback = result.actions.find((a) => a.type === 'rollback');
+        if (rollback) {
+          memory.state = result.state;
+          this.#act(decision.route, rollback, mode, link.role);
+        } else if (result.actions.length === 0) memory.state = result.state;
+        break;
+      }
+      case 'follower':
+        memory.state = followerState(memory.state, link, result, decision.state.rolledBack);
+        this.#followerBreakers(decision, memory, challenger, policy, controlled?.servedPercent ?? 0);
+        break;
+    }
+    this.#deps.metrics.rolloutStep.labels(name).set(memory.state.step ?? -1);
   }
 
-  /** What the guardrails judge: the champion's and the controlled challenger's live statistics. */
-  #inputs(route: string, challenger: string | null, policy: GuardrailPolicy): GuardrailInputs {
+  /** A new experiment for the route: fresh windows and running statistics. */
+  #newExperiment(route: string, memory: RouteMemory): void {
+    memory.guardrails = {};
+    memory.pooledGuardrails = {};
+    memory.breachSince = null;
+    this.#deps.windows.reset(route);
+  }
+
+  /**
+   * A follower's safety net: its own hard breakers. The leader sees the same failures pooled within one exchange, so a
+   * follower acts only when its breach outlasts the grace period (the leader is gone or stuck, or the failure is local
+   * to this replica), and its rollback then reaches the fleet like any other.
+   */
+  #followerBreakers(decision: RouteDecision, memory: RouteMemory, challenger: string | null, policy: GuardrailPolicy, servedPercent: number): void {
+    if (decision.state.rolledBack || servedPercent <= 0 || challenger === null) {
+      memory.breachSince = null;
+      return;
+    }
+    const breakers = evaluateGuardrails(this.#inputs(decision.route.name, challenger, policy, null), policy, {}).verdicts.filter((v) => v.kind === 'breaker');
+    const breach = breakers.find((v) => v.state === 'breach');
+    if (!breach) {
+      memory.breachSince = null;
+      return;
+    }
+    const now = this.#clock();
+    memory.breachSince ??= now;
+    if (now - memory.breachSince < this.#coordination.followerGraceMs) return;
+    memory.breachSince = null;
+    this.#deps.logger.warn({ route: decision.route.name, breaker: breach.name, graceMs: this.#coordination.followerGraceMs }, 'own hard breaker in breach beyond the grace period and the leader has not acted: rolling back');
+    this.rollback(decision.route.name, breach.name, breakers, 'controller');
+  }
+
+  /** What the guardrails judge: the pooled statistics when coordinated, else this replica's live ones. */
+  #inputs(route: string, challenger: string | null, policy: GuardrailPolicy, pooled: PooledView | null): GuardrailInputs {
     const window = this.#deps.windows.window(route);
+    if (pooled !== null) return pooledInputs(pooled, challenger, window.p95ThresholdMs);
     const challengerWindow = challenger ? window.challengers.get(challenger) : undefined;
     return {
       champion: window.champion.totals,
@@ -187,14 +328,14 @@ export class Controller {
   }
 
   /** Sequential SRM on the current step's split (METHODS.md §4.5 condition 2): ok while its always-valid p > 0.001. */
-  #srm(memory: RouteMemory, window: RouteWindow, servedPercent: number, challengerN: number): boolean | null {
+  #srm(memory: RouteMemory, championN: number, servedPercent: number, challengerN: number): boolean | null {
     if (memory.srmStep !== memory.state.step) {
       memory.srmStep = memory.state.step;
-      memory.srmBase = [window.champion.totals.errors.n, challengerN];
+      memory.srmBase = [championN, challengerN];
       memory.srmP = 1;
     }
     if (servedPercent <= 0 || servedPercent >= 100) return null;
-    const counts = [window.champion.totals.errors.n - memory.srmBase[0], challengerN - memory.srmBase[1]];
+    const counts = [championN - memory.srmBase[0], challengerN - memory.srmBase[1]];
     // Other served challengers take traffic too; the check compares only these two arms, so weight by their shares.
     const result = sequentialSrm(counts, [100 - servedPercent, servedPercent]);
     if (result.status !== 'ok') return null;
@@ -202,22 +343,38 @@ export class Controller {
     return memory.srmP > 0.001;
   }
 
-  #act(route: CompiledRoute, action: ControlAction, mode: ChallengerMode): void {
+  #act(route: CompiledRoute, action: ControlAction, mode: ChallengerMode, role: CoordinationRole): void {
     switch (action.type) {
       case 'rollback':
         this.rollback(route.name, action.reason, action.evidence, 'controller');
         return;
       case 'set-percent':
-        void this.#deps.changer.change(route, action.challenger, action.percent, mode, 'controller', 'rollout.step', { step: action.step }).catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'rollout step failed'));
+        this.#fenced(route.name, role, action.type, () => {
+          void this.#deps.changer.change(route, action.challenger, action.percent, mode, 'controller', 'rollout.step', { step: action.step }).catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'rollout step failed'));
+        });
         return;
       case 'promote':
-        this.#deps.metrics.promotions.labels(route.name).inc();
-        void this.#deps.changer
-          .change(route, action.challenger, 100, mode, 'controller', 'promote', {})
-          .then(() => this.#deps.webhooks.send({ type: 'promotion', route: route.name, challenger: action.challenger, at: new Date().toISOString() }))
-          .catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'promotion failed'));
+        this.#fenced(route.name, role, action.type, () => {
+          this.#deps.metrics.promotions.labels(route.name).inc();
+          void this.#deps.changer
+            .change(route, action.challenger, 100, mode, 'controller', 'promote', {})
+            .then(() => this.#deps.webhooks.send({ type: 'promotion', route: route.name, challenger: action.challenger, at: new Date().toISOString() }))
+            .catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'promotion failed'));
+        });
         return;
     }
+  }
+
+  /**
+   * Runs a leader's rollout write only after renewing its lease, so a leader deposed while paused skips it. (The write
+   * itself goes to Unleash, which Redis cannot fence; the check narrows the window to one round trip.)
+   */
+  #fenced(route: string, role: CoordinationRole, what: string, write: () => void): void {
+    if (role !== 'leader') return write();
+    void this.#coordination.confirmLeadership(route).then((stillLeader) => {
+      if (stillLeader) write();
+      else this.#deps.logger.warn({ route, action: what }, 'lost the lease before a rollout step; the new leader decides');
+    });
   }
 
   /**
@@ -232,33 +389,54 @@ export class Controller {
     // Traffic first: this swap happens before any other effect, so no request after it sees the challenger.
     this.#deps.state.setRolledBack(routeName, true);
     const memory = this.#memory.get(routeName);
-    if (memory) memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason };
-    this.#deps.metrics.rollbacks.labels(routeName, reason).inc();
-    const window = this.#deps.windows.window(routeName);
-    const arms = this.#arms(window);
-    this.#deps.audit.append({ who, action: 'rollback', route: routeName, before, after: { servedPercent: 0, rolledBack: true }, detail: { reason, evidence, arms } });
-    this.#deps.logger.warn({ route: routeName, reason, who }, 'rolled back');
-    const controlled = this.#controlled(decision);
-    if (controlled) {
-      void this.#deps.changer.writeThroughRollback(decision.route, controlled.name, controlled.mode).catch((err: unknown) => this.#deps.logger.error({ err, route: routeName }, 'rollback write-through to Unleash failed; this replica holds the rollback locally'));
+    const coordination = this.#coordination;
+    const role: CoordinationRole = memory?.link?.role ?? (coordination.enabled ? 'degraded' : 'alone');
+    if (memory) {
+      memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason };
+      memory.seenRolledBack = true;
     }
-    this.#deps.webhooks.send({ type: 'rollback', route: routeName, reason, who, at: new Date().toISOString(), evidence, arms });
+    const arms = memory?.link?.pooled ? pooledArmViews(memory.link.pooled) : this.#arms(this.#deps.windows.window(routeName));
+    const replica = coordination.enabled ? { role, instanceId: coordination.instanceId } : {};
+    this.#deps.audit.append({ who, action: 'rollback', route: routeName, before, after: { servedPercent: 0, rolledBack: true }, detail: { reason, evidence, arms, ...replica } });
+    this.#deps.logger.warn({ route: routeName, reason, who, ...replica }, 'rolled back');
+    const controlled = this.#controlled(decision);
+    const effects = () => {
+      this.#deps.metrics.rollbacks.labels(routeName, reason).inc();
+      if (controlled) {
+        void this.#deps.changer.writeThroughRollback(decision.route, controlled.name, controlled.mode).catch((err: unknown) => this.#deps.logger.error({ err, route: routeName }, 'rollback write-through to Unleash failed; this replica holds the rollback locally'));
+      }
+      this.#deps.webhooks.send({ type: 'rollback', route: routeName, reason, who, at: new Date().toISOString(), evidence, arms });
+    };
+    if (!coordination.enabled) {
+      effects();
+      return { changed: true };
+    }
+    // With Redis the rollback goes to the fleet first (fenced by the lease when it is the leader's decision). Only the
+    // replica that published it counts it and does the external effects, so Unleash and webhooks see it once.
+    void coordination.announceRollback(routeName, reason, who === 'controller' && role === 'leader').then((outcome) => {
+      switch (outcome) {
+        case 'published':
+        case 'unavailable':
+        case 'alone':
+          effects();
+          return;
+        case 'already':
+          this.#deps.logger.info({ route: routeName, reason }, 'the fleet had already rolled back this route');
+          return;
+        case 'superseded':
+          this.#deps.audit.append({ who, action: 'rollback.superseded', route: routeName, before: null, after: null, detail: { reason, why: 'the lease was lost or the route resumed meanwhile; the fleet state was restored' } });
+          this.#deps.logger.warn({ route: routeName, reason }, 'rollback superseded by the fleet (lease lost or route resumed meanwhile)');
+          return;
+      }
+    });
     return { changed: true };
   }
 
-  #arms(window: RouteWindow): RouteAnalysis['arms'] {
-    const arm = (name: string, role: string, totals: typeof window.champion.totals) => ({
-      name,
-      role,
-      requests: totals.errors.n,
-      failures: totals.errors.events,
-      errorRate: totals.errors.n > 0 ? totals.errors.events / totals.errors.n : null,
-      medianLatencyMs: totals.logLatency.n > 0 ? Math.exp(totals.logLatency.mean) : null,
-    });
+  #arms(window: RouteWindow): ArmView[] {
     return [
-      arm('champion', 'champion', window.champion.totals),
-      ...[...window.challengers].map(([name, w]) => arm(name, 'challenger', w.totals)),
-      ...[...window.shadows].map(([name, w]) => arm(name, 'shadow', w.totals)),
+      armView('champion', 'champion', window.champion.totals),
+      ...[...window.challengers].map(([name, w]) => armView(name, 'challenger', w.totals)),
+      ...[...window.shadows].map(([name, w]) => armView(name, 'shadow', w.totals)),
     ];
   }
 
@@ -274,10 +452,15 @@ export class Controller {
     const phase = decision.state.rolledBack ? 'rolled_back' : memory.state.phase;
     // Before the first tick (just started or restored) judge now, without advancing the running statistics.
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
-    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, policy), policy, memory.guardrails).verdicts;
+    // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
+    const link = this.#coordination.link(routeName, memory.epoch, window, policy);
+    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, policy, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
-    const arms = this.#arms(window);
     const championName = decision.route.arms[0]!.name;
+    const named = (views: ArmView[]) => views.map((a) => (a.role === 'champion' ? { ...a, name: championName } : a));
+    const local = named(this.#arms(window));
+    const pooled = link.pooled !== null ? named(pooledArmViews(link.pooled)) : null;
+    const arms = pooled ?? local;
     return {
       route: routeName,
       phase,
@@ -286,10 +469,16 @@ export class Controller {
       servedPercent: controlled?.servedPercent ?? 0,
       step: rollout && memory.state.step !== null ? { index: memory.state.step, percent: rollout.steps[memory.state.step]!, of: [...rollout.steps] } : null,
       rollbackReason: memory.state.rollbackReason,
-      arms: arms.map((a) => (a.role === 'champion' ? { ...a, name: championName } : a)),
+      arms,
       guardrails: verdicts,
       srm: { pValue: memory.srmP, ok: memory.srmP > 0.001 },
       p95ThresholdMs: window.p95ThresholdMs,
+      coordination: this.#coordination.status(),
+      instanceId: this.#coordination.instanceId,
+      role: link.role,
+      leader: link.leader,
+      epoch: this.#coordination.enabled ? memory.epoch : null,
+      counts: { local, pooled, replicas: link.pooled?.replicas ?? null },
     };
   }
 }

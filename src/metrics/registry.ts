@@ -181,6 +181,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly coordinationDegraded = new Gauge({
+    name: 'switchyard_coordination_degraded',
+    help: '1 while Redis coordination is configured but Redis is unreachable or slow: this replica decides from its own statistics (hard breakers on, rollout steps held); 0 otherwise.',
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: 'switchyard_leader',
+    help: 'Per route, 1 on the replica holding the lease (it judges the pooled statistics and acts), 0 on the others; absent without Redis.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

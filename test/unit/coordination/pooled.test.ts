@@ -1,0 +1,137 @@
+// Pooling per-replica windows: equals one window that saw everything, idempotent re-sends, live-only recent windows, validation.
+import { describe, expect, it } from 'vitest';
+import { RouteWindow } from '../../../src/analysis/window.js';
+import { defaultGuardrails } from '../../../src/config/policy-schema.js';
+import { evaluateGuardrails } from '../../../src/control/guardrails.js';
+import { bucketUpperMs, encodeWindow, histogramP99, latencyBucket, parsePayload, poolPayloads, pooledInputs, type ReplicaPayload } from '../../../src/coordination/pooled.js';
+import { createPrng } from '../../../src/demo/prng.js';
+
+const policy = { ...defaultGuardrails, latency: { ...defaultGuardrails.latency, baselineRequests: 20 } };
+
+interface Outcome {
+  arm: 'champion' | 'iris-v2';
+  failed: boolean;
+  latencyMs: number;
+}
+
+function outcomes(seed: number, n: number, challengerErrorRate = 0.02): Outcome[] {
+  const random = createPrng(seed);
+  return Array.from({ length: n }, () => {
+    const challenger = random() < 0.5;
+    return { arm: challenger ? 'iris-v2' : 'champion', failed: random() < (challenger ? challengerErrorRate : 0.01), latencyMs: 5 * Math.exp(0.4 * (random() + random() - 1)) };
+  });
+}
+
+function feed(window: RouteWindow, list: readonly Outcome[]): void {
+  for (const o of list) {
+    if (o.arm === 'champion') window.record(window.champion, o.failed, o.latencyMs, true, 0);
+    else window.record(window.arm('challenger', o.arm), o.failed, o.latencyMs, false, 0);
+  }
+}
+
+/** The wire: what a replica writes and another reads back. */
+function viaJson(payload: ReplicaPayload): ReplicaPayload {
+  const parsed = parsePayload(JSON.stringify(payload));
+  if (parsed === null) throw new Error('payload did not parse');
+  return parsed;
+}
+
+describe('poolPayloads', () => {
+  it('pools three replicas into exactly the counts, and to 1e-12 the moments, of one window that saw every request', () => {
+    const all = outcomes(7, 3_000);
+    const single = new RouteWindow(policy, 0);
+    feed(single, all);
+    const replicas = [0, 1, 2].map(() => new RouteWindow(policy, 0));
+    all.forEach((o, i) => feed(replicas[i % 3]!, [o]));
+    // Each replica fixes its own p95 threshold from its first champion requests, so exceedance is not compared here.
+    const pooled = poolPayloads('e', replicas.map((w, i) => viaJson(encodeWindow(w, policy, `r${i}`, 1_000))), 0);
+    for (const key of ['champion', 'challenger:iris-v2']) {
+      const arm = key === 'champion' ? single.champion : single.challengers.get('iris-v2')!;
+      const got = pooled.arms.get(key)!;
+      expect(got.errors).toEqual(arm.totals.errors);
+      expect(got.logLatency.n).toBe(arm.totals.logLatency.n);
+      expect(got.logLatency.mean).toBeCloseTo(arm.totals.logLatency.mean, 12);
+      expect(got.logLatency.m2 / arm.totals.logLatency.m2).toBeCloseTo(1, 12);
+    }
+    expect(pooled.replicas).toBe(3);
+    expect(pooled.fields).toBe(3);
+  });
+
+  it('never double counts: a replica re-sends its absolute totals into its own field, so lost or repeated sends change nothing', () => {
+    const hash = new Map<string, string>(); // HSET semantics: one field per replica window
+    const window = new RouteWindow(policy, 0);
+    const list = outcomes(11, 600);
+    feed(window, list.slice(0, 200));
+    hash.set('r0/a.1', JSON.stringify(encodeWindow(window, policy, 'r0', 1)));
+    hash.set('r0/a.1', JSON.stringify(encodeWindow(window, policy, 'r0', 2))); // a retry after a timeout
+    feed(window, list.slice(200, 400)); // sends lost while Redis was down
+    feed(window, list.slice(400));
+    hash.set('r0/a.1', JSON.stringify(encodeWindow(window, policy, 'r0', 3))); // the rejoin
+    const pooled = poolPayloads('e', [...hash.values()].map((t) => parsePayload(t)!), 0);
+    const requests = (pooled.arms.get('champion')?.errors.n ?? 0) + (pooled.arms.get('challenger:iris-v2')?.errors.n ?? 0);
+    expect(requests).toBe(600);
+  });
+
+  it('keeps the totals of a dead replica (valid evidence) but not its recent window (no longer recent)', () => {
+    const dead = new RouteWindow(policy, 0);
+    const live = new RouteWindow(policy, 0);
+    for (let i = 0; i < 20; i++) dead.record(dead.arm('challenger', 'iris-v2'), true, 9, false, 0);
+    for (let i = 0; i < 20; i++) live.record(live.arm('challenger', 'iris-v2'), false, 3, false, 0);
+    const pooled = poolPayloads('e', [encodeWindow(dead, policy, 'gone', 1_000), encodeWindow(live, policy, 'here', 9_000)], 5_000);
+    expect(pooled.arms.get('challenger:iris-v2')!.errors).toEqual({ n: 40, events: 20 });
+    expect(pooled.recent.get('iris-v2')!.failures).toEqual({ n: 20, events: 0 });
+    expect(pooled.replicas).toBe(1);
+  });
+});
+
+describe('pooled breakers', () => {
+  it('trips the error ceiling on pooled failures before any single replica has enough requests to judge', () => {
+    const windows = [0, 1, 2].map(() => new RouteWindow(defaultGuardrails, 0));
+    for (const w of windows) for (let i = 0; i < 6; i++) w.record(w.arm('challenger', 'iris-v2'), true, 4, false, 0);
+    const local = evaluateGuardrails(pooledInputs(poolPayloads('e', [encodeWindow(windows[0]!, defaultGuardrails, 'r0', 1)], 0), 'iris-v2', null), defaultGuardrails, {});
+    expect(local.verdicts.find((v) => v.name === 'error_ceiling')!.state).toBe('collecting'); // 6 of the 10 needed
+    const pooled = poolPayloads('e', windows.map((w, i) => encodeWindow(w, defaultGuardrails, `r${i}`, 1)), 0);
+    const verdict = evaluateGuardrails(pooledInputs(pooled, 'iris-v2', null), defaultGuardrails, {}).verdicts.find((v) => v.name === 'error_ceiling')!;
+    expect(verdict.state).toBe('breach');
+    expect(verdict.reason).toContain('18 of the last 18');
+  });
+
+  it('reads the pooled p99 from the merged histogram: never below the exact p99 of the union, at most one bucket (4.4 %) above', () => {
+    const random = createPrng(3);
+    const latencies = Array.from({ length: 600 }, () => 2 + 400 * random() ** 6);
+    const windows = [0, 1, 2].map(() => new RouteWindow(defaultGuardrails, 0));
+    latencies.forEach((ms, i) => windows[i % 3]!.record(windows[i % 3]!.arm('challenger', 'iris-v2'), false, ms, false, 0));
+    const pooled = poolPayloads('e', windows.map((w, i) => encodeWindow(w, defaultGuardrails, `r${i}`, 1)), 0);
+    const { p99, of } = histogramP99(pooled.recent.get('iris-v2')!.latency);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const exact = sorted[Math.ceil(0.99 * sorted.length) - 1]!;
+    expect(of).toBe(600);
+    expect(p99).toBeGreaterThanOrEqual(exact);
+    expect(p99 / exact).toBeLessThan(1.045);
+  });
+
+  it('puts every latency at or below the upper edge of its bucket', () => {
+    for (const ms of [0, 0.01, 0.05, 0.051, 1, 3.3, 250, 5_000, 123_456]) {
+      const bucket = latencyBucket(ms);
+      expect(bucketUpperMs(bucket)).toBeGreaterThanOrEqual(ms);
+      if (bucket > 0) expect(bucketUpperMs(bucket - 1)).toBeLessThan(ms);
+    }
+  });
+});
+
+describe('parsePayload', () => {
+  const good = encodeWindow(new RouteWindow(policy, 0), policy, 'r0', 1);
+  it('round-trips a payload', () => {
+    expect(parsePayload(JSON.stringify(good))).toEqual(good);
+  });
+  it.each([
+    ['not JSON', '{'],
+    ['another format version', JSON.stringify({ ...good, v: 2 })],
+    ['more events than requests', JSON.stringify({ ...good, arms: { champion: { ...good.arms.champion, errors: { n: 1, events: 2 } } } })],
+    ['a negative M2', JSON.stringify({ ...good, arms: { champion: { ...good.arms.champion, logLatency: { n: 2, mean: 1, m2: -1 } } } })],
+    ['a bad histogram', JSON.stringify({ ...good, recent: { x: { failures: { n: 1, events: 0 }, latency: [[1, -3]] } } })],
+    ['a missing instance', JSON.stringify({ ...good, instance: 7 })],
+  ])('rejects %s', (_why, text) => {
+    expect(parsePayload(text)).toBeNull();
+  });
+});
