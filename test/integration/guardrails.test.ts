@@ -1,23 +1,12 @@
 // Automatic rollback and progressive promotion end to end: real upstreams whose faults are switched on mid-run.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { runCli } from '../helpers/cli.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
 const token = 'test-admin-token';
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.resolve('dist/src/cli.js'), ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Load {
   statuses: Map<number, number>;

@@ -10,20 +10,11 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import type { ReloadResult } from '../../src/app.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { runCli } from '../helpers/cli.js';
 import { routePolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
 const cli = path.resolve('dist/src/cli.js');
 
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function variant(base: string): Promise<string> {
   const res = await request(`${base}/v1/models/iris:predict`, { method: 'POST', body: '{}' });
