@@ -183,7 +183,7 @@ export class Switchyard {
     const auth = new AdminAuth(options.adminTokens ?? []);
     app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
     app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
-    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination });
+    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
     app.controller.start();
     app.coordination.start();
     app.admin = await buildAdmin({

@@ -1,20 +1,69 @@
 // `switchyard rollback <route>` and `switchyard analysis <route>`: the controller's decisions, over the admin API.
 import { parseArgs } from 'node:util';
 import type { RouteAnalysis } from '../control/controller.js';
+import type { AbReport, ShadowGateReport } from '../control/experiment-report.js';
 import { adminClientFrom, adminOptions, adminOptionsUsage, reportCallError } from './admin-client.js';
 import { renderTable } from './table.js';
 
 const fmt = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? '-' : !Number.isFinite(x) ? String(x) : Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(digits) : x.toExponential(2));
+const percent = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(x * 100).toFixed(digits)}%`);
+/** A difference of two rates in percentage points, signed ("+4.0 pts"). */
+const points = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${x > 0 ? '+' : ''}${(x * 100).toFixed(1)} pts`);
 
-/** Renders an analysis as the human table: arms, then one row per guardrail with its evidence. */
+/** One line on Redis coordination: status, this replica and its role, the leader, how many replicas pool, the epoch. */
+export function coordinationLine(a: RouteAnalysis): string {
+  if (a.coordination === 'off') return `coordination off: replica ${a.instanceId} decides alone (no Redis)`;
+  const parts = [`replica ${a.instanceId} is ${a.role}`];
+  if (a.leader !== null) parts.push(`leader ${a.leader}`);
+  else if (a.coordination === 'ok') parts.push('no leader yet');
+  parts.push(a.counts.replicas !== null ? `statistics pooled over ${a.counts.replicas} replica${a.counts.replicas === 1 ? '' : 's'}` : 'statistics not pooled (this replica only)');
+  if (a.epoch !== null) parts.push(`epoch ${a.epoch}`);
+  const note = a.coordination === 'degraded' ? ' (Redis unreachable or slow: deciding on own statistics, rollback only, rollout steps wait)' : a.coordination === 'starting' ? ' (no exchange with Redis yet)' : '';
+  return `coordination ${a.coordination === 'degraded' ? 'DEGRADED' : a.coordination}${note}: ${parts.join('; ')}`;
+}
+
+/** One line per shadow challenger: whether it is ready for a canary, its agreement with the champion and why. */
+export function shadowGateLine(g: ShadowGateReport): string {
+  const agreement = `agreement ${percent(g.agreement.rate)} of ${g.agreement.of} parsed pair${g.agreement.of === 1 ? '' : 's'}${g.agreementShared ? ' (all shadows of the route)' : ''}, max disagreement ${percent(g.agreement.maxDisagreement)}`;
+  return `shadow gate ${g.challenger}: ${g.ready ? 'ready' : 'not ready'}; ${agreement}; ${g.reason}`;
+}
+
+/** One line per ab challenger: the winner on labelled accuracy (or what is still missing). */
+export function abWinnerLine(r: AbReport): string {
+  const accuracy = (arm: AbReport['champion']) => `${arm.variant} ${arm.n > 0 ? percent(arm.correct / arm.n) : '-'} of ${arm.n}`;
+  const arms = `accuracy ${accuracy(r.challenger)} vs ${accuracy(r.champion)} labelled`;
+  switch (r.state) {
+    case 'collecting':
+      return `A/B ${r.challenger.variant} vs ${r.champion.variant}: collecting; ${arms} (${r.minLabelled} per arm needed)`;
+    case 'no_winner_yet':
+    case 'winner':
+      return `A/B ${r.challenger.variant} vs ${r.champion.variant}: ${r.winner !== null ? `winner ${r.winner}` : 'no winner yet'}; ${arms}; difference ${points(r.estimate)} (always-valid CI ${points(r.csLower)} .. ${points(r.csUpper)}, alpha ${r.alpha})`;
+  }
+}
+
+/**
+ * Renders an analysis as the human table: the decision, Redis coordination, arms (with this replica's share when the
+ * statistics are pooled), one row per guardrail with its evidence, then the shadow gates and A/B winners.
+ */
 export function analysisText(a: RouteAnalysis): string {
   const head = `route ${a.route}: ${a.decision}${a.rollbackReason ? ` (rolled back: ${a.rollbackReason})` : ''}; challenger ${a.challenger ?? '-'} at ${a.servedPercent}%${a.step ? `; step ${a.step.index + 1}/${a.step.of.length} (${a.step.of.join(' → ')})` : ''}; SRM p ${fmt(a.srm.pValue)}`;
-  const arms = renderTable(['arm', 'role', 'requests', 'failures', 'error rate', 'median ms'], a.arms.map((arm) => [arm.name, arm.role, String(arm.requests), String(arm.failures), arm.errorRate === null ? '-' : `${(arm.errorRate * 100).toFixed(2)}%`, fmt(arm.medianLatencyMs, 2)]));
+  // Servers from before coordination answer without these fields.
+  const coordination = a.coordination === undefined ? null : coordinationLine(a);
+  const pooled = a.counts?.pooled ?? null;
+  const local = new Map((a.counts?.local ?? []).map((arm) => [`${arm.role}:${arm.name}`, arm.requests]));
+  const arms = renderTable(
+    ['arm', 'role', 'requests', ...(pooled !== null ? ['this replica'] : []), 'failures', 'error rate', 'median ms'],
+    a.arms.map((arm) => [
+      arm.name, arm.role, String(arm.requests), ...(pooled !== null ? [String(local.get(`${arm.role}:${arm.name}`) ?? 0)] : []),
+      String(arm.failures), arm.errorRate === null ? '-' : `${(arm.errorRate * 100).toFixed(2)}%`, fmt(arm.medianLatencyMs, 2),
+    ]),
+  );
   const guardrails = renderTable(
     ['guardrail', 'state', 'n (champ/chal)', 'estimate', 'always-valid CI', 'p', 'threshold', 'why'],
     a.guardrails.map((g) => [g.name, g.state, `${g.nChampion}/${g.nChallenger}`, fmt(g.estimate), g.csLower === null ? '-' : `${fmt(g.csLower)} .. ${fmt(g.csUpper)}`, fmt(g.pValue), fmt(g.threshold), g.reason]),
   );
-  return `${head}\n\n${arms}\n\n${guardrails}`;
+  const experiments = [...(a.shadowGates ?? []).map(shadowGateLine), ...(a.abWinners ?? []).map(abWinnerLine)];
+  return [coordination === null ? head : `${head}\n${coordination}`, arms, guardrails, ...(experiments.length > 0 ? [experiments.join('\n')] : [])].join('\n\n');
 }
 
 function parse(command: string, args: string[]) {

@@ -14,7 +14,8 @@ Commands:
   pause <route>               Hold the route's progressive rollout at its current step.
   resume <route>              Clear a pause and a rollback.
   rollback <route>            Send all traffic to the champion now; held (also across restarts) until resume.
-  analysis <route>            Guardrails per metric: n per arm, estimate, always-valid CI and p, decision and why.
+  analysis <route>            Guardrails per metric: n per arm, estimate, always-valid CI and p, decision and why;
+                              Redis coordination, the shadow gate of shadow challengers, the A/B winner of ab ones.
                               status/set/pause/resume/rollback/analysis take --admin-url (SWITCHYARD_ADMIN_URL, default
                               http://127.0.0.1:9090), --token (SWITCHYARD_ADMIN_TOKEN) and --json.
   analyze <file-or-dir>... [--json]

@@ -7,6 +7,7 @@ import { emptyTotals } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
+import { countsBaseline, experimentReports, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
 import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
@@ -40,6 +41,8 @@ interface RouteMemory {
   seenRolledBack: boolean;
   /** Since when (clock ms) a follower's own hard breaker has been in breach. */
   breachSince: number | null;
+  /** The pair and feedback counts when the experiment began (the shadow gate and A/B winner judge what came after). */
+  baseline: CountsBaseline;
 }
 
 /** Dependencies of the controller. */
@@ -56,6 +59,8 @@ export interface ControllerDeps {
   clock?: () => number;
   /** Redis coordination between replicas; absent: this replica decides alone. */
   coordination?: Coordination;
+  /** Parsed pairs and labelled outcomes (the pair recorder) for the shadow gate and A/B winner; absent: neither is reported. */
+  experiments?: ExperimentCounts;
 }
 
 /** The analysis of one route, as served by GET /v1/routes/:route/analysis. */
@@ -81,6 +86,13 @@ export interface RouteAnalysis {
   epoch: string | null;
   /** Requests per arm seen by this replica, and pooled over the fleet (null when not pooled); `arms` is what was judged. */
   counts: { local: ArmView[]; pooled: ArmView[] | null; replicas: number | null };
+  /**
+   * One per challenger in shadow mode: ready for a canary? Judged on this replica's pairs and mirrors since the
+   * experiment began (not pooled across replicas).
+   */
+  shadowGates: ShadowGateReport[];
+  /** One per challenger in ab mode: the winner on labelled accuracy, from the feedback this replica joined (not pooled). */
+  abWinners: AbReport[];
 }
 
 /** One arm's counts in the analysis. */
@@ -174,7 +186,11 @@ export class Controller {
     const name = decision.route.name;
     let memory = this.#memory.get(name);
     if (!memory || memory.route !== decision.route) {
-      memory = { state: initialControlState(), guardrails: {}, srmP: 1, srmBase: [0, 0], srmStep: null, lastVerdicts: [], challenger: null, route: decision.route, epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null };
+      memory = {
+        state: initialControlState(), guardrails: {}, srmP: 1, srmBase: [0, 0], srmStep: null, lastVerdicts: [], challenger: null, route: decision.route,
+        epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null,
+        baseline: countsBaseline(this.#deps.experiments ?? null, name),
+      };
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       this.#deps.windows.reset(name);
@@ -284,6 +300,7 @@ export class Controller {
     memory.guardrails = {};
     memory.pooledGuardrails = {};
     memory.breachSince = null;
+    memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
     this.#deps.windows.reset(route);
   }
 
@@ -461,6 +478,21 @@ export class Controller {
     const local = named(this.#arms(window));
     const pooled = link.pooled !== null ? named(pooledArmViews(link.pooled)) : null;
     const arms = pooled ?? local;
+    const reports = this.#deps.experiments
+      ? experimentReports({
+          route: routeName,
+          champion: championName,
+          // Live modes and shares: a flag or an operator can turn a challenger from shadow into ab or canary.
+          challengers: decision.route.policy.challengers.map((c) => {
+            const live = decision.state.challengers.find((s) => s.name === c.name);
+            return { name: c.name, mode: live?.mode ?? c.mode, percent: live?.percent ?? 0 };
+          }),
+          window,
+          policy,
+          counts: this.#deps.experiments,
+          baseline: memory.baseline,
+        })
+      : { shadowGates: [], abWinners: [] };
     return {
       route: routeName,
       phase,
@@ -479,6 +511,8 @@ export class Controller {
       leader: link.leader,
       epoch: this.#coordination.enabled ? memory.epoch : null,
       counts: { local, pooled, replicas: link.pooled?.replicas ?? null },
+      shadowGates: reports.shadowGates,
+      abWinners: reports.abWinners,
     };
   }
 }

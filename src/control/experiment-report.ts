@@ -1,5 +1,5 @@
-// Reports beyond the guardrails: the shadow gate (agreement, shadow errors and latency) and the A/B winner on labelled outcomes.
-import type { GuardrailPolicy } from '../config/policy-schema.js';
+// Reports beyond the guardrails: the shadow gate (agreement, shadow errors and latency) and the A/B winner on labelled outcomes, per experiment.
+import type { ChallengerMode, GuardrailPolicy } from '../config/policy-schema.js';
 import type { RouteWindow } from '../analysis/window.js';
 import { mixtureLook } from '../analysis/stats/index.js';
 import { evaluateGuardrails, rateDifferenceLook, type GuardrailVerdict } from './guardrails.js';
@@ -41,7 +41,8 @@ export function shadowGate(window: RouteWindow, challenger: string, agreement: {
     const disagreements = n - agreement.agree;
     const p = (disagreements + 0.5) / (n + 1);
     const look = mixtureLook(disagreements / n, (p * (1 - p)) / n, n, { alpha: policy.alpha, mixing: { nStar: policy.plannedRequests }, theta0: max, alternative: 'less' });
-    upper = look.csUpper;
+    // The confidence sequence of a share can reach past 1 with few pairs; a share cannot.
+    upper = Math.min(1, look.csUpper);
     state = look.reject ? 'within' : 'not_yet';
   }
   const statistical = verdicts.filter((v) => v.kind === 'statistical');
@@ -69,15 +70,98 @@ export interface AbReport {
   state: 'collecting' | 'no_winner_yet' | 'winner';
   winner: string | null;
   alpha: number;
+  /** Labelled outcomes each arm needs before the test judges (the route's `guardrails.minRequests`). */
+  minLabelled: number;
 }
 
 /** Two-sided always-valid test of equal accuracy; a winner is declared when its confidence sequence excludes 0. */
 export function abWinner(outcomes: Record<string, { n: number; correct: number }>, champion: string, challenger: string, policy: GuardrailPolicy): AbReport {
   const a = outcomes[champion] ?? { n: 0, correct: 0 };
   const b = outcomes[challenger] ?? { n: 0, correct: 0 };
-  const base = { metric: 'accuracy' as const, champion: { variant: champion, ...a }, challenger: { variant: challenger, ...b }, alpha: policy.ab.alpha };
+  const base = { metric: 'accuracy' as const, champion: { variant: champion, ...a }, challenger: { variant: challenger, ...b }, alpha: policy.ab.alpha, minLabelled: policy.minRequests };
   if (a.n < policy.minRequests || b.n < policy.minRequests) return { ...base, estimate: null, csLower: null, csUpper: null, state: 'collecting', winner: null };
   const look = rateDifferenceLook({ n: a.n, events: a.correct }, { n: b.n, events: b.correct }, { alpha: policy.ab.alpha, mixing: { nStar: policy.plannedRequests } });
   const winner = look.reject ? (look.delta > 0 ? challenger : champion) : null;
   return { ...base, estimate: look.delta, csLower: look.csLower, csUpper: look.csUpper, state: winner ? 'winner' : 'no_winner_yet', winner };
+}
+
+/**
+ * Where the reports' counts come from: parsed pairs and labelled outcomes of this replica (the pair recorder). Both
+ * are running totals since the process started; the controller subtracts a baseline taken when an experiment begins.
+ */
+export interface ExperimentCounts {
+  agreementOf(route: string): { agree: number; parsed: number };
+  outcomesOf(route: string): Record<string, { n: number; correct: number }>;
+}
+
+/** The counts at the start of the current experiment. */
+export interface CountsBaseline {
+  readonly agreement: { agree: number; parsed: number };
+  readonly outcomes: Readonly<Record<string, { n: number; correct: number }>>;
+}
+
+export const emptyBaseline: CountsBaseline = Object.freeze({ agreement: Object.freeze({ agree: 0, parsed: 0 }), outcomes: Object.freeze({}) });
+
+/** Takes the baseline for a new experiment of `route` (empty without a counts source). */
+export function countsBaseline(counts: ExperimentCounts | null, route: string): CountsBaseline {
+  return counts === null ? emptyBaseline : { agreement: counts.agreementOf(route), outcomes: counts.outcomesOf(route) };
+}
+
+/** A shadow gate as served by the analysis API. */
+export interface ShadowGateReport extends ShadowGate {
+  /**
+   * True when more than one shadow of the route mirrors (or mirrored in this experiment): the pair recorder counts
+   * agreement per route, so the agreement then pools every shadow's pairs (errors and latency stay per shadow).
+   */
+  agreementShared: boolean;
+}
+
+/** The reports of one route's current experiment. */
+export interface ExperimentReports {
+  /** One per challenger in shadow mode: is it ready for a canary? */
+  shadowGates: ShadowGateReport[];
+  /** One per challenger in ab mode: the winner against the champion on labelled accuracy. */
+  abWinners: AbReport[];
+}
+
+/** What experimentReports judges. */
+export interface ExperimentInputs {
+  route: string;
+  champion: string;
+  /** The route's challengers with their live mode and percent. */
+  challengers: readonly { name: string; mode: ChallengerMode; percent: number }[];
+  /** This replica's window of the current experiment (the shadows' errors and latency). */
+  window: RouteWindow;
+  policy: GuardrailPolicy;
+  counts: ExperimentCounts;
+  baseline: CountsBaseline;
+}
+
+/** Counts since the baseline (a source that counts less than its baseline started over, so all of it is new). */
+function agreementSince(now: { agree: number; parsed: number }, base: { agree: number; parsed: number }): { agree: number; parsed: number } {
+  return now.parsed < base.parsed ? now : { agree: now.agree - base.agree, parsed: now.parsed - base.parsed };
+}
+
+function outcomeSince(now: { n: number; correct: number }, base: { n: number; correct: number } | undefined): { n: number; correct: number } {
+  return base === undefined || now.n < base.n ? now : { n: now.n - base.n, correct: now.correct - base.correct };
+}
+
+/** The shadow gates and A/B winners of a route's current experiment, from this replica's pairs and feedback. */
+export function experimentReports(input: ExperimentInputs): ExperimentReports {
+  const shadows = input.challengers.filter((c) => c.mode === 'shadow');
+  const ab = input.challengers.filter((c) => c.mode === 'ab');
+  const result: ExperimentReports = { shadowGates: [], abWinners: [] };
+  if (shadows.length > 0) {
+    const agreement = agreementSince(input.counts.agreementOf(input.route), input.baseline.agreement);
+    const mirroring = shadows.filter((s) => s.percent > 0 || input.window.shadows.has(s.name)).length;
+    for (const shadow of shadows) {
+      result.shadowGates.push({ ...shadowGate(input.window, shadow.name, agreement, input.policy), agreementShared: mirroring > 1 });
+    }
+  }
+  if (ab.length > 0) {
+    const outcomes: Record<string, { n: number; correct: number }> = {};
+    for (const [variant, o] of Object.entries(input.counts.outcomesOf(input.route))) outcomes[variant] = outcomeSince(o, input.baseline.outcomes[variant]);
+    for (const challenger of ab) result.abWinners.push(abWinner(outcomes, input.champion, challenger.name, input.policy));
+  }
+  return result;
 }

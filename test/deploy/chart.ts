@@ -157,7 +157,8 @@ export function effectiveValues(ciFile?: string): ChartValues {
 export interface ChartValues {
   server: { port: number; adminPort: number; drainMs: number; preStopSleepSeconds: number };
   terminationGracePeriodSeconds: number;
-  secret: { existingSecret: string };
+  secret: { existingSecret: string; keys: { redisUrl: string } };
+  redis: { enabled: boolean; url: string; existingSecret: string; prefix: string; intervalMs: number; leaseMs: number; timeoutMs: number };
   policies: { existingConfigMap: string; files?: Record<string, unknown> };
   podSecurityContext: { runAsUser: number };
 }

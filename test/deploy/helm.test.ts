@@ -6,8 +6,10 @@ import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   chartDir, ciValuesFiles, effectiveValues, helmPath, only, readYaml, releaseNamespace, render, renderFailure, repoRoot, runHelm,
-  type ChartValues, type Container, type Manifest, type PodSpec,
+  type ChartValues, type Container, type Manifest, type PodSpec, type RenderOptions,
 } from './chart.js';
+import { readEnv } from '../../src/config/env.js';
+import { coordinationOptionsFromEnv, redisSettings } from '../../src/coordination/factory.js';
 
 const cases = [
   { name: 'values.yaml defaults', file: undefined },
@@ -157,7 +159,10 @@ describe.each(cases)('helm template with $name', ({ name, file }) => {
     const chartSecret = manifests.find((m) => m.kind === 'Secret');
     const refs = (container.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef === undefined ? [] : [{ env: e.name, ...e.valueFrom.secretKeyRef }]));
     for (const ref of refs) {
-      if (values.secret.existingSecret !== '') {
+      if (ref.env === 'SWITCHYARD_REDIS_URL' && values.redis.existingSecret !== '') {
+        // The Redis URL may live in a Secret of its own (redis.existingSecret), under the same key name.
+        expect(ref, ref.env).toEqual({ env: ref.env, name: values.redis.existingSecret, key: values.secret.keys.redisUrl });
+      } else if (values.secret.existingSecret !== '') {
         expect(ref.name, ref.env).toBe(values.secret.existingSecret);
       } else {
         expect(ref.name, ref.env).toBe(chartSecret?.metadata.name);
@@ -170,7 +175,8 @@ describe.each(cases)('helm template with $name', ({ name, file }) => {
       if (/TOKEN|PASSWORD|REDIS_URL/.test(e.name)) expect(e.valueFrom?.secretKeyRef, e.name).toBeDefined();
     }
     if (chartSecret !== undefined) {
-      expect(Object.keys(chartSecret.data ?? {}).sort()).toEqual(refs.map((r) => r.key).sort());
+      const toChartSecret = refs.filter((r) => r.name === chartSecret.metadata.name);
+      expect(Object.keys(chartSecret.data ?? {}).sort()).toEqual(toChartSecret.map((r) => r.key).sort());
       expect(routerPod(manifests).annotations['checksum/secret']).toMatch(/^[0-9a-f]{64}$/);
     }
   });
@@ -283,6 +289,121 @@ describe('refused configurations', () => {
     { what: 'an unknown key (schema)', values: { image: { tga: 'v1' } }, message: /\/image.*tga/ },
   ])('$what', ({ values, message }) => {
     expect(renderFailure({ values })).toMatch(message);
+  });
+});
+
+describe('Redis coordination', () => {
+  const redisVars = ['SWITCHYARD_REDIS_URL', 'SWITCHYARD_REDIS_PREFIX', 'SWITCHYARD_COORDINATION_MS', 'SWITCHYARD_LEASE_MS', 'SWITCHYARD_REDIS_TIMEOUT_MS'];
+  const url = 'redis://:s3cret@redis-master.redis.svc:6379/0';
+  const container = (opts: RenderOptions) => routerPod(render(opts)).container;
+  const env = (c: Container) => Object.fromEntries((c.env ?? []).filter((e) => redisVars.includes(e.name)).map((e) => [e.name, e.value ?? e.valueFrom]));
+
+  /**
+   * The pod environment as the router reads it: plain values as rendered, the Redis URL Secret reference resolved to
+   * `secretUrl`. Parsed by the router's own env schema and coordination settings, so a value the chart lets through but
+   * the router would refuse at start (a crash-looping rollout) fails here.
+   */
+  const routerSettings = (c: Container, secretUrl: string) => {
+    const vars: NodeJS.ProcessEnv = {};
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) vars[e.name] = e.value;
+      else if (e.name === 'SWITCHYARD_REDIS_URL') vars[e.name] = secretUrl;
+    }
+    return redisSettings(coordinationOptionsFromEnv(readEnv(vars)));
+  };
+
+  it('passes nothing to the router while disabled, whatever the tunables say', () => {
+    expect(env(container({ values: { redis: { prefix: 'other', intervalMs: 1000, leaseMs: 9000, timeoutMs: 50 } } }))).toEqual({});
+  });
+
+  it('renders the defaults when enabled: URL from the chart Secret, prefix swy, 250 ms cadence, 200 ms timeout, the router\'s lease', () => {
+    const manifests = render({ values: { redis: { enabled: true, url } } });
+    const { container: c } = routerPod(manifests);
+    expect(env(c)).toEqual({
+      SWITCHYARD_REDIS_URL: { secretKeyRef: { name: 'sy-switchyard', key: 'redis-url' } },
+      SWITCHYARD_REDIS_PREFIX: 'swy',
+      SWITCHYARD_COORDINATION_MS: '250',
+      SWITCHYARD_REDIS_TIMEOUT_MS: '200',
+    });
+    const secret = only(manifests, 'Secret');
+    expect(Buffer.from(secret.data?.['redis-url'] ?? '', 'base64').toString()).toBe(url);
+    expect(routerSettings(c, url)).toMatchObject({ prefix: 'swy', intervalMs: 250, leaseMs: 2_000, timeoutMs: 200, target: { kind: 'single' } });
+  });
+
+  it('passes every tunable of ci/ha-values.yaml to the router, which accepts them', () => {
+    const file = join(chartDir, 'ci/ha-values.yaml');
+    const { redis } = effectiveValues(file);
+    const c = container({ valuesFiles: [file] });
+    expect(env(c)).toMatchObject({
+      SWITCHYARD_REDIS_PREFIX: redis.prefix,
+      SWITCHYARD_COORDINATION_MS: String(redis.intervalMs),
+      SWITCHYARD_LEASE_MS: String(redis.leaseMs),
+      SWITCHYARD_REDIS_TIMEOUT_MS: String(redis.timeoutMs),
+    });
+    expect(redis.leaseMs).toBeGreaterThan(0);
+    expect(routerSettings(c, redis.url)).toMatchObject({ prefix: redis.prefix, intervalMs: redis.intervalMs, leaseMs: redis.leaseMs, timeoutMs: redis.timeoutMs });
+  });
+
+  it.each([
+    { what: 'the smallest cadence and timeout', redis: { intervalMs: 20, leaseMs: 100, timeoutMs: 10 } },
+    { what: 'the largest cadence, lease and timeout', redis: { intervalMs: 10_000, leaseMs: 600_000, timeoutMs: 10_000 } },
+    { what: 'a derived lease (8 x cadence) and the longest prefix', redis: { intervalMs: 1_000, leaseMs: 0, timeoutMs: 3_999, prefix: `${'a'.repeat(60)}:_.-` } },
+  ])('renders settings the router accepts at the bounds of the schema: $what', ({ redis }) => {
+    const c = container({ values: { redis: { enabled: true, url, ...redis } } });
+    const expectedLease = redis.leaseMs > 0 ? redis.leaseMs : Math.max(2_000, 8 * redis.intervalMs);
+    expect(routerSettings(c, url)).toMatchObject({ intervalMs: redis.intervalMs, leaseMs: expectedLease, timeoutMs: redis.timeoutMs });
+  });
+
+  it.each([
+    'rediss://default:pw@redis.example.com:6380/2',
+    'redis+sentinel://:pw@sentinel-0.redis:26379,sentinel-1.redis:26379/mymaster/0',
+    'redis+cluster://:pw@redis-cluster-0:6379,redis-cluster-1:6379',
+  ])('accepts %s and stores it in the chart Secret', (redisUrl) => {
+    const manifests = render({ values: { redis: { enabled: true, url: redisUrl } } });
+    expect(Buffer.from(only(manifests, 'Secret').data?.['redis-url'] ?? '', 'base64').toString()).toBe(redisUrl);
+    expect(routerSettings(routerPod(manifests).container, redisUrl)).not.toBeNull();
+  });
+
+  it('reads the URL from redis.existingSecret under secret.keys.redisUrl, and writes no URL into a chart Secret', () => {
+    const manifests = render({ values: { redis: { enabled: true, existingSecret: 'redis-url-from-vault' }, secret: { keys: { redisUrl: 'url' } }, admin: { token: 't' } } });
+    expect(env(routerPod(manifests).container).SWITCHYARD_REDIS_URL).toEqual({ secretKeyRef: { name: 'redis-url-from-vault', key: 'url' } });
+    // The chart Secret still holds the admin token, and nothing for Redis.
+    expect(Object.keys(only(manifests, 'Secret').data ?? {})).toEqual(['admin-token']);
+    // Without other inline credentials there is no chart Secret at all.
+    expect(render({ values: { redis: { enabled: true, existingSecret: 'redis-url-from-vault' } } }).some((m) => m.kind === 'Secret')).toBe(false);
+  });
+
+  it('prefers redis.existingSecret over secret.existingSecret for the URL only', () => {
+    const c = container({ values: { redis: { enabled: true, existingSecret: 'redis-only' }, secret: { existingSecret: 'creds' } } });
+    expect(env(c).SWITCHYARD_REDIS_URL).toEqual({ secretKeyRef: { name: 'redis-only', key: 'redis-url' } });
+    expect(c.env?.find((e) => e.name === 'SWITCHYARD_ADMIN_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe('creds');
+  });
+
+  it.each([
+    { what: 'a lease shorter than 3 x the cadence', redis: { leaseMs: 600, intervalMs: 250 }, message: /redis\.leaseMs \(600 ms\) must be at least 3 x redis\.intervalMs \(750 ms\)/ },
+    { what: 'a timeout of half the derived lease', redis: { intervalMs: 500, timeoutMs: 2_000 }, message: /redis\.timeoutMs \(2000 ms\) must be under half the leader lease of 4000 ms/ },
+    { what: 'a timeout over half an explicit lease', redis: { leaseMs: 1_000, timeoutMs: 600 }, message: /redis\.timeoutMs \(600 ms\) must be under half the leader lease of 1000 ms/ },
+    { what: 'both an inline URL and an existing Secret', redis: { existingSecret: 'redis-creds' }, message: /set redis\.url or redis\.existingSecret, not both/ },
+  ])('refuses $what', ({ redis, message }) => {
+    expect(renderFailure({ values: { redis: { enabled: true, url, ...redis } } })).toMatch(message);
+  });
+
+  it('refuses a Redis variable also set through server.extraEnv, naming the value to use instead', () => {
+    const values = { redis: { enabled: true, url }, server: { extraEnv: [{ name: 'SWITCHYARD_LEASE_MS', value: '5000' }] } };
+    expect(renderFailure({ values })).toMatch(/server\.extraEnv sets SWITCHYARD_LEASE_MS, which the chart sets from redis\.leaseMs/);
+    // While Redis is off the chart sets none of them, so extraEnv stays the way to pass them.
+    expect(env(container({ values: { server: { extraEnv: [{ name: 'SWITCHYARD_LEASE_MS', value: '5000' }] } } }))).toEqual({ SWITCHYARD_LEASE_MS: '5000' });
+  });
+
+  it.each([
+    { what: 'a prefix with a space', redis: { prefix: 'my swy' }, message: /at '\/redis\/prefix'.*does not match pattern/ },
+    { what: 'a cadence under 20 ms', redis: { intervalMs: 5 }, message: /at '\/redis\/intervalMs': minimum: got 5, want 20/ },
+    { what: 'a lease between 0 and 100 ms', redis: { leaseMs: 50 }, message: /at '\/redis\/leaseMs': 'anyOf' failed[\s\S]*minimum: got 50, want 100/ },
+    { what: 'a timeout as a string', redis: { timeoutMs: '200ms' }, message: /at '\/redis\/timeoutMs': got string, want integer/ },
+    { what: 'a URL with an http scheme', redis: { url: 'http://redis:6379' }, message: /at '\/redis\/url'/ },
+    { what: 'a misspelt tunable', redis: { leaseMS: 4000 }, message: /at '\/redis'.*leaseMS/ },
+  ])('refuses $what through the schema, naming the value', ({ redis, message }) => {
+    expect(renderFailure({ values: { redis: { enabled: true, url, ...redis } } })).toMatch(message);
   });
 });
 

@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chartDir, ciValuesFiles, effectiveValues, mergeValues, readYaml } from './chart.js';
+import { parseRedisUrl } from '../../src/coordination/redis-url.js';
 
 interface SchemaNode {
   type?: string | string[];
@@ -84,12 +85,43 @@ describe('values.schema.json', () => {
     { what: 'a Redis URL with the wrong scheme', values: { redis: { url: 'http://redis:6379' } }, path: '/redis/url', keyword: 'pattern' },
     { what: 'a log level the router does not know', values: { server: { logLevel: 'verbose' } }, path: '/server/logLevel', keyword: 'enum' },
     { what: 'a negative drain time', values: { server: { drainMs: -1 } }, path: '/server/drainMs', keyword: 'minimum' },
+    { what: 'a Redis key prefix with a space', values: { redis: { prefix: 'my swy' } }, path: '/redis/prefix', keyword: 'pattern' },
+    { what: 'an empty Redis key prefix', values: { redis: { prefix: '' } }, path: '/redis/prefix', keyword: 'pattern' },
+    { what: 'a coordination cadence under the router\'s 20 ms', values: { redis: { intervalMs: 10 } }, path: '/redis/intervalMs', keyword: 'minimum' },
+    { what: 'a fractional coordination cadence', values: { redis: { intervalMs: 250.5 } }, path: '/redis/intervalMs', keyword: 'type' },
+    { what: 'a leader lease between 0 and 100 ms', values: { redis: { leaseMs: 50 } }, path: '/redis/leaseMs', keyword: 'anyOf' },
+    { what: 'a leader lease over 10 minutes', values: { redis: { leaseMs: 600_001 } }, path: '/redis/leaseMs', keyword: 'anyOf' },
+    { what: 'a Redis timeout over 10 s', values: { redis: { timeoutMs: 20_000 } }, path: '/redis/timeoutMs', keyword: 'maximum' },
+    { what: 'a Redis Secret name that is not a DNS name', values: { redis: { existingSecret: 'Redis_Creds' } }, path: '/redis/existingSecret', keyword: 'pattern' },
   ])('rejects $what at $path', ({ values, path, keyword }) => {
     const merged = mergeValues(readYaml(valuesPath), values);
     expect(validate(merged)).toBe(false);
     const hit = (validate.errors ?? []).find((e) => e.instancePath === path && e.keyword === keyword);
     expect(hit, describeErrors(validate.errors)).toBeDefined();
     if (keyword === 'additionalProperties') expect(hit?.params).toEqual({ additionalProperty: 'tga' });
+  });
+});
+
+describe('values.schema.json and the router agree on Redis URLs', () => {
+  it.each([
+    'redis://redis-master:6379',
+    'redis://user:p%40ss@redis-master:6379/2',
+    'rediss://redis.example.com:6380',
+    'redis+sentinel://:pw@s1:26379,s2:26379/mymaster/0?sentinelPassword=spw',
+    'rediss+sentinel://s1:26379/mymaster',
+    'redis+cluster://:pw@n1:6379,n2:6379',
+    'rediss+cluster://n1:6379',
+  ])('accepts %s, which the router parses', (url) => {
+    expect(() => parseRedisUrl(url)).not.toThrow();
+    const ok = validate(mergeValues(readYaml(valuesPath), { redis: { enabled: true, url } }));
+    expect(describeErrors(validate.errors)).toBe('');
+    expect(ok).toBe(true);
+  });
+
+  it.each(['http://redis:6379', 'redis:6379', 'unix:///tmp/redis.sock', 'redis+socket://x'])('rejects %s, which the router refuses too', (url) => {
+    expect(() => parseRedisUrl(url)).toThrow(/SWITCHYARD_REDIS_URL/);
+    expect(validate(mergeValues(readYaml(valuesPath), { redis: { enabled: true, url } }))).toBe(false);
+    expect((validate.errors ?? []).some((e) => e.instancePath === '/redis/url' && e.keyword === 'pattern')).toBe(true);
   });
 });
 

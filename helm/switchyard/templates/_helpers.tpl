@@ -89,8 +89,8 @@ written, and the Deployment references exactly these keys, so no pod waits on a 
 {{- $_ := set $data $keys.unleashAdminToken .Values.unleash.adminToken }}
 {{- end }}
 {{- end }}
-{{- if .Values.redis.enabled }}
-{{- $_ := set $data $keys.redisUrl (required "redis.enabled needs redis.url or secret.existingSecret" .Values.redis.url) }}
+{{- if and .Values.redis.enabled (not .Values.redis.existingSecret) }}
+{{- $_ := set $data $keys.redisUrl (required "redis.enabled needs redis.url, redis.existingSecret or secret.existingSecret" .Values.redis.url) }}
 {{- end }}
 {{- end }}
 {{- toYaml $data }}
@@ -99,13 +99,13 @@ written, and the Deployment references exactly these keys, so no pod waits on a 
 {{/*
 A secretKeyRef env entry. With an existing Secret the optional keys are marked optional, since the chart
 cannot see which keys that Secret holds; with the chart's Secret only keys it wrote are referenced.
-Args: dict "root" $ "env" NAME "key" KEY "optional" BOOL
+Args: dict "root" $ "env" NAME "key" KEY "optional" BOOL, and "secret" NAME for a Secret other than the chart's.
 */}}
 {{- define "switchyard.secretEnv" -}}
 - name: {{ .env }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "switchyard.secretName" .root }}
+      name: {{ .secret | default (include "switchyard.secretName" .root) }}
       key: {{ .key }}
       {{- if .optional }}
       optional: true
@@ -125,6 +125,37 @@ Args: dict "root" $ "env" NAME "key" KEY "optional" BOOL
 {{- if and .Values.persistence.enabled (not .Values.persistence.existingClaim) (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) }}
 {{- if not (has "ReadWriteMany" .Values.persistence.accessModes) }}
 {{- fail "persistence with more than one replica needs persistence.accessModes to include ReadWriteMany (or use the emptyDir default and share state through Redis)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The leader lease in ms the router will use: redis.leaseMs, or the router's default max(2000, 8 x intervalMs). */}}
+{{- define "switchyard.redisLeaseMs" -}}
+{{- if gt (int .Values.redis.leaseMs) 0 }}{{ int .Values.redis.leaseMs }}{{ else }}{{ max 2000 (mul 8 (int .Values.redis.intervalMs)) }}{{ end }}
+{{- end }}
+
+{{/*
+Fails the render on Redis settings the router would refuse at start (SWY_ERR_ENV_INVALID, so every pod would
+crash-loop), and on a Redis variable set both here and in server.extraEnv (a duplicate env entry).
+*/}}
+{{- define "switchyard.checkRedis" -}}
+{{- if .Values.redis.enabled }}
+{{- $interval := int .Values.redis.intervalMs }}
+{{- $lease := int (include "switchyard.redisLeaseMs" .) }}
+{{- if lt $lease (mul 3 $interval) }}
+{{- fail (printf "redis.leaseMs (%d ms) must be at least 3 x redis.intervalMs (%d ms), so a live leader renews its lease in time" $lease (mul 3 $interval)) }}
+{{- end }}
+{{- if ge (mul 2 (int .Values.redis.timeoutMs)) $lease }}
+{{- fail (printf "redis.timeoutMs (%d ms) must be under half the leader lease of %d ms (redis.leaseMs, or max(2000, 8 x redis.intervalMs) when it is 0)" (int .Values.redis.timeoutMs) $lease) }}
+{{- end }}
+{{- if and .Values.redis.url .Values.redis.existingSecret }}
+{{- fail "set redis.url or redis.existingSecret, not both: the URL is read from one place only" }}
+{{- end }}
+{{- $chartSet := dict "SWITCHYARD_REDIS_URL" "redis.url / redis.existingSecret" "SWITCHYARD_REDIS_PREFIX" "redis.prefix" "SWITCHYARD_COORDINATION_MS" "redis.intervalMs" "SWITCHYARD_LEASE_MS" "redis.leaseMs" "SWITCHYARD_REDIS_TIMEOUT_MS" "redis.timeoutMs" }}
+{{- range .Values.server.extraEnv }}
+{{- if hasKey $chartSet .name }}
+{{- fail (printf "server.extraEnv sets %s, which the chart sets from %s while redis.enabled is true: move the value there" .name (get $chartSet .name)) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
