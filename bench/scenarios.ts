@@ -18,6 +18,8 @@ const reps = Number(process.env.BENCH_REPS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rate = Number(process.env.BENCH_SCENARIO_RATE ?? 1000);
 const nodeFlags = ['--max-semi-space-size=64'];
+/** Which scenarios run (comma list; default all): `shadow`, `rollback`. */
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? 'shadow,rollback').split(',').map((name) => name.trim()));
 
 function policy(champion: string, challenger: string, mode: string, percent: number, extra = ''): string {
   return [
@@ -159,11 +161,11 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const group = new ProcessGroup();
   try {
-    const shadow = await shadowScenario(group, repoRoot, dir);
-    console.log(`${shadow}\n`);
-    await group.stopAll();
-    const rollback = await rollbackScenario(group, repoRoot, dir);
-    console.log(rollback);
+    if (scenarios.has('shadow')) {
+      console.log(`${await shadowScenario(group, repoRoot, dir)}\n`);
+      await group.stopAll();
+    }
+    if (scenarios.has('rollback')) console.log(await rollbackScenario(group, repoRoot, dir));
   } finally {
     await group.stopAll();
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { predictionBody, predictPath } from './payload.js';
 import { freePort, waitForHttp, type Managed, type ProcessGroup } from './processes.js';
 
 /** Identifiers of the bench targets, in their default order. */
-export type TargetId = 'direct' | 'switchyard-p0' | 'switchyard-canary' | 'fastify-proxy' | 'nginx' | 'haproxy';
+export type TargetId = 'direct' | 'switchyard-p0' | 'switchyard-canary' | 'fastify-proxy' | 'bare-dispatch' | 'nginx' | 'haproxy';
 
 /** One thing the load generators can hit. */
 export interface Target {
@@ -160,6 +160,11 @@ export async function startFleet(group: ProcessGroup, options: FleetOptions): Pr
   const fastify = group.start('fastify peer', process.execPath, [...options.nodeFlags, path.join(options.repoRoot, 'dist/bench/peers/fastify-http-proxy.js'), '--port', String(fastifyPort), '--upstream', origin.champion], cleanEnv({}));
   targets.push({ id: 'fastify-proxy', label: '@fastify/http-proxy peer', url: `http://127.0.0.1:${fastifyPort}${predictPath}`, pid: fastify.pid, adminUrl: null });
   versions.fastifyProxy = packageVersion(options.repoRoot, '@fastify/http-proxy');
+
+  // The floor of the chosen stack: what node:http + undici cost with no proxy logic at all.
+  const barePort = await freePort();
+  const bare = group.start('bare dispatch floor', process.execPath, [...options.nodeFlags, path.join(options.repoRoot, 'dist/bench/peers/bare-dispatch.js'), '--port', String(barePort), '--upstream', origin.champion], cleanEnv({}));
+  targets.push({ id: 'bare-dispatch', label: 'node:http + undici floor', url: `http://127.0.0.1:${barePort}${predictPath}`, pid: bare.pid, adminUrl: null });
 
   if (nginx === null) skipped.push({ id: 'nginx', reason: `nginx not installed; skipped. Install: ${installHint}` });
   else {

@@ -8,6 +8,12 @@ import { UpstreamPools } from '../proxy/upstreams.js';
 import type { ObservationPort } from '../record/port.js';
 
 type CounterChild = ReturnType<Metrics['shadowDropped']['labels']>;
+type HistogramChild = ReturnType<Metrics['shadowDuration']['labels']>;
+
+interface ShadowChildren {
+  results: Record<'ok' | 'timeout' | 'error', CounterChild>;
+  duration: HistogramChild;
+}
 
 /** One mirrored call: an undici handler that copies a capped response and reports it; the client never sees it. */
 class MirrorCall implements Dispatcher.DispatchHandler {
@@ -87,6 +93,7 @@ export class ShadowMirror implements MirrorLauncher {
   readonly #observations: ObservationPort;
   readonly #inFlight = new Map<string, number>();
   readonly #dropped = new Map<string, CounterChild>();
+  readonly #bound = new Map<string, ShadowChildren>();
 
   /** Shadow traffic gets its own pools so it never takes a connection the served path needs. */
   constructor(metrics: Metrics, observations: ObservationPort, pools = new UpstreamPools({ connections: 64 })) {
@@ -139,8 +146,9 @@ export class ShadowMirror implements MirrorLauncher {
     const route = call.decision.route.name;
     this.#inFlight.set(route, (this.#inFlight.get(route) ?? 1) - 1);
     const result = errorKind === null ? 'ok' : errorKind === 'timeout' ? 'timeout' : 'error';
-    this.#metrics.shadowRequests.labels(route, result).inc();
-    this.#metrics.shadowDuration.labels(route, call.arm.name).observe(latencyMs / 1000);
+    const children = this.#children(route, call.arm.name);
+    children.results[result].inc();
+    children.duration.observe(latencyMs / 1000);
     this.#observations.shadowed({
       route,
       requestId: call.requestId,
@@ -153,6 +161,21 @@ export class ShadowMirror implements MirrorLauncher {
       responseTruncated: call.truncated,
       contentType: call.contentType,
     });
+  }
+
+  /** Metric children bound once per route and shadow variant (label lookups cost more than the increment). */
+  #children(route: string, variant: string): ShadowChildren {
+    const key = `${route}|${variant}`;
+    let found = this.#bound.get(key);
+    if (!found) {
+      const m = this.#metrics;
+      found = {
+        results: { ok: m.shadowRequests.labels(route, 'ok'), timeout: m.shadowRequests.labels(route, 'timeout'), error: m.shadowRequests.labels(route, 'error') },
+        duration: m.shadowDuration.labels(route, variant),
+      };
+      this.#bound.set(key, found);
+    }
+    return found;
   }
 
   #drop(route: string, reason: string): void {

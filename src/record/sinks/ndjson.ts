@@ -22,6 +22,14 @@ export interface NdjsonSinkOptions {
   gzip?: boolean;
   /** After a disk error, wait this long before trying to open the file again. */
   retryMs?: number;
+  /**
+   * How long records gather in memory before a write (unless `lingerBytes` are queued first). One write per
+   * linger instead of one per event-loop turn: fewer syscalls, promises and short-lived buffers on the serving
+   * thread (measured as the primary's p99 in the shadow bench).
+   */
+  lingerMs?: number;
+  /** Queued bytes that start a write before the linger is over. */
+  lingerBytes?: number;
 }
 
 /**
@@ -43,6 +51,8 @@ export class NdjsonSink implements RecordSink {
   #closed = false;
   #background = new Set<Promise<void>>();
   #sequence = 0;
+  /** Ends the current linger early (flush, close, or a full batch). */
+  #endLinger: (() => void) | null = null;
 
   constructor(metrics: Metrics, options: NdjsonSinkOptions) {
     this.#options = {
@@ -52,6 +62,8 @@ export class NdjsonSink implements RecordSink {
       maxQueueBytes: 8 * 1024 * 1024,
       gzip: true,
       retryMs: 1_000,
+      lingerMs: 50,
+      lingerBytes: 256 * 1024,
       ...(Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as NdjsonSinkOptions),
     };
     this.#counts = dropCounter(metrics, 'ndjson');
@@ -76,12 +88,20 @@ export class NdjsonSink implements RecordSink {
     this.#queueBytes += line.length;
     // One write in flight at a time; records arriving meanwhile form the next batch.
     this.#writing ??= this.#drain();
+    if (this.#queueBytes >= this.#options.lingerBytes) this.#endLinger?.();
     return true;
   }
 
   async #drain(): Promise<void> {
-    // Let the current tick's records join the batch before writing.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Let the records of the next `lingerMs` join the batch before writing.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#endLinger?.(), this.#options.lingerMs);
+      this.#endLinger = () => {
+        clearTimeout(timer);
+        this.#endLinger = null;
+        resolve();
+      };
+    });
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue;
@@ -142,6 +162,7 @@ export class NdjsonSink implements RecordSink {
   }
 
   async flush(): Promise<void> {
+    this.#endLinger?.();
     while (this.#writing) await this.#writing;
     if (this.#queue.length > 0) {
       this.#writing = this.#drain();
