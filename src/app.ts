@@ -31,11 +31,8 @@ import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
 import { DataPlane, type Lifecycle } from './proxy/data-plane.js';
 import { UpstreamPools } from './proxy/upstreams.js';
-import { PairRecorder } from './record/pair-recorder.js';
+import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
-import { NdjsonSink } from './record/sinks/ndjson.js';
-import { nopSink, type RecordSink } from './record/sinks/sink.js';
-import { createStdoutSink } from './record/sinks/stdout.js';
 import { ShadowMirror } from './shadow/mirror.js';
 
 /** Options for one Switchyard instance. */
@@ -93,7 +90,8 @@ export class Switchyard {
   readonly splits: LiveSplits;
   readonly pools: UpstreamPools;
   readonly plane: DataPlane;
-  readonly recorder: PairRecorder;
+  /** Pairs, extracts and writes prediction records on its own worker thread (record/recorder-client.ts). */
+  readonly recorder: RecorderClient;
   /** Live per-arm statistics for the guardrails (fed by the request path, read by the controller). */
   readonly windows = new LiveWindows();
   /** Judges guardrails and rolls back or advances; set by create(). */
@@ -121,6 +119,8 @@ export class Switchyard {
   #watcher: FSWatcher | null = null;
   #reloading: Promise<ReloadResult> | null = null;
   #closed = false;
+  /** The route policy objects last sent to the recorder worker. */
+  #recordingPolicies: readonly unknown[] = [];
 
   private constructor(options: SwitchyardOptions) {
     this.options = {
@@ -137,7 +137,13 @@ export class Switchyard {
     this.splits = new LiveSplits(this.snapshots);
     this.pools = new UpstreamPools();
     this.dataDir = options.dataDir ?? './data';
-    this.recorder = new PairRecorder({ snapshots: this.snapshots, metrics: this.metrics, sink: this.#createSink(options.pairs ?? {}), keySalt: options.pairs?.keySalt });
+    const pairs = options.pairs ?? {};
+    this.recorder = new RecorderClient({
+      policies: { policyOf: (route) => this.snapshots.current.byName.get(route)?.route.policy },
+      metrics: this.metrics,
+      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, keySalt: pairs.keySalt },
+      onError: (err) => this.logger.error({ err }, 'the recorder worker failed: prediction records are dropped (counted) until restart; serving goes on'),
+    });
     const observations = fanOut([this.recorder, this.windows, ...(options.observationPorts ?? [])]);
     this.mirror = new ShadowMirror(this.metrics, observations);
     this.plane = new DataPlane(
@@ -154,26 +160,27 @@ export class Switchyard {
     this.dataServer = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 0 }, this.plane.handle);
     // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (PERF.md §5.2).
     this.dataServer.keepAliveTimeout = 65_000;
-    this.snapshots.onSwap((next) => this.#publishSplitMetrics(next));
+    this.snapshots.onSwap((next) => {
+      this.#publishSplitMetrics(next);
+      this.#publishRecordingPolicies(next);
+    });
   }
 
-  #createSink(pairs: PairsOptions): RecordSink {
-    switch (pairs.sink ?? 'ndjson') {
-      case 'none':
-        return nopSink;
-      case 'stdout':
-        return createStdoutSink(this.metrics);
-      default:
-        return new NdjsonSink(this.metrics, { dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs });
-    }
+  /** Sends the routes' recording policies to the recorder worker when any route's policy object changed. */
+  #publishRecordingPolicies(next: DecisionSnapshot): void {
+    const policies = next.decisions.map((d) => d.route.policy);
+    if (policies.length === this.#recordingPolicies.length && policies.every((policy, i) => policy === this.#recordingPolicies[i])) return;
+    this.#recordingPolicies = policies;
+    this.recorder.setPolicies(next.decisions.map((d) => [d.route.name, { predictions: d.route.policy.predictions, pairs: d.route.policy.pairs }]));
   }
 
   /** Loads and validates the policy (throwing SWY_ERR_POLICY_INVALID with every problem) and builds the instance. */
   static async create(options: SwitchyardOptions): Promise<Switchyard> {
-    const app = new Switchyard(options);
+    // The policy is checked before anything is built: a bad one must not leave a worker or pools behind.
     const loaded = await loadPolicy(options.configPath);
-    app.#install(loaded.policy, loaded.version, loaded.files);
+    const app = new Switchyard(options);
     try {
+      app.#install(loaded.policy, loaded.version, loaded.files);
       await app.#startControl(options);
     } catch (err) {
       // An unreadable state.json must not leave pools, sinks and timers of a half-built instance behind.
@@ -188,6 +195,7 @@ export class Switchyard {
     app.coordination.start();
     app.admin = await buildAdmin({
       metrics: app.metrics,
+      extraMetrics: () => app.recorder.metricsJSON(),
       splits: app.splits,
       readiness: () => app.readiness(),
       flagStatus: (route) => app.flags.status(route),

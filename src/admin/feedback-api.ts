@@ -2,7 +2,7 @@
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import { SWY_ERR_BAD_REQUEST } from '../errors.js';
-import type { PairRecorder } from '../record/pair-recorder.js';
+import type { RecorderClient } from '../record/recorder-client.js';
 
 const item = z.strictObject({
   requestId: z.string().min(1).max(200),
@@ -11,7 +11,7 @@ const item = z.strictObject({
 const body = z.union([item, z.array(item).min(1).max(10_000), z.strictObject({ items: z.array(item).min(1).max(10_000) })]);
 
 /** Registers the feedback endpoint; `authorize` guards it with the admin bearer token. */
-export function feedbackApi(recorder: PairRecorder, authorize: preHandlerHookHandler) {
+export function feedbackApi(recorder: Pick<RecorderClient, 'feedback'>, authorize: preHandlerHookHandler) {
   return (app: FastifyInstance) => {
     app.post('/v1/feedback', { preHandler: authorize }, async (request) => {
       const parsed = body.safeParse(request.body);
@@ -20,7 +20,7 @@ export function feedbackApi(recorder: PairRecorder, authorize: preHandlerHookHan
         throw new SWY_ERR_BAD_REQUEST(`body${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}; send {"requestId": "...", "label": ...} or an array of them`);
       }
       const items = Array.isArray(parsed.data) ? parsed.data : 'items' in parsed.data ? parsed.data.items : [parsed.data];
-      const results = recorder.feedback(items);
+      const results = await recorder.feedback(items);
       return { joined: results.filter((r) => r.status === 'joined').length, unknown: results.filter((r) => r.status !== 'joined').length, results };
     });
   };

@@ -1,5 +1,6 @@
 // The admin listener (fastify, its own port): health, readiness, metrics and the routes API.
 import Fastify, { type FastifyInstance } from 'fastify';
+import { AggregatorRegistry } from 'prom-client';
 import type { Metrics } from '../metrics/registry.js';
 import type { LiveSplits } from '../control/live-splits.js';
 import { SWY_ERR_NOT_FOUND, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
@@ -8,6 +9,8 @@ import { routeView } from './route-view.js';
 /** What the admin API reads and controls. */
 export interface AdminDeps {
   metrics: Metrics;
+  /** Series kept outside this registry (the recorder worker's), merged into /metrics at scrape time. */
+  extraMetrics?: () => Promise<unknown[]>;
   splits: LiveSplits;
   /** Readiness: policies compiled and not draining. */
   readiness(): { ready: boolean; reasons: string[]; policyVersion: string };
@@ -39,7 +42,10 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   });
 
   app.get('/metrics', async (_request, reply) => {
-    const body = await deps.metrics.registry.metrics();
+    const registry = deps.metrics.registry;
+    const extra = deps.extraMetrics ? await deps.extraMetrics().catch(() => []) : [];
+    // Same-named series of both registries are summed; each counter is incremented on one side only.
+    const body = extra.length === 0 ? await registry.metrics() : await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), extra]).metrics();
     return reply.header('content-type', deps.metrics.registry.contentType).send(body);
   });
 

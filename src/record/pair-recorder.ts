@@ -1,7 +1,7 @@
 // Joins served and shadow answers by request id into paired records, samples canary/ab records, and takes ground-truth feedback.
 import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { CompiledRoute, SnapshotRef } from '../decision/snapshot.js';
+import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { Metrics } from '../metrics/registry.js';
 import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, type Extracted, type Extractor } from './extract.js';
 import type { ObservationPort, ServedObservation, ShadowObservation } from './port.js';
@@ -53,7 +53,8 @@ export interface FeedbackResult {
 }
 
 export interface PairRecorderOptions {
-  snapshots: SnapshotRef;
+  /** Route recording policies by name (the live snapshot in-process; the posted copy in the recorder worker). */
+  policies: RecordingPolicies;
   metrics: Metrics;
   sink: RecordSink;
   /** Secret mixed into sticky-key hashes so logs do not reveal user ids. */
@@ -71,12 +72,12 @@ type Work = { served: ServedObservation; shadow: null } | { served: null; shadow
  * setImmediate batches, so they never delay a response.
  */
 export class PairRecorder implements ObservationPort {
-  readonly #snapshots: SnapshotRef;
+  readonly #policies: RecordingPolicies;
   readonly #metrics: Metrics;
   readonly #sink: RecordSink;
   readonly #keySalt: string;
   readonly #maxQueue: number;
-  readonly #byRoute = new WeakMap<CompiledRoute, RouteRecording>();
+  readonly #byRoute = new WeakMap<RecordingPolicy, RouteRecording>();
   readonly #pending: LRUCache<string, PendingPair>;
   /**
    * Predictions kept for feedback joins, one JSON string per request: a string is a single leaf object for the
@@ -95,7 +96,7 @@ export class PairRecorder implements ObservationPort {
   readonly #recorderDrops;
 
   constructor(options: PairRecorderOptions) {
-    this.#snapshots = options.snapshots;
+    this.#policies = options.policies;
     this.#metrics = options.metrics;
     this.#sink = options.sink;
     this.#keySalt = options.keySalt ?? 'switchyard';
@@ -116,31 +117,29 @@ export class PairRecorder implements ObservationPort {
   }
 
   #recording(routeName: string): RouteRecording | null {
-    const route = this.#snapshots.current.byName.get(routeName)?.route;
-    if (!route) return null;
-    let found = this.#byRoute.get(route);
+    const policy = this.#policies.policyOf(routeName);
+    if (!policy) return null;
+    let found = this.#byRoute.get(policy);
     if (!found) {
-      const p = route.policy.predictions;
+      const p = policy.predictions;
+      const limits = captureLimits(policy);
       found = Object.freeze({
         extractor: compileExtractor(p),
-        captureBytes: p?.maxResponseBytes ?? 256 * 1024,
-        sampleRate: p ? p.sampleRate : 0,
-        logInputs: p?.logInputs ?? false,
+        captureBytes: limits.captureBytes,
+        sampleRate: limits.sampleRate,
+        logInputs: limits.logInputs,
         redact: (p?.redact ?? []).map(parsePointer),
         rawKeys: p?.rawKeys ?? false,
-        pairTtlMs: route.policy.pairs.ttlMs,
-        feedbackTtlMs: route.policy.pairs.feedbackTtlMs,
+        pairTtlMs: policy.pairs.ttlMs,
+        feedbackTtlMs: policy.pairs.feedbackTtlMs,
       });
-      this.#byRoute.set(route, found);
+      this.#byRoute.set(policy, found);
     }
     return found;
   }
 
   captureBytes(route: string, mirrored: boolean): number {
-    const recording = this.#recording(route);
-    if (!recording) return 0;
-    if (mirrored) return recording.captureBytes;
-    return recording.sampleRate > 0 && (recording.sampleRate >= 1 || Math.random() < recording.sampleRate) ? recording.captureBytes : 0;
+    return captureBytesFor(this.#policies.policyOf(route), mirrored);
   }
 
   served(observation: ServedObservation): void {

@@ -106,6 +106,8 @@ describe('shadow mode', () => {
       ids.push(...batch.map((r) => String(r.headers['x-request-id'])));
       await shadow.waitForRequests(ids.length);
     }
+    // Every mirror has answered and reported before the log is read (a record is written once both halves arrived).
+    await expect.poll(() => swy.app.mirror.inFlight('iris'), { timeout: 5_000, interval: 10 }).toBe(0);
     await swy.app.recorder.flush();
     const records = (await readRecords(path.join(swy.dir, 'pairs'))).filter((r) => ids.includes(r.requestId));
     expect(records.map((r) => r.requestId).sort()).toEqual([...ids].sort());

@@ -1,0 +1,39 @@
+// Messages between the serving thread and the recorder worker (structured-clone friendly: no Buffers, no class instances).
+import type { RecordingPolicy } from './capture.js';
+import type { FeedbackResult } from './pair-recorder.js';
+import type { ServedObservation, ShadowObservation } from './port.js';
+
+/** How the recorder worker writes records; mirrors the `pairs` options of the app. */
+export interface RecorderWorkerSettings {
+  sink: 'ndjson' | 'stdout' | 'none';
+  dir: string;
+  maxFileBytes?: number;
+  rotateMs?: number;
+  keySalt?: string;
+}
+
+/**
+ * Bodies travel as latin1 strings: a Buffer is usually a view into a larger pooled or socket ArrayBuffer, and
+ * structured clone would copy all of it; a latin1 string holds exactly the bytes, one per character.
+ */
+export type WireServed = Omit<ServedObservation, 'requestBody' | 'responseBody'> & { kind: 'served'; requestBody: string | null; responseBody: string | null };
+export type WireShadow = Omit<ShadowObservation, 'responseBody'> & { kind: 'shadow'; responseBody: string | null };
+export type WireObservation = WireServed | WireShadow;
+
+/** Parsed-pair and labelled-outcome totals per route, for the shadow gate and the A/B winner. */
+export interface ExperimentTotals {
+  agreement: Record<string, { agree: number; parsed: number }>;
+  outcomes: Record<string, Record<string, { n: number; correct: number }>>;
+}
+
+export type ToWorker =
+  | { type: 'policies'; routes: [string, RecordingPolicy][] }
+  | { type: 'observations'; items: WireObservation[] }
+  | { type: 'feedback'; id: number; items: { requestId: string; label: unknown }[] }
+  | { type: 'flush'; id: number }
+  | { type: 'metrics'; id: number }
+  | { type: 'close'; id: number };
+
+export type FromWorker =
+  | { type: 'ack'; processed: number; totals: ExperimentTotals | null }
+  | { type: 'reply'; id: number; result: FeedbackResult[] | unknown[] | null };

@@ -1,0 +1,94 @@
+// The recorder worker: pairs, extracts, remembers for feedback and writes records on its own thread and heap.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Metrics } from '../metrics/registry.js';
+import type { RecordingPolicy } from './capture.js';
+import { PairRecorder, type FeedbackResult } from './pair-recorder.js';
+import type { ExperimentTotals, FromWorker, RecorderWorkerSettings, ToWorker, WireObservation } from './recorder-protocol.js';
+import { NdjsonSink } from './sinks/ndjson.js';
+import { nopSink, type RecordSink } from './sinks/sink.js';
+import { createStdoutSink } from './sinks/stdout.js';
+
+const port = parentPort;
+if (port === null) throw new Error('recorder-worker.js runs only as a worker thread (see recorder-client.ts)');
+const settings = workerData as RecorderWorkerSettings;
+
+// Its own registry without default metrics: the serving thread merges these series into its /metrics at scrape time.
+const metrics = new Metrics({ defaultMetrics: false });
+let policies = new Map<string, RecordingPolicy>();
+
+function createSink(): RecordSink {
+  if (settings.sink === 'none') return nopSink;
+  if (settings.sink === 'stdout') return createStdoutSink(metrics);
+  return new NdjsonSink(metrics, { dir: settings.dir, maxFileBytes: settings.maxFileBytes, rotateMs: settings.rotateMs });
+}
+
+const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink: createSink(), keySalt: settings.keySalt });
+
+/** Totals for the serving thread; null when nothing changed since the last ones sent. */
+let lastTotals = '';
+function totals(): ExperimentTotals | null {
+  const routes = [...policies.keys()];
+  const next: ExperimentTotals = { agreement: {}, outcomes: {} };
+  for (const route of routes) {
+    next.agreement[route] = recorder.agreementOf(route);
+    next.outcomes[route] = recorder.outcomesOf(route);
+  }
+  const text = JSON.stringify(next);
+  if (text === lastTotals) return null;
+  lastTotals = text;
+  return next;
+}
+
+// Acks are batched: the serving thread needs them only to bound what is in flight and to refresh the totals.
+let processed = 0;
+let ackTimer: NodeJS.Timeout | null = null;
+function sendAck(): void {
+  ackTimer = null;
+  const message: FromWorker = { type: 'ack', processed, totals: totals() };
+  processed = 0;
+  port!.postMessage(message);
+}
+
+function toBuffer(text: string | null): Buffer | null {
+  return text === null ? null : Buffer.from(text, 'latin1');
+}
+
+function observe(item: WireObservation): void {
+  if (item.kind === 'served') recorder.served({ ...item, requestBody: toBuffer(item.requestBody), responseBody: toBuffer(item.responseBody) });
+  else recorder.shadowed({ ...item, responseBody: toBuffer(item.responseBody) });
+}
+
+function reply(id: number, result: FeedbackResult[] | unknown[] | null): void {
+  // Totals first, so a caller that awaited this reply already sees what it changed (e.g. outcomes after feedback).
+  if (ackTimer !== null) clearTimeout(ackTimer);
+  sendAck();
+  port!.postMessage({ type: 'reply', id, result } satisfies FromWorker);
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'policies':
+      policies = new Map(message.routes);
+      return;
+    case 'observations':
+      for (const item of message.items) observe(item);
+      processed += message.items.length;
+      ackTimer ??= setTimeout(sendAck, 20);
+      return;
+    case 'feedback':
+      reply(message.id, recorder.feedback(message.items));
+      return;
+    case 'flush':
+      void recorder.flush().then(() => reply(message.id, null));
+      return;
+    case 'metrics':
+      void metrics.registry.getMetricsAsJSON().then((json) => reply(message.id, json));
+      return;
+    case 'close':
+      void recorder.close().then(() => {
+        reply(message.id, null);
+        port!.close();
+      });
+      return;
+  }
+});
