@@ -100,7 +100,7 @@ export class Metrics {
 
   readonly recordsDropped = new Counter({
     name: 'switchyard_pairs_dropped_total',
-    help: 'Prediction records lost by sink and reason (queue_full, disk_error, recorder_full); serving is never blocked.',
+    help: 'Prediction records lost by sink and reason (queue_full, disk_error, closed, worker_down, internal_error); serving is never blocked.',
     labelNames: ['sink', 'reason'] as const,
     registers: [this.registry],
   });

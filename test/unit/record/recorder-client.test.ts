@@ -1,0 +1,100 @@
+// The recorder worker through its client: pairing, totals, feedback and metrics cross the thread; bounds and loss are counted.
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { routeSchema } from '../../../src/config/policy-schema.js';
+import { Metrics } from '../../../src/metrics/registry.js';
+import { RecorderClient } from '../../../src/record/recorder-client.js';
+import type { ServedObservation, ShadowObservation } from '../../../src/record/port.js';
+
+const policy = routeSchema.parse({
+  name: 'iris',
+  match: { pathPrefix: '/v1/models/iris' },
+  champion: { name: 'iris-v1', url: 'http://127.0.0.1:1' },
+  challengers: [{ name: 'iris-v2', url: 'http://127.0.0.1:2', mode: 'shadow', percent: 100 }],
+  predictions: { protocol: 'json', pointer: '/prediction', kind: 'class' },
+});
+
+function served(requestId: string, prediction: string, mirrored = 1): ServedObservation {
+  return {
+    route: 'iris', requestId, stickyKey: 'user-1', variant: 'iris-v1', role: 'champion', mode: 'champion', status: 200, errorKind: null, latencyMs: 4.2,
+    fellBack: false, fallbackFor: null, startedAt: Date.now(), mirrored, requestBody: Buffer.from('{"instances":[[1,2,3,4]]}'),
+    // A view into a larger buffer, as undici hands out: only its own bytes may cross the thread.
+    responseBody: Buffer.from(`xxxx{"prediction":"${prediction}"}yyyy`).subarray(4, -4), responseTruncated: false, contentType: 'application/json',
+  };
+}
+
+function shadowed(requestId: string, prediction: string): ShadowObservation {
+  return { route: 'iris', requestId, variant: 'iris-v2', status: 200, errorKind: null, latencyMs: 50, startedAt: Date.now(), responseBody: Buffer.from(`{"prediction":"${prediction}"}`), responseTruncated: false, contentType: 'application/json' };
+}
+
+async function readLog(dir: string): Promise<Record<string, unknown>[]> {
+  const files = await readdir(dir);
+  const lines = (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8')))).join('').split('\n').filter(Boolean);
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+const clients: RecorderClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+async function start(options: { maxQueue?: number } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'swy-recorder-'));
+  const metrics = new Metrics({ defaultMetrics: false });
+  const client = new RecorderClient({ policies: { policyOf: (route) => (route === 'iris' ? policy : undefined) }, metrics, settings: { sink: 'ndjson', dir }, ...options });
+  client.setPolicies([['iris', { predictions: policy.predictions, pairs: policy.pairs }]]);
+  clients.push(client);
+  return { client, dir, metrics };
+}
+
+describe('RecorderClient and the recorder worker', () => {
+  it('pairs the served and shadow answers in the worker, writes one record, and reports the agreement totals', async () => {
+    const { client, dir } = await start();
+    client.shadowed(shadowed('r1', 'setosa'));
+    client.served(served('r1', 'setosa'));
+    client.served(served('r2', 'setosa'));
+    client.shadowed(shadowed('r2', 'virginica'));
+    await client.flush();
+    const records = await readLog(dir);
+    expect(records.map((r) => [r.requestId, r.complete, (r.comparison as { agree: boolean }).agree])).toEqual([['r1', true, true], ['r2', true, false]]);
+    expect(records[0]!.served).toMatchObject({ variant: 'iris-v1', prediction: 'setosa' });
+    expect(records[0]!.input).toBeUndefined();
+    expect(client.agreementOf('iris')).toEqual({ agree: 1, parsed: 2 });
+    const series = (await client.metricsJSON()) as { name: string; values: { labels: Record<string, string>; value: number }[] }[];
+    const pairs = series.find((m) => m.name === 'switchyard_pairs_total')!;
+    expect(pairs.values.map((v) => [v.labels.result, v.value]).sort()).toEqual([['agree', 1], ['disagree', 1]]);
+  });
+
+  it('joins feedback in the worker with one status per item', async () => {
+    const { client } = await start();
+    client.served(served('r1', 'setosa'));
+    client.shadowed(shadowed('r1', 'versicolor'));
+    await client.flush();
+    const results = await client.feedback([{ requestId: 'r1', label: 'versicolor' }, { requestId: 'nope', label: 'setosa' }]);
+    expect(results).toEqual([
+      { requestId: 'r1', status: 'joined', correct: { 'iris-v1': false, 'iris-v2': true } },
+      { requestId: 'nope', status: 'unknown_request' },
+    ]);
+  });
+
+  it('drops and counts observations beyond the bound instead of queueing without limit', async () => {
+    const { client, metrics } = await start({ maxQueue: 2 });
+    for (let i = 0; i < 5; i++) client.shadowed(shadowed(`r${i}`, 'setosa'));
+    const dropped = await metrics.recordsDropped.get();
+    expect(dropped.values.find((v) => v.labels.reason === 'queue_full')?.value).toBe(3);
+  });
+
+  it('counts observations that arrive after close as lost, and closes once', async () => {
+    const { client, metrics, dir } = await start();
+    client.served(served('r1', 'setosa', 0));
+    await Promise.all([client.close(), client.close()]);
+    client.served(served('r2', 'setosa', 0));
+    const dropped = await metrics.recordsDropped.get();
+    expect(dropped.values.find((v) => v.labels.reason === 'worker_down')?.value).toBe(1);
+    // What was sent before close was written: a served record (sampled at rate 1) for r1.
+    expect((await readLog(dir)).map((r) => [r.type, r.requestId])).toEqual([['served', 'r1']]);
+    expect(await client.metricsJSON()).toEqual([]);
+  });
+});
