@@ -7,7 +7,7 @@ import { emptyTotals } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
-import { countsBaseline, experimentReports, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
+import { abWinnerSince, countsBaseline, experimentReports, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
 import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
@@ -260,8 +260,9 @@ export class Controller {
         challengerRequests: inputs.challenger.errors.n,
         verdicts: evaluated.verdicts,
         srmOk,
+        abWinner: this.#abWinner(name, decision.route.arms[0]!.name, controlled, policy, memory),
       },
-      { rollout: decision.route.policy.rollout ?? null },
+      { rollout: decision.route.policy.rollout ?? null, abPromote: policy.ab.promote },
     );
     if (resumed) {
       // A person resumed the route: new experiment, fresh statistics; the fleet gets a new generation (epoch), which is
@@ -293,6 +294,13 @@ export class Controller {
         break;
     }
     this.#deps.metrics.rolloutStep.labels(name).set(memory.state.step ?? -1);
+  }
+
+  /** The A/B winner on this replica's labelled outcomes, for an ab challenger whose policy promotes (else null). */
+  #abWinner(route: string, champion: string, controlled: { name: string; mode: string } | null, policy: GuardrailPolicy, memory: RouteMemory): string | null {
+    const counts = this.#deps.experiments;
+    if (!counts || !policy.ab.promote || controlled?.mode !== 'ab') return null;
+    return abWinnerSince(counts, memory.baseline, route, champion, controlled.name, policy).winner;
   }
 
   /** A new experiment for the route: fresh windows and running statistics. */

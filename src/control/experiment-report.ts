@@ -159,9 +159,20 @@ export function experimentReports(input: ExperimentInputs): ExperimentReports {
     }
   }
   if (ab.length > 0) {
-    const outcomes: Record<string, { n: number; correct: number }> = {};
-    for (const [variant, o] of Object.entries(input.counts.outcomesOf(input.route))) outcomes[variant] = outcomeSince(o, input.baseline.outcomes[variant]);
+    const outcomes = outcomesSince(input.counts, input.baseline, input.route);
     for (const challenger of ab) result.abWinners.push(abWinner(outcomes, input.champion, challenger.name, input.policy));
   }
   return result;
+}
+
+/** Labelled outcomes per variant of a route since the experiment's baseline. */
+function outcomesSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string): Record<string, { n: number; correct: number }> {
+  const outcomes: Record<string, { n: number; correct: number }> = {};
+  for (const [variant, o] of Object.entries(counts.outcomesOf(route))) outcomes[variant] = outcomeSince(o, baseline.outcomes[variant]);
+  return outcomes;
+}
+
+/** The A/B report of one challenger in the current experiment (what the controller acts on when the policy promotes). */
+export function abWinnerSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string, champion: string, challenger: string, policy: GuardrailPolicy): AbReport {
+  return abWinner(outcomesSince(counts, baseline, route), champion, challenger, policy);
 }

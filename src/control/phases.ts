@@ -30,6 +30,8 @@ export interface ControlObservation {
   verdicts: readonly GuardrailVerdict[];
   /** Sequential SRM check on the router's own split: true passes, false flags, null not judged. */
   srmOk: boolean | null;
+  /** ab routes: the variant that won on labelled outcomes in this experiment (null: no winner yet, or not an A/B). */
+  abWinner?: string | null;
 }
 
 /** Effects the shell carries out, in order. A rollback always comes first and alone. */
@@ -40,6 +42,8 @@ export type ControlAction =
 
 export interface ControlPolicy {
   rollout: RolloutPolicy | null;
+  /** guardrails.ab.promote: an A/B challenger that wins is promoted instead of only reported. */
+  abPromote?: boolean;
 }
 
 export function initialControlState(): ControlState {
@@ -82,6 +86,12 @@ export function next(state: ControlState, obs: ControlObservation, policy: Contr
   const allWithin = statistical.length > 0 && statistical.every((v) => v.state === 'within');
   // null: the split cannot be checked (a 0 % or 100 % step, too little data); only a flagged mismatch blocks.
   const srmPasses = obs.srmOk !== false;
+
+  // An A/B winner is promoted only when the policy says so, nothing is collecting or breaching, the split checks out
+  // and no one paused the route; a champion that wins is reported, never acted on.
+  if (policy.abPromote && obs.abWinner === obs.challenger && !obs.paused && !collecting && srmPasses) {
+    return { state: { ...state, phase: 'promoted' }, actions: [{ type: 'promote', challenger: obs.challenger }] };
+  }
 
   if (!rollout) {
     return { state: { ...state, phase: collecting ? 'collecting' : allWithin && srmPasses ? 'promotable' : 'healthy' }, actions: [] };

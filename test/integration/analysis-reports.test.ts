@@ -198,6 +198,51 @@ describe('A/B winner in the analysis', () => {
   });
 });
 
+describe('A/B promotion when the policy says so', () => {
+  const upstreams: Upstream[] = [];
+  let swy: RunningSwitchyard;
+
+  beforeAll(async () => {
+    const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
+    const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
+    upstreams.push(champion, challenger);
+    swy = await startSwitchyard(
+      {
+        routes: [{
+          name: 'iris',
+          match: { pathPrefix: '/v1/models/iris' },
+          champion: { name: 'iris-v1', url: champion.url },
+          challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
+          stickiness: { header: 'x-user-id' },
+          predictions: { ...predictions, sampleRate: 1 },
+          // A small latency baseline, so every guardrail has judged within the test's traffic.
+          guardrails: { ...guardrails, latency: { baselineRequests: 20, minRequests: 20 }, ab: { alpha: 0.05, promote: true } },
+        }],
+      },
+      { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50 },
+    );
+  });
+
+  afterAll(async () => {
+    await swy.close();
+    for (const u of upstreams) await u.close();
+  });
+
+  it('serves the winning challenger to everyone once the labels prove it more accurate, and audits the promotion', async () => {
+    await analysis(swy, 'iris'); // starts the experiment
+    const served = await send(swy, '/v1/models/iris:predict', 300, 8);
+    expect((await analysis(swy, 'iris')).decision).not.toBe('promoted');
+    await feedback(swy, new Map([...served.keys()].map((id, i) => [id, i % 10 === 0 ? 'setosa' : 'versicolor'])));
+    await expect.poll(async () => (await analysis(swy, 'iris')).decision, { timeout: 5_000, interval: 50 }).toBe('promoted');
+    const a = await analysis(swy, 'iris');
+    expect(a.servedPercent).toBe(100);
+    expect(a.abWinners[0]).toMatchObject({ state: 'winner', winner: 'iris-v2' });
+    expect(new Set((await send(swy, '/v1/models/iris:predict', 20)).values())).toEqual(new Set(['iris-v2']));
+    const { events } = (await (await request(`${swy.adminUrl}/v1/events`)).body.json()) as { events: { who: string; action: string; route: string }[] };
+    expect(events.filter((e) => e.action === 'promote')).toEqual([expect.objectContaining({ who: 'controller', route: 'iris' })]);
+  });
+});
+
 describe('coordination in `switchyard analysis`', () => {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {

@@ -45,6 +45,29 @@ describe('next(state, observation, policy)', () => {
     });
   }
 
+  describe('A/B promotion (guardrails.ab.promote)', () => {
+    const ab = (o: Partial<ControlObservation>, abPromote = true) => next(at({ phase: 'healthy' }), obs({ servedPercent: 50, abWinner: 'v2', ...o }), { rollout: null, abPromote });
+    it('promotes a challenger that won on labelled outcomes', () => {
+      expect(ab({})).toEqual({ state: expect.objectContaining({ phase: 'promoted' }), actions: [{ type: 'promote', challenger: 'v2' }] });
+    });
+    it('only reports the winner when the policy does not promote', () => {
+      expect(ab({}, false)).toMatchObject({ state: { phase: 'promotable' }, actions: [] });
+    });
+    it('never acts on a champion that wins, nor without a winner', () => {
+      expect(ab({ abWinner: 'v1' }).actions).toEqual([]);
+      expect(ab({ abWinner: null }).actions).toEqual([]);
+      expect(ab({ abWinner: undefined }).actions).toEqual([]);
+    });
+    it('waits while a guardrail collects, the split is flagged or the route is paused', () => {
+      expect(ab({ verdicts: collecting }).actions).toEqual([]);
+      expect(ab({ srmOk: false }).actions).toEqual([]);
+      expect(ab({ paused: true }).actions).toEqual([]);
+    });
+    it('rolls back on a breach even when the challenger wins', () => {
+      expect(ab({ verdicts: breach }).actions).toMatchObject([{ type: 'rollback', reason: 'error_ceiling' }]);
+    });
+  });
+
   it('is pure: the input state is not mutated', () => {
     const state = at({ phase: 'healthy', step: 1, stepStartedAt: 0 });
     const copy = structuredClone(state);
