@@ -142,7 +142,7 @@ export class Switchyard {
       policies: { policyOf: (route) => this.snapshots.current.byName.get(route)?.route.policy },
       metrics: this.metrics,
       settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, keySalt: pairs.keySalt },
-      onError: (err) => this.logger.error({ err }, 'the recorder worker failed: prediction records are dropped (counted) until restart; serving goes on'),
+      onError: (err) => this.logger.error({ err }, 'the recorder worker failed: it restarts shortly; prediction records are dropped (counted) meanwhile; serving goes on'),
     });
     const observations = fanOut([this.recorder, this.windows, ...(options.observationPorts ?? [])]);
     this.mirror = new ShadowMirror(this.metrics, observations);

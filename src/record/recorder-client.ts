@@ -16,8 +16,9 @@ export interface RecorderClientOptions {
   maxQueue?: number;
   /** How long observations gather before one message carries them to the worker. */
   batchMs?: number;
-  /** Told when the worker fails; recording stops (counted), serving goes on. */
+  /** Told when the worker fails; it is restarted after `restartMs` (doubling to 30 s while it keeps failing). */
   onError?: (err: Error) => void;
+  restartMs?: number;
 }
 
 /**
@@ -40,7 +41,13 @@ function workerScript(): URL {
  */
 export class RecorderClient implements ObservationPort {
   readonly #policies: RecordingPolicies;
-  readonly #worker: Worker;
+  #worker: Worker;
+  readonly #settings: RecorderWorkerSettings;
+  readonly #restartMs: number;
+  #restartDelayMs: number;
+  #restartTimer: NodeJS.Timeout | null = null;
+  /** The policies last sent, re-sent to a restarted worker. */
+  #policiesMessage: ToWorker | null = null;
   readonly #maxQueue: number;
   readonly #batchMs: number;
   readonly #onError: (err: Error) => void;
@@ -63,19 +70,35 @@ export class RecorderClient implements ObservationPort {
     this.#onError = options.onError ?? (() => undefined);
     this.#queueFull = options.metrics.recordsDropped.labels('recorder', 'queue_full');
     this.#workerDown = options.metrics.recordsDropped.labels('recorder', 'worker_down');
-    this.#worker = new Worker(workerScript(), { workerData: options.settings, name: 'switchyard-recorder' });
+    this.#settings = options.settings;
+    this.#restartMs = options.restartMs ?? 1_000;
+    this.#restartDelayMs = this.#restartMs;
+    this.#worker = this.#spawn();
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(workerScript(), { workerData: this.#settings, name: 'switchyard-recorder' });
     // The worker must not keep a process alive by itself; close() holds it until everything is written.
-    this.#worker.unref();
-    this.#worker.on('message', (message: FromWorker) => this.#receive(message));
-    this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', (code) => {
-      if (this.#closed === null) this.#fail(new Error(`the recorder worker exited with code ${code}`));
+    worker.unref();
+    worker.on('message', (message: FromWorker) => {
+      // A reply proves the worker works: the next failure restarts it after the shortest delay again.
+      this.#restartDelayMs = this.#restartMs;
+      this.#receive(message);
     });
+    worker.on('error', (err) => {
+      if (this.#worker === worker) this.#fail(err);
+    });
+    worker.on('exit', (code) => {
+      if (this.#closed === null && this.#worker === worker) this.#fail(new Error(`the recorder worker exited with code ${code}`));
+    });
+    if (this.#policiesMessage !== null) worker.postMessage(this.#policiesMessage);
+    return worker;
   }
 
   /** Sends the recording policies of the routes (call on start and whenever a route's policy object changes). */
   setPolicies(routes: readonly [string, RecordingPolicy][]): void {
-    this.#post({ type: 'policies', routes: [...routes] });
+    this.#policiesMessage = { type: 'policies', routes: [...routes] };
+    this.#post(this.#policiesMessage);
   }
 
   captureBytes(route: string, mirrored: boolean): number {
@@ -126,6 +149,7 @@ export class RecorderClient implements ObservationPort {
   /** Processes and writes everything, writes unpaired leftovers, closes the sink and stops the worker. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
       this.#worker.ref();
       if (this.#down === null) {
         this.#send();
@@ -198,5 +222,22 @@ export class RecorderClient implements ObservationPort {
     for (const waiting of this.#waiting.values()) waiting.reject(err);
     this.#waiting.clear();
     this.#onError(err);
+    if (this.#closed !== null) return;
+    // What the failed worker held (half-joined pairs, the feedback join table) is gone; a new one starts empty.
+    const delay = this.#restartDelayMs;
+    this.#restartDelayMs = Math.min(30_000, delay * 2);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null;
+      if (this.#closed !== null) return;
+      void this.#worker.terminate();
+      this.#worker = this.#spawn();
+      this.#down = null;
+    }, delay);
+    this.#restartTimer.unref();
+  }
+
+  /** True while the worker is down and not yet restarted (observations are counted as lost meanwhile). */
+  get down(): boolean {
+    return this.#down !== null;
   }
 }

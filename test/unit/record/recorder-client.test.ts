@@ -40,7 +40,7 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
 });
 
-async function start(options: { maxQueue?: number } = {}) {
+async function start(options: { maxQueue?: number; restartMs?: number; onError?: (err: Error) => void } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'swy-recorder-'));
   const metrics = new Metrics({ defaultMetrics: false });
   const client = new RecorderClient({ policies: { policyOf: (route) => (route === 'iris' ? policy : undefined) }, metrics, settings: { sink: 'ndjson', dir }, ...options });
@@ -84,6 +84,22 @@ describe('RecorderClient and the recorder worker', () => {
     for (let i = 0; i < 5; i++) client.shadowed(shadowed(`r${i}`, 'setosa'));
     const dropped = await metrics.recordsDropped.get();
     expect(dropped.values.find((v) => v.labels.reason === 'queue_full')?.value).toBe(3);
+  });
+
+  it('restarts a failed worker, counts what arrived meanwhile as lost, and records again', async () => {
+    const errors: Error[] = [];
+    const { client, dir, metrics } = await start({ restartMs: 50, onError: (err) => errors.push(err) });
+    client.setPolicies([1] as never); // a message the worker cannot handle: it fails
+    await expect.poll(() => client.down, { timeout: 5_000, interval: 5 }).toBe(true);
+    client.served(served('lost', 'setosa', 0));
+    client.setPolicies([['iris', { predictions: policy.predictions, pairs: policy.pairs }]]); // what the new worker gets
+    await expect.poll(() => client.down, { timeout: 5_000, interval: 5 }).toBe(false);
+    client.served(served('r1', 'setosa', 0));
+    await client.flush();
+    expect((await readLog(dir)).map((r) => r.requestId)).toEqual(['r1']);
+    const dropped = await metrics.recordsDropped.get();
+    expect(dropped.values.find((v) => v.labels.reason === 'worker_down')?.value).toBe(1);
+    expect(errors).toHaveLength(1);
   });
 
   it('counts observations that arrive after close as lost, and closes once', async () => {
