@@ -135,9 +135,18 @@ export class RecorderClient implements ObservationPort {
   }
 
   /** The worker's metric series (prom-client JSON), for the serving thread's /metrics. */
-  async metricsJSON(): Promise<unknown[]> {
+  async metricsJSON(timeoutMs = 2_000): Promise<unknown[]> {
     if (this.#down !== null || this.#closed !== null) return [];
-    return (await this.#call((id) => ({ type: 'metrics', id }))) as unknown[];
+    // A scrape must answer even when the worker is busy: without its series after the timeout, not never.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<unknown[]>((resolve) => {
+      timer = setTimeout(() => resolve([]), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.#call((id) => ({ type: 'metrics', id })) as Promise<unknown[]>, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sends what is waiting and resolves when the worker has processed and written it (tests and shutdown). */

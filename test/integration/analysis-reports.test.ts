@@ -122,29 +122,34 @@ describe('shadow gate in the analysis', () => {
   });
 });
 
+/** A champion that always says setosa and an ab challenger (50 %) that always says versicolor, behind Switchyard. */
+async function startAbRoute(upstreams: Upstream[], routeGuardrails: Record<string, unknown>): Promise<RunningSwitchyard> {
+  const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
+  const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
+  upstreams.push(champion, challenger);
+  return startSwitchyard(
+    {
+      routes: [{
+        name: 'iris',
+        match: { pathPrefix: '/v1/models/iris' },
+        champion: { name: 'iris-v1', url: champion.url },
+        challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
+        stickiness: { header: 'x-user-id' },
+        predictions: { ...predictions, sampleRate: 1 },
+        guardrails: routeGuardrails,
+      }],
+    },
+    { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50 },
+  );
+}
+
 describe('A/B winner in the analysis', () => {
   const upstreams: Upstream[] = [];
   let swy: RunningSwitchyard;
   let served: Map<string, string>;
 
   beforeAll(async () => {
-    const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
-    const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
-    upstreams.push(champion, challenger);
-    swy = await startSwitchyard(
-      {
-        routes: [{
-          name: 'iris',
-          match: { pathPrefix: '/v1/models/iris' },
-          champion: { name: 'iris-v1', url: champion.url },
-          challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
-          stickiness: { header: 'x-user-id' },
-          predictions: { ...predictions, sampleRate: 1 },
-          guardrails,
-        }],
-      },
-      { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50 },
-    );
+    swy = await startAbRoute(upstreams, guardrails);
     await analysis(swy, 'iris'); // starts the experiment (see above)
     served = await send(swy, '/v1/models/iris:predict', 160);
   });
@@ -203,24 +208,8 @@ describe('A/B promotion when the policy says so', () => {
   let swy: RunningSwitchyard;
 
   beforeAll(async () => {
-    const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
-    const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
-    upstreams.push(champion, challenger);
-    swy = await startSwitchyard(
-      {
-        routes: [{
-          name: 'iris',
-          match: { pathPrefix: '/v1/models/iris' },
-          champion: { name: 'iris-v1', url: champion.url },
-          challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
-          stickiness: { header: 'x-user-id' },
-          predictions: { ...predictions, sampleRate: 1 },
-          // A small latency baseline, so every guardrail has judged within the test's traffic.
-          guardrails: { ...guardrails, latency: { baselineRequests: 20, minRequests: 20 }, ab: { alpha: 0.05, promote: true } },
-        }],
-      },
-      { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50 },
-    );
+    // A small latency baseline, so every guardrail has judged within the test's traffic.
+    swy = await startAbRoute(upstreams, { ...guardrails, latency: { baselineRequests: 20, minRequests: 20 }, ab: { alpha: 0.05, promote: true } });
   });
 
   afterAll(async () => {
