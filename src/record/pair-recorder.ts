@@ -68,8 +68,8 @@ export interface PairRecorderOptions {
 type Work = { served: ServedObservation; shadow: null } | { served: null; shadow: ShadowObservation };
 
 /**
- * The request path only pushes observations into a bounded queue; extraction, joining and writing run later in
- * setImmediate batches, so they never delay a response.
+ * Runs in the recorder worker (recorder-worker.ts): observations arrive in batches from the serving thread and are
+ * queued (bounded); extraction, joining and writing run in setImmediate batches.
  */
 export class PairRecorder implements ObservationPort {
   readonly #policies: RecordingPolicies;
@@ -166,8 +166,8 @@ export class PairRecorder implements ObservationPort {
   }
 
   /**
-   * Processes at most `limit` queued observations, then yields to the event loop: a long burst of extraction and
-   * serialisation in one tick would delay the responses waiting behind it (seen as primary p99 in the shadow bench).
+   * Processes at most `limit` queued observations, then yields to the event loop, so feedback, flush and metrics
+   * requests from the serving thread are answered between batches.
    */
   #process(limit = 32): void {
     this.#scheduled = false;
