@@ -1,18 +1,19 @@
 // The one prom-client registry: every Switchyard metric is defined here, with fixed low-cardinality labels.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot.js';
 
 /** All metrics of one Switchyard instance. A fresh set per instance keeps tests and embedded uses independent. */
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
+  readonly requests = new HotCounter({
     name: 'switchyard_requests_total',
     help: 'Requests answered, by route, serving variant, its role and status class.',
     labelNames: ['route', 'variant', 'role', 'code_class'] as const,
     registers: [this.registry],
   });
 
-  readonly requestDuration = new Histogram({
+  readonly requestDuration = new HotHistogram({
     name: 'switchyard_request_duration_seconds',
     help: 'Time from request arrival to the end of the response, by route, variant and role.',
     labelNames: ['route', 'variant', 'role'] as const,
@@ -55,7 +56,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly shadowRequests = new Counter({
+  readonly shadowRequests = new HotCounter({
     name: 'switchyard_shadow_requests_total',
     help: 'Mirrored requests sent to shadow challengers, by route and result (ok, error, timeout).',
     labelNames: ['route', 'result'] as const,
@@ -69,7 +70,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly shadowDuration = new Histogram({
+  readonly shadowDuration = new HotHistogram({
     name: 'switchyard_shadow_duration_seconds',
     help: 'Latency of mirrored requests to shadow challengers (never part of the served latency).',
     labelNames: ['route', 'variant'] as const,

@@ -1,16 +1,17 @@
 // Pre-bound metric children for the request path, so a request only increments (no label hashing per call).
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Arm } from '../decision/snapshot.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { UpstreamErrorKind } from './error-map.js';
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
+type RequestSeries = ReturnType<Metrics['requests']['labels']>;
+type DurationSeries = ReturnType<Metrics['requestDuration']['labels']>;
 
 /** Metric children for one arm of one route; `requests` is indexed by status class (0 = 1xx ... 4 = 5xx). */
 export interface ArmMetrics {
-  readonly requests: readonly CounterChild[];
-  readonly duration: HistogramChild;
+  readonly requests: readonly RequestSeries[];
+  readonly duration: DurationSeries;
   error(kind: UpstreamErrorKind): void;
   fallback(): void;
 }

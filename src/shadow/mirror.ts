@@ -9,9 +9,10 @@ import type { ObservationPort } from '../record/port.js';
 
 type CounterChild = ReturnType<Metrics['shadowDropped']['labels']>;
 type HistogramChild = ReturnType<Metrics['shadowDuration']['labels']>;
+type ResultSeries = ReturnType<Metrics['shadowRequests']['labels']>;
 
 interface ShadowChildren {
-  results: Record<'ok' | 'timeout' | 'error', CounterChild>;
+  results: Record<'ok' | 'timeout' | 'error', ResultSeries>;
   duration: HistogramChild;
 }
 
