@@ -18,6 +18,8 @@ import { servedByVariant, shares } from './lib/served.js';
 export interface BenchConfig {
   reps: number;
   seconds: number;
+  /** Seconds at the fixed rate sent before each measured latency window and left out of its percentiles. */
+  leadInSeconds: number;
   warmupSeconds: number;
   rate: number;
   connections: number;
@@ -52,6 +54,7 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   return {
     reps: Math.max(1, Math.round(numberFrom(env, 'BENCH_REPS', quick ? 1 : 3))),
     seconds: numberFrom(env, 'BENCH_SECONDS', quick ? 2 : 5),
+    leadInSeconds: numberFrom(env, 'BENCH_LEADIN', quick ? 1 : 2),
     warmupSeconds: numberFrom(env, 'BENCH_WARMUP', quick ? 1 : 5),
     rate: numberFrom(env, 'BENCH_RATE', 2000),
     connections: Math.round(numberFrom(env, 'BENCH_CONNECTIONS', 50)),
@@ -129,6 +132,7 @@ class Bench {
       url: target.url,
       rate: this.config.rate,
       seconds,
+      leadInSeconds: this.config.leadInSeconds,
       connections: this.config.openLoopConnections,
       method: 'POST',
       body: requestBody,
@@ -136,7 +140,7 @@ class Bench {
       onStart: () => (before = cpuSnapshot(this.roots)),
     });
     const after = cpuSnapshot(this.roots);
-    return { kind: 'latency', rep, target: target.id, attempt, result, ...this.finishRun(target, before ?? after, after, result.completed) };
+    return { kind: 'latency', rep, target: target.id, attempt, result, ...this.finishRun(target, before ?? after, after, result.measuredCompleted) };
   }
 
   /** Waits (bounded) for a sampling window with foreign CPU under the threshold. */
@@ -196,7 +200,7 @@ export async function runBench(config: BenchConfig): Promise<string> {
     const m = machine();
     log(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
     log(`Origin: ${fleet.origin.version}. Targets: ${measured.map((t) => t.id).join(', ')}`);
-    const perRep = measured.length * 4 * config.seconds;
+    const perRep = measured.length * (2 * config.seconds + 2 * (config.seconds + config.leadInSeconds));
     log(`Plan: ${config.reps} rep(s) × ${measured.length} targets × (capacity + ${config.rate} req/s) × (direct + target) × ${config.seconds} s ≈ ${Math.round((perRep * config.reps + config.warmupSeconds * (measured.length + 0.5)) / 60 * 10) / 10} min`);
 
     log('Warm-up (not recorded): saturation per target, then a short open-loop run');
