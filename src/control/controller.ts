@@ -7,7 +7,7 @@ import { emptyTotals } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
-import { abWinnerSince, countsBaseline, experimentReports, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
+import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
 import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
@@ -235,7 +235,9 @@ export class Controller {
       if (memory.epoch !== null && memory.epoch !== epoch) this.#newExperiment(name, memory);
       memory.epoch = epoch;
     }
-    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy);
+    // This replica's labelled outcomes of the experiment travel with its window, so the leader judges the fleet's.
+    const outcomes = this.#deps.experiments ? outcomesSince(this.#deps.experiments, memory.baseline, name) : undefined;
+    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy, outcomes);
     memory.link = link;
     const inputs = this.#inputs(name, challenger, policy, link.pooled);
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
@@ -260,7 +262,7 @@ export class Controller {
         challengerRequests: inputs.challenger.errors.n,
         verdicts: evaluated.verdicts,
         srmOk,
-        abWinner: this.#abWinner(name, decision.route.arms[0]!.name, controlled, policy, memory),
+        abWinner: this.#abWinner(name, decision.route.arms[0]!.name, controlled, policy, memory, link.pooled?.outcomes ?? null),
       },
       { rollout: decision.route.policy.rollout ?? null, abPromote: policy.ab.promote },
     );
@@ -296,11 +298,11 @@ export class Controller {
     this.#deps.metrics.rolloutStep.labels(name).set(memory.state.step ?? -1);
   }
 
-  /** The A/B winner on this replica's labelled outcomes, for an ab challenger whose policy promotes (else null). */
-  #abWinner(route: string, champion: string, controlled: { name: string; mode: string } | null, policy: GuardrailPolicy, memory: RouteMemory): string | null {
+  /** The A/B winner on the pooled (else this replica's) labelled outcomes, for an ab challenger whose policy promotes (else null). */
+  #abWinner(route: string, champion: string, controlled: { name: string; mode: string } | null, policy: GuardrailPolicy, memory: RouteMemory, pooled: Readonly<Record<string, { n: number; correct: number }>> | null): string | null {
     const counts = this.#deps.experiments;
     if (!counts || !policy.ab.promote || controlled?.mode !== 'ab') return null;
-    return abWinnerSince(counts, memory.baseline, route, champion, controlled.name, policy).winner;
+    return abWinnerSince(counts, memory.baseline, route, champion, controlled.name, policy, pooled).winner;
   }
 
   /** A new experiment for the route: fresh windows and running statistics. */
@@ -478,7 +480,7 @@ export class Controller {
     // Before the first tick (just started or restored) judge now, without advancing the running statistics.
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
-    const link = this.#coordination.link(routeName, memory.epoch, window, policy);
+    const link = this.#coordination.link(routeName, memory.epoch, window, policy, this.#deps.experiments ? outcomesSince(this.#deps.experiments, memory.baseline, routeName) : undefined);
     const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, policy, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;
@@ -499,6 +501,7 @@ export class Controller {
           policy,
           counts: this.#deps.experiments,
           baseline: memory.baseline,
+          pooledOutcomes: link.pooled?.outcomes ?? null,
         })
       : { shadowGates: [], abWinners: [] };
     return {

@@ -135,6 +135,8 @@ export interface ExperimentInputs {
   policy: GuardrailPolicy;
   counts: ExperimentCounts;
   baseline: CountsBaseline;
+  /** Labelled outcomes pooled over the replicas (Redis), when this replica has a fresh pool; else its own are used. */
+  pooledOutcomes?: Readonly<Record<string, { n: number; correct: number }>> | null;
 }
 
 /** Counts since the baseline (a source that counts less than its baseline started over, so all of it is new). */
@@ -159,20 +161,23 @@ export function experimentReports(input: ExperimentInputs): ExperimentReports {
     }
   }
   if (ab.length > 0) {
-    const outcomes = outcomesSince(input.counts, input.baseline, input.route);
+    const outcomes = input.pooledOutcomes ?? outcomesSince(input.counts, input.baseline, input.route);
     for (const challenger of ab) result.abWinners.push(abWinner(outcomes, input.champion, challenger.name, input.policy));
   }
   return result;
 }
 
-/** Labelled outcomes per variant of a route since the experiment's baseline. */
-function outcomesSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string): Record<string, { n: number; correct: number }> {
+/** Labelled outcomes per variant of a route since the experiment's baseline (what this replica publishes to the pool). */
+export function outcomesSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string): Record<string, { n: number; correct: number }> {
   const outcomes: Record<string, { n: number; correct: number }> = {};
   for (const [variant, o] of Object.entries(counts.outcomesOf(route))) outcomes[variant] = outcomeSince(o, baseline.outcomes[variant]);
   return outcomes;
 }
 
-/** The A/B report of one challenger in the current experiment (what the controller acts on when the policy promotes). */
-export function abWinnerSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string, champion: string, challenger: string, policy: GuardrailPolicy): AbReport {
-  return abWinner(outcomesSince(counts, baseline, route), champion, challenger, policy);
+/**
+ * The A/B report of one challenger in the current experiment (what the controller acts on when the policy promotes),
+ * on the pooled outcomes when given, else on this replica's.
+ */
+export function abWinnerSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string, champion: string, challenger: string, policy: GuardrailPolicy, pooledOutcomes: Readonly<Record<string, { n: number; correct: number }>> | null = null): AbReport {
+  return abWinner(pooledOutcomes ?? outcomesSince(counts, baseline, route), champion, challenger, policy);
 }

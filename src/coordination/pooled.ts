@@ -39,6 +39,17 @@ export interface ReplicaPayload {
   arms: Record<string, ArmTotals>;
   /** Recent windows per served challenger name. */
   recent: Record<string, RecentSummary>;
+  /**
+   * Labelled outcomes per variant joined on this replica since the experiment began (feedback joins on the replica
+   * that served the request, so each label counts in exactly one payload). Absent in payloads of older replicas.
+   */
+  outcomes?: Record<string, Outcome>;
+}
+
+/** Labelled requests of one variant and how many its prediction got right. */
+export interface Outcome {
+  n: number;
+  correct: number;
 }
 
 /** The pooled statistics of one route and epoch. */
@@ -51,6 +62,8 @@ export interface PooledView {
   readonly replicas: number;
   /** Payloads pooled (dead instances and earlier windows of live ones included). */
   readonly fields: number;
+  /** Labelled outcomes per variant summed over every payload (dead instances included, like the totals). */
+  readonly outcomes: Readonly<Record<string, Outcome>>;
 }
 
 /** Key of an arm in `ReplicaPayload.arms`. */
@@ -103,7 +116,7 @@ function copyTotals(t: ArmTotals): ArmTotals {
 }
 
 /** One replica's payload for a route window (a copy: the request path keeps mutating the window). */
-export function encodeWindow(window: RouteWindow, policy: GuardrailPolicy, instance: string, now: number): ReplicaPayload {
+export function encodeWindow(window: RouteWindow, policy: GuardrailPolicy, instance: string, now: number, outcomes: Readonly<Record<string, Outcome>> = {}): ReplicaPayload {
   const arms: Record<string, ArmTotals> = { champion: copyTotals(window.champion.totals) };
   const recent: Record<string, RecentSummary> = {};
   for (const [name, arm] of window.challengers) {
@@ -111,7 +124,9 @@ export function encodeWindow(window: RouteWindow, policy: GuardrailPolicy, insta
     recent[name] = recentOf(arm, policy);
   }
   for (const [name, arm] of window.shadows) arms[armKey('shadow', name)] = copyTotals(arm.totals);
-  return { v: PAYLOAD_VERSION, instance, at: now, p95ThresholdMs: window.p95ThresholdMs, arms, recent };
+  const copied: Record<string, Outcome> = {};
+  for (const [variant, o] of Object.entries(outcomes)) copied[variant] = { n: o.n, correct: o.correct };
+  return { v: PAYLOAD_VERSION, instance, at: now, p95ThresholdMs: window.p95ThresholdMs, arms, recent, outcomes: copied };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -138,6 +153,19 @@ function parseRecent(value: unknown): RecentSummary | null {
   return { failures, latency };
 }
 
+function parseOutcomes(value: unknown): Record<string, Outcome> | null {
+  if (!isRecord(value)) return null;
+  const outcomes: Record<string, Outcome> = {};
+  for (const [variant, o] of Object.entries(value)) {
+    if (!isRecord(o) || !Number.isSafeInteger(o.n) || !Number.isSafeInteger(o.correct)) return null;
+    const n = o.n as number;
+    const correct = o.correct as number;
+    if (n < 0 || correct < 0 || correct > n) return null;
+    outcomes[variant] = { n, correct };
+  }
+  return outcomes;
+}
+
 /** A payload read from Redis, or null when it is not valid JSON of the current format (it is then left out). */
 export function parsePayload(text: string): ReplicaPayload | null {
   let value: unknown;
@@ -162,7 +190,10 @@ export function parsePayload(text: string): ReplicaPayload | null {
     if (parsed === null) return null;
     recent[name] = parsed;
   }
-  return { v: PAYLOAD_VERSION, instance: value.instance, at: value.at, p95ThresholdMs: p95, arms, recent };
+  if (value.outcomes === undefined) return { v: PAYLOAD_VERSION, instance: value.instance, at: value.at, p95ThresholdMs: p95, arms, recent };
+  const outcomes = parseOutcomes(value.outcomes);
+  if (outcomes === null) return null;
+  return { v: PAYLOAD_VERSION, instance: value.instance, at: value.at, p95ThresholdMs: p95, arms, recent, outcomes };
 }
 
 /**
@@ -173,10 +204,16 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
   const arms = new Map<string, ArmTotals>();
   const recent = new Map<string, { failures: Counts; latency: Map<number, number> }>();
   const live = new Set<string>();
+  const outcomes: Record<string, Outcome> = {};
   let fields = 0;
   for (const payload of payloads) {
     fields++;
     for (const [key, totals] of Object.entries(payload.arms)) arms.set(key, mergeTotals(arms.get(key) ?? emptyTotals(), totals));
+    for (const [variant, o] of Object.entries(payload.outcomes ?? {})) {
+      const sum = (outcomes[variant] ??= { n: 0, correct: 0 });
+      sum.n += o.n;
+      sum.correct += o.correct;
+    }
     if (payload.at < liveSince) continue;
     live.add(payload.instance);
     for (const [name, summary] of Object.entries(payload.recent)) {
@@ -190,7 +227,7 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
       for (const [bucket, count] of summary.latency) pooled.latency.set(bucket, (pooled.latency.get(bucket) ?? 0) + count);
     }
   }
-  return { epoch, arms, recent, replicas: live.size, fields };
+  return { epoch, arms, recent, replicas: live.size, fields, outcomes };
 }
 
 /** The guardrails' inputs from pooled statistics (the p95 threshold is the judging replica's own, see docs/replicas.md). */

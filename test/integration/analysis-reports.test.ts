@@ -232,6 +232,77 @@ describe('A/B promotion when the policy says so', () => {
   });
 });
 
+describe('A/B outcomes pooled over replicas', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  it('judges the fleet\'s labelled outcomes: each replica joins its own labels, every replica reports their sum', async () => {
+    const prefix = `swy-ab-pool-${randomUUID().slice(0, 8)}`;
+    const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    cleanup.push(async () => {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    });
+    const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
+    const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
+    cleanup.push(() => champion.close(), () => challenger.close());
+    const replicas: RunningSwitchyard[] = [];
+    for (const instanceId of ['ab-pool-a', 'ab-pool-b']) {
+      const swy = await startSwitchyard(
+        {
+          routes: [{
+            name: 'iris',
+            match: { pathPrefix: '/v1/models/iris' },
+            champion: { name: 'iris-v1', url: champion.url },
+            challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
+            stickiness: { header: 'x-user-id' },
+            predictions: { ...predictions, sampleRate: 1 },
+            guardrails,
+          }],
+        },
+        { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50, coordination: { redisUrl: 'redis://127.0.0.1:6379', prefix, instanceId, intervalMs: 50 } },
+      );
+      cleanup.push(() => swy.close());
+      replicas.push(swy);
+    }
+    // Outcomes count from the fleet's epoch on: both replicas must have joined it (one leads) before traffic.
+    await expect.poll(async () => {
+      const views = await Promise.all(replicas.map((r) => analysis(r, 'iris')));
+      return views.map((v) => v.role).sort().join(',') + (views[0]!.epoch === views[1]!.epoch ? '' : ' (epochs differ)');
+    }, { timeout: 10_000 }).toBe('follower,leader');
+
+    // Labels: the truth is versicolor for 9 of 10 requests, so the challenger is right 90 % of the time.
+    const expected = { 'iris-v1': { n: 0, correct: 0 }, 'iris-v2': { n: 0, correct: 0 } };
+    const localOf: Record<string, number>[] = [];
+    for (const [r, swy] of replicas.entries()) {
+      const served = await send(swy, '/v1/models/iris:predict', 60);
+      const labels = new Map([...served.keys()].map((id, i) => [id, i % 10 === 0 ? 'setosa' : 'versicolor']));
+      await feedback(swy, labels);
+      const counts: Record<string, number> = {};
+      for (const [id, variant] of served) {
+        const o = expected[variant as keyof typeof expected];
+        o.n++;
+        if (labels.get(id) === (variant === 'iris-v1' ? 'setosa' : 'versicolor')) o.correct++;
+        counts[variant] = (counts[variant] ?? 0) + 1;
+      }
+      localOf[r] = counts;
+    }
+    // Both replicas served both arms, so neither one alone holds the fleet's outcomes.
+    for (const counts of localOf) expect(Object.keys(counts).sort()).toEqual(['iris-v1', 'iris-v2']);
+    for (const swy of replicas) {
+      await expect.poll(async () => {
+        const report = (await analysis(swy, 'iris')).abWinners[0];
+        return report ? [report.champion, report.challenger] : null;
+      }, { timeout: 5_000 }).toEqual([{ variant: 'iris-v1', ...expected['iris-v1'] }, { variant: 'iris-v2', ...expected['iris-v2'] }]);
+    }
+    expect((await analysis(replicas[0]!, 'iris')).abWinners[0]).toMatchObject({ state: 'winner', winner: 'iris-v2' });
+  });
+});
+
 describe('coordination in `switchyard analysis`', () => {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {

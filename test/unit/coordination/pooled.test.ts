@@ -131,7 +131,31 @@ describe('parsePayload', () => {
     ['a negative M2', JSON.stringify({ ...good, arms: { champion: { ...good.arms.champion, logLatency: { n: 2, mean: 1, m2: -1 } } } })],
     ['a bad histogram', JSON.stringify({ ...good, recent: { x: { failures: { n: 1, events: 0 }, latency: [[1, -3]] } } })],
     ['a missing instance', JSON.stringify({ ...good, instance: 7 })],
+    ['more correct outcomes than labelled ones', JSON.stringify({ ...good, outcomes: { 'iris-v2': { n: 3, correct: 4 } } })],
+    ['a negative outcome count', JSON.stringify({ ...good, outcomes: { 'iris-v2': { n: -1, correct: 0 } } })],
+    ['a fractional outcome count', JSON.stringify({ ...good, outcomes: { 'iris-v2': { n: 2.5, correct: 1 } } })],
+    ['outcomes that are not an object', JSON.stringify({ ...good, outcomes: [1, 2] })],
   ])('rejects %s', (_why, text) => {
     expect(parsePayload(text)).toBeNull();
+  });
+});
+
+describe('pooled labelled outcomes', () => {
+  const window = new RouteWindow(policy, 0);
+  it('travel with the window and sum over every payload, dead replicas and payloads without outcomes included', () => {
+    const a = viaJson(encodeWindow(window, policy, 'r0', 5_000, { 'iris-v1': { n: 10, correct: 2 }, 'iris-v2': { n: 8, correct: 7 } }));
+    const dead = viaJson(encodeWindow(window, policy, 'r1', 1, { 'iris-v2': { n: 4, correct: 3 } }));
+    // A replica of the previous format writes no outcomes: its payload still pools, adding none.
+    const { outcomes: _dropped, ...older } = encodeWindow(window, policy, 'r2', 5_000);
+    const pooled = poolPayloads('e', [a, dead, viaJson(older as ReplicaPayload)], 1_000);
+    expect(pooled.outcomes).toEqual({ 'iris-v1': { n: 10, correct: 2 }, 'iris-v2': { n: 12, correct: 10 } });
+    expect(pooled.replicas).toBe(2);
+  });
+
+  it('are a copy: later changes to the caller\'s counts do not alter a payload already encoded', () => {
+    const counts = { 'iris-v1': { n: 1, correct: 1 } };
+    const payload = encodeWindow(window, policy, 'r0', 1, counts);
+    counts['iris-v1'].n = 99;
+    expect(payload.outcomes).toEqual({ 'iris-v1': { n: 1, correct: 1 } });
   });
 });
