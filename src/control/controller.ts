@@ -7,7 +7,7 @@ import { emptyTotals } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
-import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
+import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, pairsSince, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
 import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
@@ -16,7 +16,7 @@ import type { StateStore } from './state-store.js';
 import type { Webhooks } from './webhooks.js';
 import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
 import { LocalCoordination } from '../coordination/nop.js';
-import { pooledInputs, type PooledView } from '../coordination/pooled.js';
+import { pooledInputs, type ExperimentSnapshot, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
@@ -235,9 +235,8 @@ export class Controller {
       if (memory.epoch !== null && memory.epoch !== epoch) this.#newExperiment(name, memory);
       memory.epoch = epoch;
     }
-    // This replica's labelled outcomes of the experiment travel with its window, so the leader judges the fleet's.
-    const outcomes = this.#deps.experiments ? outcomesSince(this.#deps.experiments, memory.baseline, name) : undefined;
-    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy, outcomes);
+    // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
+    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy, this.#experimentSnapshot(name, memory));
     memory.link = link;
     const inputs = this.#inputs(name, challenger, policy, link.pooled);
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
@@ -303,6 +302,12 @@ export class Controller {
     const counts = this.#deps.experiments;
     if (!counts || !policy.ab.promote || controlled?.mode !== 'ab') return null;
     return abWinnerSince(counts, memory.baseline, route, champion, controlled.name, policy, pooled).winner;
+  }
+
+  /** What the pair recorder counted in the route's current experiment, for the pool (undefined without a recorder). */
+  #experimentSnapshot(route: string, memory: RouteMemory): ExperimentSnapshot | undefined {
+    const counts = this.#deps.experiments;
+    return counts ? { outcomes: outcomesSince(counts, memory.baseline, route), agreement: pairsSince(counts, memory.baseline, route) } : undefined;
   }
 
   /** A new experiment for the route: fresh windows and running statistics. */
@@ -480,7 +485,7 @@ export class Controller {
     // Before the first tick (just started or restored) judge now, without advancing the running statistics.
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
-    const link = this.#coordination.link(routeName, memory.epoch, window, policy, this.#deps.experiments ? outcomesSince(this.#deps.experiments, memory.baseline, routeName) : undefined);
+    const link = this.#coordination.link(routeName, memory.epoch, window, policy, this.#experimentSnapshot(routeName, memory));
     const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, policy, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;
@@ -501,7 +506,7 @@ export class Controller {
           policy,
           counts: this.#deps.experiments,
           baseline: memory.baseline,
-          pooledOutcomes: link.pooled?.outcomes ?? null,
+          pooled: link.pooled,
         })
       : { shadowGates: [], abWinners: [] };
     return {

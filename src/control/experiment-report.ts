@@ -1,8 +1,21 @@
 // Reports beyond the guardrails: the shadow gate (agreement, shadow errors and latency) and the A/B winner on labelled outcomes, per experiment.
 import type { ChallengerMode, GuardrailPolicy } from '../config/policy-schema.js';
-import type { RouteWindow } from '../analysis/window.js';
+import { emptyTotals, type ArmTotals, type RouteWindow } from '../analysis/window.js';
 import { mixtureLook } from '../analysis/stats/index.js';
 import { evaluateGuardrails, rateDifferenceLook, type GuardrailVerdict } from './guardrails.js';
+
+/** The fleet's totals of the champion and of one shadow (Redis pooling); `shadow` is undefined before any mirror. */
+export interface PooledArms {
+  champion: ArmTotals;
+  shadow: ArmTotals | undefined;
+}
+
+/** What the replicas pooled for the current experiment (see docs/replicas.md). */
+export interface PooledExperiment {
+  arms: ReadonlyMap<string, ArmTotals>;
+  agreement: { agree: number; parsed: number };
+  outcomes: Readonly<Record<string, { n: number; correct: number }>>;
+}
 
 /** Whether a shadow challenger is ready for a canary. */
 export interface ShadowGate {
@@ -19,14 +32,18 @@ export interface ShadowGate {
  * add-half smoothed variance); the shadow's errors and latency with the route's guardrails, stateless (a single look
  * is a valid, conservative always-valid p-value).
  */
-export function shadowGate(window: RouteWindow, challenger: string, agreement: { agree: number; parsed: number }, policy: GuardrailPolicy): ShadowGate {
+export function shadowGate(window: RouteWindow, challenger: string, agreement: { agree: number; parsed: number }, policy: GuardrailPolicy, pooled: PooledArms | null = null): ShadowGate {
   const shadow = window.shadows.get(challenger);
-  const verdicts = shadow
+  // Pooled totals feed the statistical verdicts; the hard breakers look at this replica's recent mirrors.
+  const shadowTotals = pooled !== null ? pooled.shadow : shadow?.totals;
+  const verdicts = shadowTotals
     ? evaluateGuardrails(
         {
-          champion: window.champion.totals,
-          challenger: shadow.totals,
-          recent: { failures: shadow.recent.failuresInLast(policy.errorRate.window), p99: shadow.recent.p99OfLast(policy.latency.window) },
+          champion: pooled !== null ? pooled.champion : window.champion.totals,
+          challenger: shadowTotals,
+          recent: shadow
+            ? { failures: shadow.recent.failuresInLast(policy.errorRate.window), p99: shadow.recent.p99OfLast(policy.latency.window) }
+            : { failures: { count: 0, of: 0 }, p99: { p99: 0, of: 0 } },
           p95ThresholdMs: window.p95ThresholdMs,
         },
         policy,
@@ -135,8 +152,13 @@ export interface ExperimentInputs {
   policy: GuardrailPolicy;
   counts: ExperimentCounts;
   baseline: CountsBaseline;
-  /** Labelled outcomes pooled over the replicas (Redis), when this replica has a fresh pool; else its own are used. */
-  pooledOutcomes?: Readonly<Record<string, { n: number; correct: number }>> | null;
+  /** The replicas' pooled statistics (Redis), when this replica has a fresh pool; else its own counts are used. */
+  pooled?: PooledExperiment | null;
+}
+
+/** Parsed pairs of a route since the experiment's baseline (what this replica publishes to the pool). */
+export function pairsSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string): { agree: number; parsed: number } {
+  return agreementSince(counts.agreementOf(route), baseline.agreement);
 }
 
 /** Counts since the baseline (a source that counts less than its baseline started over, so all of it is new). */
@@ -154,14 +176,16 @@ export function experimentReports(input: ExperimentInputs): ExperimentReports {
   const ab = input.challengers.filter((c) => c.mode === 'ab');
   const result: ExperimentReports = { shadowGates: [], abWinners: [] };
   if (shadows.length > 0) {
-    const agreement = agreementSince(input.counts.agreementOf(input.route), input.baseline.agreement);
-    const mirroring = shadows.filter((s) => s.percent > 0 || input.window.shadows.has(s.name)).length;
+    const pooled = input.pooled ?? null;
+    const agreement = pooled?.agreement ?? agreementSince(input.counts.agreementOf(input.route), input.baseline.agreement);
+    const mirroring = shadows.filter((s) => s.percent > 0 || input.window.shadows.has(s.name) || pooled?.arms.has(`shadow:${s.name}`)).length;
     for (const shadow of shadows) {
-      result.shadowGates.push({ ...shadowGate(input.window, shadow.name, agreement, input.policy), agreementShared: mirroring > 1 });
+      const arms = pooled === null ? null : { champion: pooled.arms.get('champion') ?? emptyTotals(), shadow: pooled.arms.get(`shadow:${shadow.name}`) };
+      result.shadowGates.push({ ...shadowGate(input.window, shadow.name, agreement, input.policy, arms), agreementShared: mirroring > 1 });
     }
   }
   if (ab.length > 0) {
-    const outcomes = input.pooledOutcomes ?? outcomesSince(input.counts, input.baseline, input.route);
+    const outcomes = input.pooled?.outcomes ?? outcomesSince(input.counts, input.baseline, input.route);
     for (const challenger of ab) result.abWinners.push(abWinner(outcomes, input.champion, challenger.name, input.policy));
   }
   return result;

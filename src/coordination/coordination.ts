@@ -3,7 +3,7 @@ import type { RouteWindow } from '../analysis/window.js';
 import type { GuardrailPolicy } from '../config/policy-schema.js';
 import type { ControlState } from '../control/phases.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
-import type { Outcome, PooledView } from './pooled.js';
+import type { ExperimentSnapshot, PooledView } from './pooled.js';
 
 /** off: no Redis configured; starting: before the first exchange; ok; degraded: Redis unreachable or slow. */
 export type CoordinationStatus = 'off' | 'starting' | 'ok' | 'degraded';
@@ -50,10 +50,10 @@ export interface Coordination {
   /** The experiment epoch of a route and controlled challenger; null while the fleet's generation is unknown. */
   epoch(route: CompiledRoute, challenger: string | null): string | null;
   /**
-   * Binds the route's live window to `epoch` for publishing and returns what this replica may do. `outcomes` (labelled
-   * outcomes per variant since the experiment began) replaces the ones published with the window; omitted, they stay.
+   * Binds the route's live window to `epoch` for publishing and returns what this replica may do. `experiment` (labelled
+   * outcomes and pair agreement since the experiment began) replaces what is published with the window; omitted, it stays.
    */
-  link(route: string, epoch: string | null, window: RouteWindow, policy: GuardrailPolicy, outcomes?: Readonly<Record<string, Outcome>>): RouteLink;
+  link(route: string, epoch: string | null, window: RouteWindow, policy: GuardrailPolicy, experiment?: ExperimentSnapshot): RouteLink;
   /** The leader's rollout state, published with the next exchange so a new leader continues from it. */
   reportState(route: string, state: ControlState): void;
   /** Publishes a local rollback to the fleet; `fenced` when it is the leader's decision. Never rejects. */

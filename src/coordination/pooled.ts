@@ -44,6 +44,20 @@ export interface ReplicaPayload {
    * that served the request, so each label counts in exactly one payload). Absent in payloads of older replicas.
    */
   outcomes?: Record<string, Outcome>;
+  /** Parsed champion/shadow pairs joined on this replica since the experiment began, and how many agreed. */
+  agreement?: Agreement;
+}
+
+/** Parsed prediction pairs and how many of them agreed. */
+export interface Agreement {
+  agree: number;
+  parsed: number;
+}
+
+/** What the pair recorder of one replica counted in the current experiment (published with its window). */
+export interface ExperimentSnapshot {
+  outcomes: Readonly<Record<string, Outcome>>;
+  agreement: Agreement;
 }
 
 /** Labelled requests of one variant and how many its prediction got right. */
@@ -64,6 +78,8 @@ export interface PooledView {
   readonly fields: number;
   /** Labelled outcomes per variant summed over every payload (dead instances included, like the totals). */
   readonly outcomes: Readonly<Record<string, Outcome>>;
+  /** Parsed pairs and agreements summed over every payload. */
+  readonly agreement: Agreement;
 }
 
 /** Key of an arm in `ReplicaPayload.arms`. */
@@ -116,7 +132,7 @@ function copyTotals(t: ArmTotals): ArmTotals {
 }
 
 /** One replica's payload for a route window (a copy: the request path keeps mutating the window). */
-export function encodeWindow(window: RouteWindow, policy: GuardrailPolicy, instance: string, now: number, outcomes: Readonly<Record<string, Outcome>> = {}): ReplicaPayload {
+export function encodeWindow(window: RouteWindow, policy: GuardrailPolicy, instance: string, now: number, experiment: ExperimentSnapshot = noExperiment): ReplicaPayload {
   const arms: Record<string, ArmTotals> = { champion: copyTotals(window.champion.totals) };
   const recent: Record<string, RecentSummary> = {};
   for (const [name, arm] of window.challengers) {
@@ -124,10 +140,14 @@ export function encodeWindow(window: RouteWindow, policy: GuardrailPolicy, insta
     recent[name] = recentOf(arm, policy);
   }
   for (const [name, arm] of window.shadows) arms[armKey('shadow', name)] = copyTotals(arm.totals);
-  const copied: Record<string, Outcome> = {};
-  for (const [variant, o] of Object.entries(outcomes)) copied[variant] = { n: o.n, correct: o.correct };
-  return { v: PAYLOAD_VERSION, instance, at: now, p95ThresholdMs: window.p95ThresholdMs, arms, recent, outcomes: copied };
+  const outcomes: Record<string, Outcome> = {};
+  for (const [variant, o] of Object.entries(experiment.outcomes)) outcomes[variant] = { n: o.n, correct: o.correct };
+  const agreement = { agree: experiment.agreement.agree, parsed: experiment.agreement.parsed };
+  return { v: PAYLOAD_VERSION, instance, at: now, p95ThresholdMs: window.p95ThresholdMs, arms, recent, outcomes, agreement };
 }
+
+/** A replica that has counted nothing (or has no pair recorder). */
+export const noExperiment: ExperimentSnapshot = Object.freeze({ outcomes: Object.freeze({}), agreement: Object.freeze({ agree: 0, parsed: 0 }) });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -166,6 +186,13 @@ function parseOutcomes(value: unknown): Record<string, Outcome> | null {
   return outcomes;
 }
 
+function parseAgreement(value: unknown): Agreement | null {
+  if (!isRecord(value) || !Number.isSafeInteger(value.agree) || !Number.isSafeInteger(value.parsed)) return null;
+  const agree = value.agree as number;
+  const parsed = value.parsed as number;
+  return agree >= 0 && agree <= parsed ? { agree, parsed } : null;
+}
+
 /** A payload read from Redis, or null when it is not valid JSON of the current format (it is then left out). */
 export function parsePayload(text: string): ReplicaPayload | null {
   let value: unknown;
@@ -190,10 +217,19 @@ export function parsePayload(text: string): ReplicaPayload | null {
     if (parsed === null) return null;
     recent[name] = parsed;
   }
-  if (value.outcomes === undefined) return { v: PAYLOAD_VERSION, instance: value.instance, at: value.at, p95ThresholdMs: p95, arms, recent };
-  const outcomes = parseOutcomes(value.outcomes);
-  if (outcomes === null) return null;
-  return { v: PAYLOAD_VERSION, instance: value.instance, at: value.at, p95ThresholdMs: p95, arms, recent, outcomes };
+  const payload: ReplicaPayload = { v: PAYLOAD_VERSION, instance: value.instance, at: value.at, p95ThresholdMs: p95, arms, recent };
+  // Both are absent in payloads of replicas of the previous version; present, they must be valid.
+  if (value.outcomes !== undefined) {
+    const outcomes = parseOutcomes(value.outcomes);
+    if (outcomes === null) return null;
+    payload.outcomes = outcomes;
+  }
+  if (value.agreement !== undefined) {
+    const agreement = parseAgreement(value.agreement);
+    if (agreement === null) return null;
+    payload.agreement = agreement;
+  }
+  return payload;
 }
 
 /**
@@ -205,6 +241,7 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
   const recent = new Map<string, { failures: Counts; latency: Map<number, number> }>();
   const live = new Set<string>();
   const outcomes: Record<string, Outcome> = {};
+  const agreement = { agree: 0, parsed: 0 };
   let fields = 0;
   for (const payload of payloads) {
     fields++;
@@ -214,6 +251,8 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
       sum.n += o.n;
       sum.correct += o.correct;
     }
+    agreement.agree += payload.agreement?.agree ?? 0;
+    agreement.parsed += payload.agreement?.parsed ?? 0;
     if (payload.at < liveSince) continue;
     live.add(payload.instance);
     for (const [name, summary] of Object.entries(payload.recent)) {
@@ -227,7 +266,7 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
       for (const [bucket, count] of summary.latency) pooled.latency.set(bucket, (pooled.latency.get(bucket) ?? 0) + count);
     }
   }
-  return { epoch, arms, recent, replicas: live.size, fields, outcomes };
+  return { epoch, arms, recent, replicas: live.size, fields, outcomes, agreement };
 }
 
 /** The guardrails' inputs from pooled statistics (the p95 threshold is the judging replica's own, see docs/replicas.md). */

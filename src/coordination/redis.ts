@@ -20,7 +20,7 @@ import type { Coordination, CoordinationStatus, RollbackOutcome, RouteLink } fro
 import { controlOf, parseSharedControl, planSync, sameControl, sameOverride, type LocalControl, type SyncBase, type Versioned } from './control-sync.js';
 import { controlChannel, epochOf, routeKeys, routeVersion, type RouteKeys } from './keys.js';
 import { CONTROL_SCRIPT, ControlWrite, LEASE_SCRIPT, LeaseStatus, parseLease, RELEASE_SCRIPT, RENEW_SCRIPT } from './lease.js';
-import { encodeWindow, parsePayload, poolPayloads, type Outcome, type ReplicaPayload } from './pooled.js';
+import { encodeWindow, noExperiment, parsePayload, poolPayloads, type ExperimentSnapshot, type ReplicaPayload } from './pooled.js';
 import { describeTarget, type RedisTarget } from './redis-url.js';
 
 declare module 'ioredis' {
@@ -73,7 +73,7 @@ interface RouteSync {
   challenger: string | null;
   base: SyncBase;
   shared: Versioned | null;
-  bound: { epoch: string; window: RouteWindow; field: string; policy: GuardrailPolicy; outcomes: Readonly<Record<string, Outcome>> } | null;
+  bound: { epoch: string; window: RouteWindow; field: string; policy: GuardrailPolicy; experiment: ExperimentSnapshot } | null;
   serial: number;
   /** Other fields of the current epoch's hash as last read (this replica's live window is added at link time). */
   others: { epoch: string; payloads: ReplicaPayload[]; readAt: number } | null;
@@ -185,24 +185,24 @@ export class RedisCoordination implements Coordination {
     return this.#currentEpoch(sync);
   }
 
-  link(route: string, epoch: string | null, window: RouteWindow, policy: GuardrailPolicy, outcomes?: Readonly<Record<string, Outcome>>): RouteLink {
+  link(route: string, epoch: string | null, window: RouteWindow, policy: GuardrailPolicy, experiment?: ExperimentSnapshot): RouteLink {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
     if (epoch !== null && (sync.bound === null || sync.bound.window !== window || sync.bound.epoch !== epoch)) {
       // A new window (reset, reload, restart) gets a new field: its totals are new evidence, the old field's stay valid.
       sync.serial++;
-      sync.bound = { epoch, window, field: `${this.instanceId}/${this.#nonce}.${sync.serial}`, policy, outcomes: outcomes ?? {} };
+      sync.bound = { epoch, window, field: `${this.instanceId}/${this.#nonce}.${sync.serial}`, policy, experiment: experiment ?? noExperiment };
     } else if (sync.bound !== null) {
       sync.bound.policy = policy;
-      if (outcomes !== undefined) sync.bound.outcomes = outcomes;
+      if (experiment !== undefined) sync.bound.experiment = experiment;
     }
     const leader = this.#leaderOf(sync, now);
     const others = sync.others;
     const fresh = others !== null && epoch !== null && others.epoch === epoch && epoch === this.#currentEpoch(sync) && now - others.readAt <= this.#staleMs;
     if (this.#status !== 'ok' || !fresh) return { role: 'degraded', pooled: null, leader, leaderState: null };
     const wallNow = Date.now();
-    const own = encodeWindow(window, policy, this.instanceId, wallNow, sync.bound?.outcomes ?? outcomes ?? {});
+    const own = encodeWindow(window, policy, this.instanceId, wallNow, sync.bound?.experiment ?? experiment ?? noExperiment);
     const pooled = poolPayloads(epoch, [...others.payloads, own], wallNow - this.#liveMs);
     const leading = leader === this.instanceId && sync.lease !== null && now < sync.lease.deadline;
     const leaderState = !leading && sync.leaderState?.epoch === epoch ? sync.leaderState.state : null;
@@ -390,7 +390,7 @@ export class RedisCoordination implements Coordination {
     const pipe = this.#client.pipeline();
     if (epoch !== null) {
       if (bound !== null) {
-        pipe.hset(keys.stats(epoch), bound.field, JSON.stringify(encodeWindow(bound.window, bound.policy, this.instanceId, Date.now(), bound.outcomes)));
+        pipe.hset(keys.stats(epoch), bound.field, JSON.stringify(encodeWindow(bound.window, bound.policy, this.instanceId, Date.now(), bound.experiment)));
         pipe.pexpire(keys.stats(epoch), this.#settings.statsTtlMs);
       }
       pipe.hgetall(keys.stats(epoch));

@@ -232,13 +232,13 @@ describe('A/B promotion when the policy says so', () => {
   });
 });
 
-describe('A/B outcomes pooled over replicas', () => {
+describe('A/B outcomes and shadow pairs pooled over replicas', () => {
   const cleanup: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  it('judges the fleet\'s labelled outcomes: each replica joins its own labels, every replica reports their sum', async () => {
+  it('judges the fleet\'s labels and pairs: each replica joins its own, every replica reports their sum', async () => {
     const prefix = `swy-ab-pool-${randomUUID().slice(0, 8)}`;
     const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
@@ -249,7 +249,8 @@ describe('A/B outcomes pooled over replicas', () => {
     });
     const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
     const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
-    cleanup.push(() => champion.close(), () => challenger.close());
+    const twin = await startUpstream(behave.json('setosa'), { name: 'twin' });
+    cleanup.push(() => champion.close(), () => challenger.close(), () => twin.close());
     const replicas: RunningSwitchyard[] = [];
     for (const instanceId of ['ab-pool-a', 'ab-pool-b']) {
       const swy = await startSwitchyard(
@@ -262,6 +263,13 @@ describe('A/B outcomes pooled over replicas', () => {
             stickiness: { header: 'x-user-id' },
             predictions: { ...predictions, sampleRate: 1 },
             guardrails,
+          }, {
+            name: 'mirror',
+            match: { pathPrefix: '/v1/models/mirror' },
+            champion: { name: 'iris-v1', url: champion.url },
+            challengers: [{ name: 'mirror-v2', url: twin.url, mode: 'shadow', percent: 100 }],
+            predictions,
+            guardrails,
           }],
         },
         { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50, coordination: { redisUrl: 'redis://127.0.0.1:6379', prefix, instanceId, intervalMs: 50 } },
@@ -269,11 +277,13 @@ describe('A/B outcomes pooled over replicas', () => {
       cleanup.push(() => swy.close());
       replicas.push(swy);
     }
-    // Outcomes count from the fleet's epoch on: both replicas must have joined it (one leads) before traffic.
-    await expect.poll(async () => {
-      const views = await Promise.all(replicas.map((r) => analysis(r, 'iris')));
-      return views.map((v) => v.role).sort().join(',') + (views[0]!.epoch === views[1]!.epoch ? '' : ' (epochs differ)');
-    }, { timeout: 10_000 }).toBe('follower,leader');
+    // Outcomes and pairs count from the fleet's epoch on: both replicas must have joined it (one leads) before traffic.
+    for (const route of ['iris', 'mirror']) {
+      await expect.poll(async () => {
+        const views = await Promise.all(replicas.map((r) => analysis(r, route)));
+        return views.map((v) => v.role).sort().join(',') + (views[0]!.epoch === views[1]!.epoch ? '' : ' (epochs differ)');
+      }, { timeout: 10_000 }).toBe('follower,leader');
+    }
 
     // Labels: the truth is versicolor for 9 of 10 requests, so the challenger is right 90 % of the time.
     const expected = { 'iris-v1': { n: 0, correct: 0 }, 'iris-v2': { n: 0, correct: 0 } };
@@ -300,6 +310,15 @@ describe('A/B outcomes pooled over replicas', () => {
       }, { timeout: 5_000 }).toEqual([{ variant: 'iris-v1', ...expected['iris-v1'] }, { variant: 'iris-v2', ...expected['iris-v2'] }]);
     }
     expect((await analysis(replicas[0]!, 'iris')).abWinners[0]).toMatchObject({ state: 'winner', winner: 'iris-v2' });
+
+    // Shadow pairs: 30 mirrored requests through each replica, each pair joined where it was served.
+    for (const swy of replicas) await send(swy, '/v1/models/mirror:predict', 30);
+    for (const swy of replicas) {
+      await expect.poll(async () => {
+        const gate = (await analysis(swy, 'mirror')).shadowGates[0];
+        return gate ? [gate.agreement.agree, gate.agreement.of] : null;
+      }, { timeout: 10_000 }).toEqual([60, 60]);
+    }
   });
 });
 

@@ -33,6 +33,19 @@ describe('shadowGate', () => {
   it('collects until enough pairs are parsed', () => {
     expect(shadowGate(filledWindow(5, 0), 'v2', { agree: 10, parsed: 10 }, defaultGuardrails).agreement.state).toBe('collecting');
   });
+
+  it('judges the pooled totals when given, even on a replica that mirrored nothing itself', () => {
+    const fleet = filledWindow(50, 0);
+    const pooled = { champion: fleet.champion.totals, shadow: fleet.shadows.get('v2')!.totals };
+    const idle = new RouteWindow(defaultGuardrails, 0);
+    // Alone, the idle replica has no shadow statistics at all.
+    expect(shadowGate(idle, 'v2', { agree: 2000, parsed: 2000 }, defaultGuardrails).verdicts).toEqual([]);
+    const gate = shadowGate(idle, 'v2', { agree: 2000, parsed: 2000 }, defaultGuardrails, pooled);
+    expect(gate.verdicts.find((v) => v.name === 'latency_log_mean')?.state).toBe('breach');
+    expect(gate.ready).toBe(false);
+    // The pooled view of a shadow that nobody has mirrored yet is no evidence either.
+    expect(shadowGate(idle, 'v2', { agree: 0, parsed: 0 }, defaultGuardrails, { champion: fleet.champion.totals, shadow: undefined }).verdicts).toEqual([]);
+  });
 });
 
 describe('abWinner', () => {

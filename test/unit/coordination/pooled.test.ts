@@ -135,27 +135,32 @@ describe('parsePayload', () => {
     ['a negative outcome count', JSON.stringify({ ...good, outcomes: { 'iris-v2': { n: -1, correct: 0 } } })],
     ['a fractional outcome count', JSON.stringify({ ...good, outcomes: { 'iris-v2': { n: 2.5, correct: 1 } } })],
     ['outcomes that are not an object', JSON.stringify({ ...good, outcomes: [1, 2] })],
+    ['more agreeing pairs than parsed ones', JSON.stringify({ ...good, agreement: { agree: 3, parsed: 2 } })],
+    ['a missing parsed count', JSON.stringify({ ...good, agreement: { agree: 0 } })],
   ])('rejects %s', (_why, text) => {
     expect(parsePayload(text)).toBeNull();
   });
 });
 
-describe('pooled labelled outcomes', () => {
+describe('pooled labelled outcomes and pair agreement', () => {
   const window = new RouteWindow(policy, 0);
   it('travel with the window and sum over every payload, dead replicas and payloads without outcomes included', () => {
-    const a = viaJson(encodeWindow(window, policy, 'r0', 5_000, { 'iris-v1': { n: 10, correct: 2 }, 'iris-v2': { n: 8, correct: 7 } }));
-    const dead = viaJson(encodeWindow(window, policy, 'r1', 1, { 'iris-v2': { n: 4, correct: 3 } }));
-    // A replica of the previous format writes no outcomes: its payload still pools, adding none.
-    const { outcomes: _dropped, ...older } = encodeWindow(window, policy, 'r2', 5_000);
+    const a = viaJson(encodeWindow(window, policy, 'r0', 5_000, { outcomes: { 'iris-v1': { n: 10, correct: 2 }, 'iris-v2': { n: 8, correct: 7 } }, agreement: { agree: 30, parsed: 40 } }));
+    const dead = viaJson(encodeWindow(window, policy, 'r1', 1, { outcomes: { 'iris-v2': { n: 4, correct: 3 } }, agreement: { agree: 5, parsed: 6 } }));
+    // A replica of the previous format writes neither: its payload still pools, adding none.
+    const { outcomes: _outcomes, agreement: _agreement, ...older } = encodeWindow(window, policy, 'r2', 5_000);
     const pooled = poolPayloads('e', [a, dead, viaJson(older as ReplicaPayload)], 1_000);
     expect(pooled.outcomes).toEqual({ 'iris-v1': { n: 10, correct: 2 }, 'iris-v2': { n: 12, correct: 10 } });
+    expect(pooled.agreement).toEqual({ agree: 35, parsed: 46 });
     expect(pooled.replicas).toBe(2);
   });
 
   it('are a copy: later changes to the caller\'s counts do not alter a payload already encoded', () => {
-    const counts = { 'iris-v1': { n: 1, correct: 1 } };
-    const payload = encodeWindow(window, policy, 'r0', 1, counts);
-    counts['iris-v1'].n = 99;
+    const snapshot = { outcomes: { 'iris-v1': { n: 1, correct: 1 } }, agreement: { agree: 1, parsed: 2 } };
+    const payload = encodeWindow(window, policy, 'r0', 1, snapshot);
+    snapshot.outcomes['iris-v1'].n = 99;
+    snapshot.agreement.parsed = 99;
     expect(payload.outcomes).toEqual({ 'iris-v1': { n: 1, correct: 1 } });
+    expect(payload.agreement).toEqual({ agree: 1, parsed: 2 });
   });
 });
