@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_INTERNAL, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
 import { randomBucket, stickyBucket } from '../decision/bucket.js';
 import { matchRoute, servingArm } from '../decision/split.js';
@@ -147,7 +147,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   start(): void {
     const route = this.decision.route;
-    const pool = this.plane.pools.get(this.arm.origin, route.connectTimeoutMs);
+    const pool = this.plane.poolFor(this.arm, route.connectTimeoutMs);
     pool.dispatch(
       {
         path: this.arm.basePath + this.path,
@@ -293,6 +293,10 @@ export class DataPlane {
   readonly lifecycle: Lifecycle;
   inFlight: number;
   #idle: (() => void) | null;
+  /** One 'close' listener for every response (`this` is the response), instead of a closure per request. */
+  readonly #onResponseClose: (this: ServerResponse) => void;
+  /** The pool of each compiled arm, so a request does not build a lookup key (arms are recompiled on reload). */
+  readonly #poolOfArm = new WeakMap<Arm, Pool>();
 
   constructor(deps: DataPlaneDeps, lifecycle: Lifecycle) {
     this.snapshots = deps.snapshots;
@@ -304,12 +308,28 @@ export class DataPlane {
     this.lifecycle = lifecycle;
     this.inFlight = 0;
     this.#idle = null;
+    const closed = (req: IncomingMessage, res: ServerResponse) => this.#closed(req, res);
+    this.#onResponseClose = function onResponseClose(this: ServerResponse) {
+      closed(this.req, this);
+    };
+  }
+
+  /** The upstream pool of an arm (created with the route's connect timeout on first use). */
+  poolFor(arm: Arm, connectTimeoutMs: number): Pool {
+    let pool = this.#poolOfArm.get(arm);
+    // A reload may have closed the pool of an arm a request matched just before it: ask the registry again, as before.
+    if (pool === undefined || pool.closed || pool.destroyed) {
+      pool = this.pools.get(arm.origin, connectTimeoutMs);
+      this.#poolOfArm.set(arm, pool);
+    }
+    return pool;
   }
 
   /** The `request` listener of the data server. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inFlight++;
-    res.once('close', () => this.#closed(req, res));
+    // 'close' fires once per response, so a plain listener (no once-wrapper) suffices.
+    res.on('close', this.#onResponseClose);
     try {
       this.#route(req, res);
     } catch (err) {

@@ -308,3 +308,42 @@ describe('routing table', () => {
     expect(short.requests[0]!.url).toBe('/v1/models/wine:predict');
   });
 });
+
+describe('a reload while a request body is still arriving', () => {
+  const upstreams: Upstream[] = [];
+  afterAll(async () => {
+    for (const u of upstreams) await u.close();
+  });
+
+  it('answers from the upstream the request was routed to, although the reload closed that upstream\'s pool', async () => {
+    const before = await startUpstream(behave.json('setosa'), { name: 'before' });
+    const after = await startUpstream(behave.json('versicolor'), { name: 'after' });
+    upstreams.push(before, after);
+    const policy = (url: string) => ({ routes: [{ name: 'iris', match: { pathPrefix: '/v1/models/iris' }, champion: { name: 'iris-v1', url } }] });
+    const swy = await startSwitchyard(policy(before.url));
+    try {
+      // One complete request first, so the route's arm already holds its pool when the reload closes it.
+      expect((await post(swy.dataUrl)).status).toBe(200);
+      const { hostname, port } = new URL(swy.dataUrl);
+      const socket = connect(Number(port), hostname);
+      await once(socket, 'connect');
+      // Head and half the body: Switchyard routes on the head and keeps the body until it is complete.
+      const head = `POST /v1/models/iris:predict HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${predictBody.length}\r\nConnection: close\r\n\r\n`;
+      socket.write(head + predictBody.slice(0, 10));
+      await expect.poll(() => swy.app.plane.inFlight).toBe(1);
+      // The new policy no longer names `before`: its pool is closed by the reload.
+      await swy.writePolicy(policy(after.url));
+      expect(await swy.app.reload('test')).toMatchObject({ ok: true, changed: true });
+      socket.write(predictBody.slice(10));
+      const chunks: Buffer[] = [];
+      for await (const chunk of socket) chunks.push(chunk as Buffer);
+      const response = Buffer.concat(chunks).toString();
+      expect(response.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+      expect(response).toContain('setosa');
+      expect(before.count).toBe(2);
+      expect(after.count).toBe(0);
+    } finally {
+      await swy.close();
+    }
+  });
+});
