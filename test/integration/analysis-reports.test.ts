@@ -122,23 +122,25 @@ describe('shadow gate in the analysis', () => {
   });
 });
 
+/** The iris route with one challenger at 50 %, sticky on x-user-id, plus any route fields a test adds. */
+function irisRoute(championUrl: string, challengerUrl: string, mode: 'ab' | 'canary', extra: Record<string, unknown> = {}) {
+  return {
+    name: 'iris',
+    match: { pathPrefix: '/v1/models/iris' },
+    champion: { name: 'iris-v1', url: championUrl },
+    challengers: [{ name: 'iris-v2', url: challengerUrl, mode, percent: 50 }],
+    stickiness: { header: 'x-user-id' },
+    ...extra,
+  };
+}
+
 /** A champion that always says setosa and an ab challenger (50 %) that always says versicolor, behind Switchyard. */
 async function startAbRoute(upstreams: Upstream[], routeGuardrails: Record<string, unknown>): Promise<RunningSwitchyard> {
   const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
   const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
   upstreams.push(champion, challenger);
   return startSwitchyard(
-    {
-      routes: [{
-        name: 'iris',
-        match: { pathPrefix: '/v1/models/iris' },
-        champion: { name: 'iris-v1', url: champion.url },
-        challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
-        stickiness: { header: 'x-user-id' },
-        predictions: { ...predictions, sampleRate: 1 },
-        guardrails: routeGuardrails,
-      }],
-    },
+    { routes: [irisRoute(champion.url, challenger.url, 'ab', { predictions: { ...predictions, sampleRate: 1 }, guardrails: routeGuardrails })] },
     { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 50 },
   );
 }
@@ -255,15 +257,7 @@ describe('A/B outcomes and shadow pairs pooled over replicas', () => {
     for (const instanceId of ['ab-pool-a', 'ab-pool-b']) {
       const swy = await startSwitchyard(
         {
-          routes: [{
-            name: 'iris',
-            match: { pathPrefix: '/v1/models/iris' },
-            champion: { name: 'iris-v1', url: champion.url },
-            challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'ab', percent: 50 }],
-            stickiness: { header: 'x-user-id' },
-            predictions: { ...predictions, sampleRate: 1 },
-            guardrails,
-          }, {
+          routes: [irisRoute(champion.url, challenger.url, 'ab', { predictions: { ...predictions, sampleRate: 1 }, guardrails }), {
             name: 'mirror',
             match: { pathPrefix: '/v1/models/mirror' },
             champion: { name: 'iris-v1', url: champion.url },
@@ -333,15 +327,7 @@ describe('coordination in `switchyard analysis`', () => {
     const challenger = await startUpstream(behave.json('setosa'));
     cleanup.push(() => champion.close(), () => challenger.close());
     const swy = await startSwitchyard(
-      {
-        routes: [{
-          name: 'iris',
-          match: { pathPrefix: '/v1/models/iris' },
-          champion: { name: 'iris-v1', url: champion.url },
-          challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'canary', percent: 50 }],
-          stickiness: { header: 'x-user-id' },
-        }],
-      },
+      { routes: [irisRoute(champion.url, challenger.url, 'canary')] },
       { controlIntervalMs: 50, coordination: { redisUrl, prefix, instanceId, intervalMs: 50 } },
     );
     cleanup.push(() => swy.close());
