@@ -122,6 +122,19 @@ describe('shadow gate in the analysis', () => {
   });
 });
 
+/** A key prefix unique to one test on the machine's Redis; `cleanup` deletes only that test's keys. */
+async function scratchPrefix(name: string, cleanup: (() => Promise<void>)[]): Promise<string> {
+  const prefix = `swy-${name}-${randomUUID().slice(0, 8)}`;
+  const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  cleanup.push(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  return prefix;
+}
+
 /** The iris route with one challenger at 50 %, sticky on x-user-id, plus any route fields a test adds. */
 function irisRoute(championUrl: string, challengerUrl: string, mode: 'ab' | 'canary', extra: Record<string, unknown> = {}) {
   return {
@@ -241,14 +254,7 @@ describe('A/B outcomes and shadow pairs pooled over replicas', () => {
   });
 
   it('judges the fleet\'s labels and pairs: each replica joins its own, every replica reports their sum', async () => {
-    const prefix = `swy-ab-pool-${randomUUID().slice(0, 8)}`;
-    const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
-    cleanup.push(async () => {
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    });
+    const prefix = await scratchPrefix('ab-pool', cleanup);
     const champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
     const challenger = await startUpstream(behave.json('versicolor'), { name: 'challenger' });
     const twin = await startUpstream(behave.json('setosa'), { name: 'twin' });
@@ -335,15 +341,7 @@ describe('coordination in `switchyard analysis`', () => {
   }
 
   it('shows the leader, the pooled replicas and this replica\'s share of the requests', async () => {
-    const prefix = `swy-analysis-${randomUUID().slice(0, 8)}`;
-    const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
-    cleanup.push(async () => {
-      // Only this test's keys: the prefix is unique to it.
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    });
+    const prefix = await scratchPrefix('analysis', cleanup);
     const swy = await start('redis://127.0.0.1:6379', prefix, 'analysis-a');
     // Statistics count from the fleet's epoch on: wait until this replica has joined it.
     await expect.poll(async () => (await analysis(swy, 'iris')).role, { timeout: 10_000 }).toBe('leader');
