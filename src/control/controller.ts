@@ -16,7 +16,7 @@ import type { StateStore } from './state-store.js';
 import type { Webhooks } from './webhooks.js';
 import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
 import { LocalCoordination } from '../coordination/nop.js';
-import { pooledInputs, type ExperimentSnapshot, type PooledView } from '../coordination/pooled.js';
+import { pooledInputs, type ExperimentSnapshot, type Outcome, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
@@ -298,7 +298,7 @@ export class Controller {
   }
 
   /** The A/B winner on the pooled (else this replica's) labelled outcomes, for an ab challenger whose policy promotes (else null). */
-  #abWinner(route: string, champion: string, controlled: { name: string; mode: string } | null, policy: GuardrailPolicy, memory: RouteMemory, pooled: Readonly<Record<string, { n: number; correct: number }>> | null): string | null {
+  #abWinner(route: string, champion: string, controlled: { name: string; mode: string } | null, policy: GuardrailPolicy, memory: RouteMemory, pooled: Readonly<Record<string, Outcome>> | null): string | null {
     const counts = this.#deps.experiments;
     if (!counts || !policy.ab.promote || controlled?.mode !== 'ab') return null;
     return abWinnerSince(counts, memory.baseline, route, champion, controlled.name, policy, pooled).winner;

@@ -2,6 +2,7 @@
 import type { ChallengerMode, GuardrailPolicy } from '../config/policy-schema.js';
 import { emptyTotals, type ArmTotals, type RouteWindow } from '../analysis/window.js';
 import { mixtureLook } from '../analysis/stats/index.js';
+import type { Outcome, PooledView } from '../coordination/pooled.js';
 import { evaluateGuardrails, rateDifferenceLook, type GuardrailVerdict } from './guardrails.js';
 
 /** The fleet's totals of the champion and of one shadow (Redis pooling); `shadow` is undefined before any mirror. */
@@ -11,11 +12,7 @@ export interface PooledArms {
 }
 
 /** What the replicas pooled for the current experiment (see docs/replicas.md). */
-export interface PooledExperiment {
-  arms: ReadonlyMap<string, ArmTotals>;
-  agreement: { agree: number; parsed: number };
-  outcomes: Readonly<Record<string, { n: number; correct: number }>>;
-}
+export type PooledExperiment = Pick<PooledView, 'arms' | 'agreement' | 'outcomes'>;
 
 /** Whether a shadow challenger is ready for a canary. */
 export interface ShadowGate {
@@ -202,6 +199,6 @@ export function outcomesSince(counts: ExperimentCounts, baseline: CountsBaseline
  * The A/B report of one challenger in the current experiment (what the controller acts on when the policy promotes),
  * on the pooled outcomes when given, else on this replica's.
  */
-export function abWinnerSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string, champion: string, challenger: string, policy: GuardrailPolicy, pooledOutcomes: Readonly<Record<string, { n: number; correct: number }>> | null = null): AbReport {
+export function abWinnerSince(counts: ExperimentCounts, baseline: CountsBaseline, route: string, champion: string, challenger: string, policy: GuardrailPolicy, pooledOutcomes: Readonly<Record<string, Outcome>> | null = null): AbReport {
   return abWinner(pooledOutcomes ?? outcomesSince(counts, baseline, route), champion, challenger, policy);
 }

@@ -30,7 +30,7 @@ interface MetricSnapshot {
   aggregator: 'sum';
 }
 
-/** Finds or creates the series of a label-value tuple; label values are joined with a separator no value holds. */
+/** The map key of a label-value tuple: the values joined with a separator that no label value holds. */
 function seriesKey(values: readonly string[]): string {
   return values.join('\u0000');
 }
