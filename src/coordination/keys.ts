@@ -16,7 +16,10 @@ export interface RouteKeys {
   stats(epoch: string): string;
 }
 
-/** Keys of `route` under `prefix`; `{prefix:route}` is the Cluster hash tag. */
+/**
+ * Keys of `route` under `prefix`, e.g. `swy:{iris}:lease`. The Cluster hash tag is `{route}` alone: every key one Lua
+ * script or pipeline touches hashes to the same slot (no CROSSSLOT), and the names stay those a single node always used.
+ */
 export function routeKeys(prefix: string, route: string): RouteKeys {
   const tag = `${prefix}:{${route}}`;
   return {

@@ -1,0 +1,342 @@
+// Test helper: starts real Redis Sentinel and Cluster topologies (redis-server children on free ports in a temp dir).
+//
+// Nothing here is mocked: the processes are the machine's redis-server 7 binary, started without persistence
+// (`--save '' --appendonly no`) so every run begins empty. Every child is tracked from the moment it is spawned; a start
+// that fails part-way stops what it started before rethrowing, `stop()` ends the rest, and a process 'exit' hook kills
+// any child a crashed test worker would otherwise leave behind.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
+
+const run = promisify(execFile);
+const HOST = '127.0.0.1';
+/** Redis Cluster's bus listens on the client port + 10000; a node cannot start unless that port is free too. */
+const BUS_OFFSET = 10_000;
+
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+interface Topology {
+  /** SWITCHYARD_REDIS_URL for this topology. */
+  readonly url: string;
+  /** The temp dir holding configs, node files and logs (removed by `stop`). */
+  readonly dir: string;
+  /** Stops every process (SIGTERM, SIGKILL after 2 s), disconnects `client()` and removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface SentinelTopology extends Topology {
+  readonly kind: 'sentinel';
+  readonly masterName: string;
+  /** The database the URL selects (and `client()` reads). */
+  readonly db: number;
+  /** The current master: the replica after `killMaster()`. */
+  readonly master: RedisNode;
+  readonly sentinel: RedisNode;
+  /** A plain client on the current master, for inspecting keys; disconnected by `stop` and by `killMaster`. */
+  client(): Redis;
+  /**
+   * SIGKILLs the master (a crash, not a handover) and resolves with the new master once the sentinel has promoted the
+   * replica and names it. Needs `replica: true`.
+   */
+  killMaster(): Promise<RedisNode>;
+}
+
+export interface SentinelOptions {
+  masterName?: string;
+  /** Database in the URL (default 0). */
+  db?: number;
+  /** Also start one replica of the master, so the sentinel can fail over to it. */
+  replica?: boolean;
+  /** requirepass of the master (and replica); goes in the URL's userinfo, percent-encoded. */
+  password?: string;
+  /** requirepass of the sentinel; goes in the URL's `sentinelPassword` query parameter. */
+  sentinelPassword?: string;
+}
+
+export interface ClusterTopology extends Topology {
+  readonly kind: 'cluster';
+  readonly nodes: readonly RedisNode[];
+  /** A Cluster client on the nodes, for inspecting keys; disconnected by `stop`. */
+  client(): Cluster;
+}
+
+export type RedisTopology = SentinelTopology | ClusterTopology;
+
+/** Children not yet known to have exited, killed on process exit as a last resort (a crashed worker skips afterAll). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Resolves once `probe` returns true; rejects naming `what` after `timeoutMs`. */
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await probe())) {
+    if (performance.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port the OS reports free (redis-server has no port 0), distinct from `taken`. With `bus`, port + 10000 must be free
+ * as well. Another process may still grab it before redis binds; the start then fails with the server's log.
+ */
+async function freePort(taken: Set<number>, bus = false): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, HOST, () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    if (taken.has(port) || (bus && (port + BUS_OFFSET > 65_535 || taken.has(port + BUS_OFFSET) || !(await portIsFree(port + BUS_OFFSET))))) continue;
+    taken.add(port);
+    if (bus) taken.add(port + BUS_OFFSET);
+    return port;
+  }
+  throw new Error('no free port found in 50 attempts');
+}
+
+/** A server to ask: its port, and its password when it requires one. */
+interface Address {
+  readonly port: number;
+  readonly password?: string;
+}
+
+/** One command on a throwaway connection that never retries; null when the server does not answer. */
+async function ask(at: Address, command: string, ...args: string[]): Promise<unknown> {
+  const client = new Redis({ host: HOST, port: at.port, ...(at.password ? { password: at.password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500, enableReadyCheck: false });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await client.call(command, ...args);
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The processes and temp dir of one topology; `stop` is safe to call at any point of a start. */
+class Processes {
+  readonly children: { name: string; child: ChildProcess; log: string }[] = [];
+  readonly ports = new Set<number>();
+  #stopped = false;
+
+  constructor(readonly dir: string) {}
+
+  /** Starts `redis-server <args>` logging to `<dir>/<name>.log`; resolves once it answers PING (as `password`). */
+  async start(name: string, port: number, args: readonly string[], password?: string): Promise<RedisNode> {
+    const log = path.join(this.dir, `${name}.log`);
+    const child = spawn('redis-server', [...args, '--logfile', log], { cwd: this.dir, stdio: 'ignore' });
+    live.add(child);
+    child.once('exit', () => live.delete(child));
+    this.children.push({ name, child, log });
+    const exited = once(child, 'exit').then(async ([code]) => {
+      throw new Error(`${name} (redis-server on ${port}) exited with ${String(code)} before answering: ${await this.#tail(log)}`);
+    });
+    const answering = waitFor(`${name} answering PING on ${port}`, async () => (await ask({ port, password }, 'PING')) === 'PONG', 10_000);
+    await Promise.race([answering, exited]);
+    exited.catch(() => undefined);
+    return { host: HOST, port };
+  }
+
+  /** SIGKILLs the child started as `name` and waits for it to exit. */
+  async kill(name: string): Promise<void> {
+    const entry = this.children.find((c) => c.name === name);
+    if (!entry) throw new Error(`no process named ${name}`);
+    const { child } = entry;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(this.children.map(async ({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+      await exited;
+      clearTimeout(timer);
+    }));
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  async #tail(log: string): Promise<string> {
+    const text = await readFile(log, 'utf8').catch(() => '(no log)');
+    return text.split('\n').slice(-8).join('\n');
+  }
+}
+
+/** Arguments every server gets: loopback only, no persistence, files in the topology's dir. */
+function serverArgs(port: number, dir: string): string[] {
+  return ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir];
+}
+
+/** Runs `start` with a fresh Processes; on failure stops everything started so far, then rethrows. */
+async function withProcesses<T>(label: string, start: (p: Processes) => Promise<T>): Promise<T> {
+  const processes = new Processes(await mkdtemp(path.join(tmpdir(), `swy-${label}-`)));
+  try {
+    return await start(processes);
+  } catch (err) {
+    await processes.stop();
+    throw err;
+  }
+}
+
+/** A double-quoted redis.conf string (sentinel.conf takes passwords this way). */
+function confString(value: string): string {
+  return JSON.stringify(value);
+}
+
+/** SENTINEL replies list fields as [name, value, name, value, …]; this reads one. */
+function field(reply: unknown, name: string): unknown {
+  if (!Array.isArray(reply)) return undefined;
+  const at = reply.indexOf(name);
+  return at >= 0 && at % 2 === 0 ? reply[at + 1] : undefined;
+}
+
+/**
+ * One master and one sentinel monitoring it (quorum 1, down after 500 ms), on free ports; with `replica`, also a
+ * replica of the master. Resolves once the sentinel names the master and is connected to it (and to the replica), so a
+ * client asking the sentinel finds a master that answers, and a failover has somewhere to go.
+ */
+export function startSentinel(options: SentinelOptions = {}): Promise<SentinelTopology> {
+  const masterName = options.masterName ?? 'swymaster';
+  const db = options.db ?? 0;
+  const { password, sentinelPassword } = options;
+  const auth = password ? ['--requirepass', password, '--masterauth', password] : [];
+  return withProcesses('sentinel', async (processes) => {
+    const { dir } = processes;
+    const masterPort = await freePort(processes.ports);
+    const replicaPort = options.replica ? await freePort(processes.ports) : null;
+    const sentinelPort = await freePort(processes.ports);
+    // Redis 7 delays a diskless full sync by 5 s to batch replicas; with one replica that is only a wait.
+    let master = await processes.start('master', masterPort, [...serverArgs(masterPort, dir), ...auth, '--repl-diskless-sync-delay', '0'], password);
+    const replica = replicaPort === null ? null : await processes.start('replica', replicaPort, [...serverArgs(replicaPort, dir), ...auth, '--replicaof', HOST, String(masterPort)], password);
+    if (replica !== null) {
+      // Started before the sentinel, so its first INFO of the master already lists the replica.
+      await waitFor(`replica on ${replica.port} in sync`, async () => /slave0:.*state=online/.test(String(await ask({ port: masterPort, password }, 'INFO', 'replication'))), 10_000);
+    }
+    // A sentinel rewrites its config file, so it needs one of its own in a writable place.
+    const config = path.join(dir, 'sentinel.conf');
+    await writeFile(config, [
+      `port ${sentinelPort}`,
+      `bind ${HOST}`,
+      `dir ${dir}`,
+      `sentinel monitor ${masterName} ${HOST} ${masterPort} 1`,
+      `sentinel down-after-milliseconds ${masterName} 500`,
+      `sentinel failover-timeout ${masterName} 5000`,
+      ...(password ? [`sentinel auth-pass ${masterName} ${confString(password)}`] : []),
+      ...(sentinelPassword ? [`requirepass ${confString(sentinelPassword)}`] : []),
+      '',
+    ].join('\n'));
+    const sentinel = await processes.start('sentinel', sentinelPort, [config, '--sentinel'], sentinelPassword);
+    const atSentinel: Address = { port: sentinelPort, ...(sentinelPassword ? { password: sentinelPassword } : {}) };
+    const names = async (port: number) => {
+      const addr = await ask(atSentinel, 'SENTINEL', 'get-master-addr-by-name', masterName);
+      return Array.isArray(addr) && addr[0] === HOST && addr[1] === String(port);
+    };
+    await waitFor(`sentinel on ${sentinelPort} connected to master ${masterName} at ${masterPort}${replica ? ' and its replica' : ''}`, async () => {
+      // Flags read "master,disconnected" (or "slave,disconnected") until the sentinel's link to the instance is up.
+      if (!(await names(masterPort)) || field(await ask(atSentinel, 'SENTINEL', 'master', masterName), 'flags') !== 'master') return false;
+      if (replica === null) return true;
+      const replicas = await ask(atSentinel, 'SENTINEL', 'replicas', masterName);
+      return Array.isArray(replicas) && replicas.some((r) => field(r, 'port') === String(replica.port) && field(r, 'flags') === 'slave' && field(r, 'master-link-status') === 'ok');
+    }, 10_000);
+    let client: Redis | null = null;
+    return {
+      kind: 'sentinel',
+      url: `redis+sentinel://${password ? `:${encodeURIComponent(password)}@` : ''}${HOST}:${sentinelPort}/${masterName}${db === 0 ? '' : `/${db}`}${sentinelPassword ? `?sentinelPassword=${encodeURIComponent(sentinelPassword)}` : ''}`,
+      dir,
+      masterName,
+      db,
+      get master() {
+        return master;
+      },
+      sentinel,
+      client() {
+        client ??= new Redis({ host: master.host, port: master.port, db, ...(password ? { password } : {}), maxRetriesPerRequest: 1 });
+        return client;
+      },
+      async killMaster() {
+        if (replica === null) throw new Error('killMaster needs a topology started with { replica: true }');
+        client?.disconnect();
+        client = null;
+        await processes.kill('master');
+        await waitFor(`sentinel promoting the replica on ${replica.port}`, () => names(replica.port), 15_000);
+        master = replica;
+        return replica;
+      },
+      async stop() {
+        client?.disconnect();
+        await processes.stop();
+      },
+    };
+  });
+}
+
+/**
+ * A three-master Cluster (no replicas) on free ports, created with `redis-cli --cluster create`. Resolves once every
+ * node reports cluster_state:ok, i.e. each one sees all 16384 slots served.
+ */
+export function startCluster(size = 3): Promise<ClusterTopology> {
+  return withProcesses('cluster', async (processes) => {
+    const { dir } = processes;
+    const ports: number[] = [];
+    for (let i = 0; i < size; i++) ports.push(await freePort(processes.ports, true));
+    const nodes = await Promise.all(ports.map((port) => processes.start(`node-${port}`, port, [
+      ...serverArgs(port, dir),
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout', '5000',
+    ])));
+    try {
+      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`redis-cli --cluster create failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    }
+    await waitFor('cluster_state:ok on every node', async () => {
+      const infos = await Promise.all(ports.map((port) => ask({ port }, 'CLUSTER', 'INFO')));
+      return infos.every((info) => typeof info === 'string' && info.includes('cluster_state:ok'));
+    }, 15_000);
+    let client: Cluster | null = null;
+    return {
+      kind: 'cluster',
+      url: `redis+cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`,
+      dir,
+      nodes,
+      client() {
+        client ??= new Cluster(nodes.map((n) => ({ host: n.host, port: n.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
+        return client;
+      },
+      async stop() {
+        client?.disconnect();
+        await processes.stop();
+      },
+    };
+  });
+}

@@ -1,0 +1,191 @@
+// Coordination on real Redis Sentinel and Cluster topologies: a split change reaches the other replica by pub/sub, one
+// replica leads through the lease script, a clean shutdown hands the lease over, and the replicas follow a Sentinel
+// failover to the promoted master (replicas.test.ts covers a single node).
+import { randomUUID } from 'node:crypto';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RouteAnalysis } from '../../src/control/controller.js';
+import { controlChannel, routeKeys } from '../../src/coordination/keys.js';
+import { parseLease } from '../../src/coordination/lease.js';
+import { describeTarget, parseRedisUrl } from '../../src/coordination/redis-url.js';
+import { startCluster, startSentinel, type RedisTopology } from '../helpers/redis-topologies.js';
+import { routePolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
+import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const TOKEN = 'topologies-test-token';
+/** Cadence of a replica that must learn of a change by pub/sub: its next exchange comes long after the test's deadline. */
+const SLOW_MS = 30_000;
+/** Bound on the waits below, far under SLOW_MS, so no periodic exchange can stand in for a missed message. */
+const WAIT_MS = 3_000;
+
+/** What every test of this file needs: a topology, two upstreams, and the replicas to close after each test. */
+interface Fixture<T extends RedisTopology = RedisTopology> {
+  topology: T;
+  champion: Upstream;
+  challenger: Upstream;
+  readonly cleanup: (() => Promise<void>)[];
+}
+
+/** Starts the topology and the upstreams before the block's tests; stops replicas after each test and the rest after all. */
+function useFixture<T extends RedisTopology>(start: () => Promise<T>): Fixture<T> {
+  // The other fields are set by beforeAll, before any test reads them.
+  const fixture = { cleanup: [] } as unknown as Fixture<T>;
+  beforeAll(async () => {
+    const started = performance.now();
+    fixture.topology = await start();
+    console.info(`${describeTarget(parseRedisUrl(fixture.topology.url))} up in ${Math.round(performance.now() - started)} ms`);
+    fixture.champion = await startUpstream(behave.json('setosa'), { name: 'v1' });
+    fixture.challenger = await startUpstream(behave.json('setosa'), { name: 'v2' });
+  });
+  afterEach(async () => {
+    for (const fn of fixture.cleanup.splice(0).reverse()) await fn();
+  });
+  afterAll(async () => {
+    for (const fn of fixture.cleanup.splice(0).reverse()) await fn();
+    await fixture.champion?.close();
+    await fixture.challenger?.close();
+    await fixture.topology?.stop();
+  });
+  return fixture;
+}
+
+/** A Switchyard coordinated through the topology, built by buildApp from the URL exactly as `switchyard serve` does. */
+async function replica(f: Fixture, prefix: string, instanceId: string, intervalMs: number): Promise<RunningSwitchyard> {
+  const swy = await startSwitchyard(routePolicy(f.champion.url, [{ url: f.challenger.url, percent: 10 }]), {
+    adminTokens: [{ name: 'ci', secret: TOKEN }],
+    controlIntervalMs: 50,
+    pairs: { sink: 'none' },
+    coordination: { redisUrl: f.topology.url, prefix, instanceId, intervalMs, leaseMs: Math.max(1_000, 3 * intervalMs) },
+  });
+  f.cleanup.push(() => swy.close());
+  return swy;
+}
+
+const idOf = (swy: RunningSwitchyard): string => swy.app.coordination.instanceId;
+
+async function analysis(swy: RunningSwitchyard): Promise<RouteAnalysis> {
+  return (await (await request(`${swy.adminUrl}/v1/routes/iris/analysis`)).body.json()) as RouteAnalysis;
+}
+
+async function percentOf(swy: RunningSwitchyard): Promise<number | undefined> {
+  const view = (await (await request(`${swy.adminUrl}/v1/routes/iris`)).body.json()) as { challengers: { percent: number }[] };
+  return view.challengers[0]?.percent;
+}
+
+async function setPercent(swy: RunningSwitchyard, percent: number): Promise<void> {
+  const res = await request(`${swy.adminUrl}/v1/routes/iris/split`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ challenger: 'iris-v2', percent }),
+  });
+  const body = await res.body.text();
+  expect(res.statusCode, body).toBe(200);
+}
+
+/** `role:leader` of each replica, e.g. ['leader:a', 'follower:a']. */
+async function roles(replicas: readonly RunningSwitchyard[]): Promise<string[]> {
+  return (await Promise.all(replicas.map(analysis))).map((a) => `${a.coordination}/${a.role}:${a.leader}`);
+}
+
+/** Waits until both replicas are coordinated and agree on one leader; returns it. */
+async function oneLeader(replicas: readonly RunningSwitchyard[], timeout = WAIT_MS): Promise<string> {
+  const expected = (leader: string) => replicas.map((r) => `ok/${idOf(r) === leader ? 'leader' : 'follower'}:${leader}`);
+  await expect.poll(async () => {
+    const now = await roles(replicas);
+    const leader = /:(.+)$/.exec(now[0]!)?.[1] ?? '';
+    return now.every((r, i) => r === expected(leader)[i]) ? 'one leader' : now;
+  }, { timeout, interval: 10 }).toBe('one leader');
+  return /:(.+)$/.exec((await roles(replicas))[0]!)![1]!;
+}
+
+/** Subscribers of `channel` across the topology (on Cluster, PUBSUB NUMSUB counts only the asked node's clients). */
+async function subscribers(topology: RedisTopology, channel: string): Promise<number> {
+  if (topology.kind === 'sentinel') return ((await topology.client().pubsub('NUMSUB', channel)) as [string, number])[1];
+  const counts = await Promise.all(topology.client().nodes('master').map(async (node) => ((await node.pubsub('NUMSUB', channel)) as [string, number])[1]));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** The replicated control record as stored in the topology. */
+async function storedRecord(topology: RedisTopology, prefix: string): Promise<unknown> {
+  return JSON.parse((await topology.client().hget(routeKeys(prefix, 'iris').control, 'record')) ?? 'null');
+}
+
+/**
+ * Changes the split on `from` and expects `to`, which exchanges only every SLOW_MS, to apply it within WAIT_MS: that
+ * can only be the pub/sub message the control script publishes.
+ */
+async function splitReachesByPubSub(f: Fixture, prefix: string, from: RunningSwitchyard, to: RunningSwitchyard, percent: number): Promise<void> {
+  await expect.poll(() => subscribers(f.topology, controlChannel(prefix)), { timeout: WAIT_MS }).toBe(2);
+  expect(await percentOf(to)).not.toBe(percent);
+  await setPercent(from, percent);
+  const at = performance.now();
+  await expect.poll(() => percentOf(to), { timeout: WAIT_MS, interval: 10 }).toBe(percent);
+  console.info(`${f.topology.kind}: split change on ${idOf(from)} applied on ${idOf(to)} after ${Math.round(performance.now() - at)} ms (its own exchange runs every ${SLOW_MS} ms)`);
+  expect(await storedRecord(f.topology, prefix)).toMatchObject({ by: idOf(from), override: { challengers: [{ name: 'iris-v2', percent }] } });
+}
+
+describe.each<[string, () => Promise<RedisTopology>]>([
+  // A non-zero database, so a URL whose /db were ignored would write where the inspection client does not look; and
+  // passwords on the master and on the sentinel, with characters the URL must percent-encode.
+  ['Sentinel', () => startSentinel({ db: 2, password: 'p@ss/w:rd', sentinelPassword: 's3nt#nel&?' })],
+  ['Cluster', () => startCluster()],
+])('coordination through Redis %s', (_name, start) => {
+  const f = useFixture(start);
+
+  it('delivers a split change made on one replica to the other by pub/sub, and stores it in the topology', async () => {
+    const prefix = `swy-topo-${randomUUID().slice(0, 8)}`;
+    const fast = await replica(f, prefix, 'split-fast', 50);
+    // The slow replica exchanges once at its start and then only every SLOW_MS.
+    const slow = await replica(f, prefix, 'split-slow', SLOW_MS);
+    await expect.poll(async () => (await Promise.all([fast, slow].map(analysis))).map((a) => a.coordination), { timeout: WAIT_MS }).toEqual(['ok', 'ok']);
+    expect(await percentOf(slow)).toBe(10);
+    await splitReachesByPubSub(f, prefix, fast, slow, 30);
+  });
+
+  it('elects one leader through the lease script and hands the lease over when the leader shuts down', async () => {
+    const prefix = `swy-topo-${randomUUID().slice(0, 8)}`;
+    const replicas = [await replica(f, prefix, 'lease-a', 50), await replica(f, prefix, 'lease-b', 50)];
+    const leaderId = await oneLeader(replicas);
+    // The lease the replicas agree on is the one held in the topology, with a fencing token.
+    const lease = parseLease((await f.topology.client().get(routeKeys(prefix, 'iris').lease)) ?? '');
+    expect(lease?.instance).toBe(leaderId);
+
+    const leader = replicas.find((r) => idOf(r) === leaderId)!;
+    const follower = replicas.find((r) => r !== leader)!;
+    const closedAt = performance.now();
+    await leader.close();
+    // close() releases the lease (compare-and-delete), so the follower takes it at its next exchange, not after expiry.
+    await expect.poll(async () => (await roles([follower]))[0], { timeout: WAIT_MS, interval: 10 }).toBe(`ok/leader:${idOf(follower)}`);
+    console.info(`${f.topology.kind}: leader ${leaderId} shut down -> ${idOf(follower)} leads after ${Math.round(performance.now() - closedAt)} ms`);
+    const handedOver = parseLease((await f.topology.client().get(routeKeys(prefix, 'iris').lease)) ?? '');
+    expect(handedOver?.instance).toBe(idOf(follower));
+    expect(handedOver!.token).toBeGreaterThan(lease!.token);
+  });
+});
+
+describe('a Sentinel failover', () => {
+  const f = useFixture(() => startSentinel({ replica: true }));
+
+  it('moves both replicas to the promoted master: they lead and follow again, and a split change still arrives by pub/sub', async () => {
+    const prefix = `swy-topo-${randomUUID().slice(0, 8)}`;
+    const fast = await replica(f, prefix, 'failover-fast', 50);
+    await expect.poll(async () => (await roles([fast]))[0], { timeout: WAIT_MS, interval: 10 }).toBe('ok/leader:failover-fast');
+    const slow = await replica(f, prefix, 'failover-slow', SLOW_MS);
+    // Until its second exchange the slow replica has no pooled read (its first one learns the epoch), so only its
+    // connection is checked here; after the failover its first exchange already knows the epoch and it follows.
+    await expect.poll(async () => (await analysis(slow)).coordination, { timeout: WAIT_MS, interval: 10 }).toBe('ok');
+    const before = f.topology.master;
+
+    const killedAt = performance.now();
+    const promoted = await f.topology.killMaster();
+    const promotedAfter = performance.now() - killedAt;
+    expect(promoted.port).not.toBe(before.port);
+    // ioredis asks the sentinel again on reconnect; the slow replica also rejoins at once (on 'ready'), not at its cadence.
+    await oneLeader([fast, slow], 5_000);
+    console.info(`master killed -> sentinel promoted the replica after ${Math.round(promotedAfter)} ms; both replicas coordinated again after ${Math.round(performance.now() - killedAt)} ms`);
+    const lease = parseLease((await f.topology.client().get(routeKeys(prefix, 'iris').lease)) ?? '');
+    expect(lease?.instance).toBe((await analysis(fast)).leader);
+
+    await splitReachesByPubSub(f, prefix, fast, slow, 40);
+  });
+});
