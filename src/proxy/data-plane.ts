@@ -9,7 +9,7 @@ import { matchRoute, servingArm } from '../decision/split.js';
 import type { Arm, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
 import type { ObservationPort } from '../record/port.js';
 import { classifyUpstreamError, clientErrorFor, type UpstreamErrorKind } from './error-map.js';
-import { cookieValue, queryValue, responseHeaders, scanRequestHeaders } from './headers.js';
+import { cookieValue, queryValue, responseHeaders, scanRequestHeaders, type ResponseFraming } from './headers.js';
 import type { ArmMetrics, DataPathMetrics } from './data-path-metrics.js';
 import type { UpstreamPools } from './upstreams.js';
 
@@ -82,7 +82,7 @@ function hasDotSegment(path: string): boolean {
  * One upstream exchange, implemented as an undici dispatch handler: it streams the upstream answer straight to the
  * client (PERF.md §5.3: `dispatch` with a raw handler avoids `request()` + pipe overhead).
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   readonly plane: DataPlane;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -177,13 +177,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.suppressed = true;
       return true;
     }
-    const headers = responseHeaders(rawHeaders, this.arm.name, this.requestId);
+    const headers = responseHeaders(rawHeaders, this.arm.name, this.requestId, this);
     if (this.fallbackFrom !== null) headers.push('x-switchyard-fallback-from', this.fallbackFrom.arm.name);
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (name.length === 14 && name.toLowerCase() === 'content-length') this.expectedBytes = Number(headers[i + 1]);
-      else if (this.captureLimit > 0 && name.length === 12 && name.toLowerCase() === 'content-type') this.contentType = headers[i + 1]!;
-    }
     if (this.plane.lifecycle.draining) headers.push('connection', 'close');
     this.res.writeHead(statusCode, headers);
     return true;

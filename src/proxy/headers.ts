@@ -76,8 +76,18 @@ function dropConnectionOptions(forward: string[], connection: string): void {
   }
 }
 
-/** Builds the client response headers from an upstream's raw headers, without hop-by-hop fields, plus ours. */
-export function responseHeaders(raw: readonly Buffer[] | readonly string[], variant: string, requestId: string): string[] {
+/** What the response framing fields said; filled in by {@link responseHeaders} in the same pass. */
+export interface ResponseFraming {
+  /** Content-Length as announced (-1: none, e.g. a chunked answer). */
+  expectedBytes: number;
+  contentType: string | null;
+}
+
+/**
+ * Builds the client response headers from an upstream's raw headers, without hop-by-hop fields, plus ours, and notes
+ * the framing fields on the way (one pass: the request path converts each raw name once).
+ */
+export function responseHeaders(raw: readonly Buffer[] | readonly string[], variant: string, requestId: string, framing: ResponseFraming): string[] {
   const out: string[] = [];
   let connection: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
@@ -87,7 +97,10 @@ export function responseHeaders(raw: readonly Buffer[] | readonly string[], vari
       if (lower === 'connection') connection = raw[i + 1]!.toString('latin1');
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    const value = raw[i + 1]!.toString('latin1');
+    if (lower === 'content-length') framing.expectedBytes = Number(value);
+    else if (lower === 'content-type') framing.contentType = value;
+    out.push(name, value);
   }
   if (connection !== null && !isPlainConnection(connection)) dropConnectionOptions(out, connection);
   out.push('x-switchyard-variant', variant, 'x-request-id', requestId);
