@@ -16,6 +16,8 @@ import { startUpstreamStub } from './upstream-stub.js';
 
 const reps = Number(process.env.BENCH_REPS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+/** Seconds sent before each measured window and left out of its percentiles, as in `npm run bench` (see openloop.ts). */
+const leadIn = Number(process.env.BENCH_LEADIN ?? 2);
 const rate = Number(process.env.BENCH_SCENARIO_RATE ?? 1000);
 const nodeFlags = ['--max-semi-space-size=64'];
 /** Which scenarios run (comma list; default all): `shadow`, `rollback`. */
@@ -56,9 +58,9 @@ async function shadowScenario(group: ProcessGroup, repoRoot: string, dir: string
   try {
     const baseline = await startSwitchyardProcess(group, { repoRoot, dir, nodeFlags }, 'canary0', policy(champion.urls[0]!, challenger.urls[0]!, 'canary', 0));
     const shadow = await startSwitchyardProcess(group, { repoRoot, dir, nodeFlags }, 'shadow100', policy(champion.urls[0]!, challenger.urls[0]!, 'shadow', 100));
-    const run = (base: string, s = seconds): Promise<OpenLoopResult> => runOpenLoop({ url: `${base}${predictPath}`, rate, seconds: s, method: 'POST', body: requestBody, headers: { ...requestHeaders }, connections: 64 });
-    await run(baseline.url, 2);
-    await run(shadow.url, 2);
+    const run = (base: string, s = seconds, leadInSeconds = leadIn): Promise<OpenLoopResult> => runOpenLoop({ url: `${base}${predictPath}`, rate, seconds: s, leadInSeconds, method: 'POST', body: requestBody, headers: { ...requestHeaders }, connections: 64 });
+    await run(baseline.url, 2, 0);
+    await run(shadow.url, 2, 0);
     const rows: { rep: number; target: string; r: OpenLoopResult }[] = [];
     for (let rep = 0; rep < reps; rep++) {
       const order = rep % 2 === 0 ? [['canary 0%', baseline.url], ['shadow 100% (+50 ms)', shadow.url]] : [['shadow 100% (+50 ms)', shadow.url], ['canary 0%', baseline.url]];
@@ -70,7 +72,7 @@ async function shadowScenario(group: ProcessGroup, repoRoot: string, dir: string
     const ratios = base.map((b, i) => mirrored[i]!.latencyUs.p99 / b.latencyUs.p99);
     const failures = rows.reduce((sum, x) => sum + x.r.errors + x.r.non2xx + x.r.unfinished, 0);
     const lines = [
-      `### Shadow mirroring (open loop ${rate} req/s, champion 5 ms, challenger 55 ms, ${reps} alternating reps of ${seconds} s)`,
+      `### Shadow mirroring (open loop ${rate} req/s, champion 5 ms, challenger 55 ms, ${reps} alternating reps of ${seconds} s after a ${leadIn} s lead-in)`,
       '',
       '| scenario | p50 ms | p99 ms | p99.9 ms |',
       '|---|---|---|---|',

@@ -132,10 +132,19 @@ export function summarise(targets: readonly Target[], capacity: Pair<CapacityRun
   });
 }
 
+/**
+ * Direct p99 above which the machine itself stalls too much for an added p99 of about a millisecond to mean much: twice
+ * the 0.64 ms PERF.md measured direct in a quiet period. Seen on 2026-11-23: bursts of 2-4 ms every 0.51 s and up to
+ * 16 ms a few times a run, straight to nginx (bench/README.md, "Machine stalls").
+ */
+export const stallingDirectP99Us = 1_300;
+
 /** Checks the Switchyard canary path against the goals of issue 2 (verdicts use the median). */
 export function checkGoals(summaries: readonly TargetSummary[], rate: number): GoalCheck[] {
   const canary = summaries.find((s) => s.id === 'switchyard-canary');
   if (canary === undefined) return [];
+  const directP99 = summaries.find((s) => s.id === 'direct')?.p99Us.median ?? Number.NaN;
+  const stalling = directP99 > stallingDirectP99Us ? { note: `the machine stalls: direct p99 ${(directP99 / 1000).toFixed(2)} ms, over ${stallingDirectP99Us / 1000} ms; the difference is mostly noise here` } : {};
   const atLeast = (measured: Spread | null, bound: number) => (measured === null || !Number.isFinite(measured.median) ? 'n/a' : measured.median >= bound ? 'met' : 'missed');
   const atMost = (measured: Spread | null, bound: number) => (measured === null || !Number.isFinite(measured.median) ? 'n/a' : measured.median <= bound ? 'met' : 'missed');
   const ms = (s: Spread): Spread => ({ median: s.median / 1000, min: s.min / 1000, max: s.max / 1000, n: s.n });
@@ -146,7 +155,7 @@ export function checkGoals(summaries: readonly TargetSummary[], rate: number): G
     // PERF.md states the same goal as "<= 4x nginx"; the ratio carries over between machines, the µs figure does not.
     { goal: 'CPU per request at saturation <= 4x nginx (PERF.md form)', measured: canary.cpuVsNginxSaturation, unit: 'x', verdict: atMost(canary.cpuVsNginxSaturation, 4), ...(canary.cpuVsNginxSaturation === null ? { note: 'nginx not installed' } : {}) },
     { goal: `added p50 at ${rate} req/s <= 0.35 ms`, measured: ms(canary.addedP50Us), unit: 'ms', verdict: atMost(ms(canary.addedP50Us), 0.35) },
-    { goal: `added p99 at ${rate} req/s <= 1.5 ms`, measured: ms(canary.addedP99Us), unit: 'ms', verdict: atMost(ms(canary.addedP99Us), 1.5) },
+    { goal: `added p99 at ${rate} req/s <= 1.5 ms`, measured: ms(canary.addedP99Us), unit: 'ms', verdict: atMost(ms(canary.addedP99Us), 1.5), ...stalling },
   ];
 }
 
