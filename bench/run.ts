@@ -121,8 +121,13 @@ class Bench {
   }
 
   async capacity(target: Target, rep: number, attempt: number, seconds = this.config.seconds): Promise<CapacityRun> {
+    const load = (s: number) => runCapacity({ url: target.url, connections: this.config.connections, seconds: s, method: 'POST', body: requestBody, headers: this.capacityHeaders, tool: this.config.loadgen });
+    // A Node proxy that sat idle while the other targets ran needs its first seconds of load to warm up again (measured:
+    // 1.6-2x the CPU per request in the first 2 s after 60-90 s idle, the floor as much as Switchyard), which a
+    // production proxy under steady traffic never pays. So each measured run starts after an unrecorded lead-in.
+    if (rep >= 0 && target.pid !== null && this.config.leadInSeconds > 0) await load(this.config.leadInSeconds);
     const before = cpuSnapshot(this.roots);
-    const result = await runCapacity({ url: target.url, connections: this.config.connections, seconds, method: 'POST', body: requestBody, headers: this.capacityHeaders, tool: this.config.loadgen });
+    const result = await load(seconds);
     const after = cpuSnapshot(this.roots);
     return { kind: 'capacity', rep, target: target.id, attempt, result, ...this.finishRun(target, before, after, result.completed) };
   }
@@ -201,7 +206,7 @@ export async function runBench(config: BenchConfig): Promise<string> {
     const m = machine();
     log(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
     log(`Origin: ${fleet.origin.version}. Targets: ${measured.map((t) => t.id).join(', ')}`);
-    const perRep = measured.length * (2 * config.seconds + 2 * (config.seconds + config.leadInSeconds));
+    const perRep = measured.length * (2 * config.seconds + config.leadInSeconds + 2 * (config.seconds + config.leadInSeconds));
     log(`Plan: ${config.reps} rep(s) × ${measured.length} targets × (capacity + ${config.rate} req/s) × (direct + target) × ${config.seconds} s ≈ ${Math.round((perRep * config.reps + config.warmupSeconds * (measured.length + 0.5)) / 60 * 10) / 10} min`);
 
     log('Warm-up (not recorded): saturation per target, then a short open-loop run');
