@@ -1,17 +1,17 @@
 // Test helper: starts real Redis Sentinel and Cluster topologies (redis-server children on free ports in a temp dir).
 //
 // Nothing here is mocked: the processes are the machine's redis-server 7 binary, started without persistence
-// (`--save '' --appendonly no`) so every run begins empty. Every child is tracked from the moment it is spawned; a start
-// that fails part-way stops what it started before rethrowing, `stop()` ends the rest, and a process 'exit' hook kills
-// any child a crashed test worker would otherwise leave behind.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+// (`--save '' --appendonly no`) so every run begins empty. The bench's ProcessGroup tracks every child from the moment
+// it is spawned (and kills what is left on process exit); a start that fails part-way stops what it started before
+// rethrowing, and `stop()` ends the rest.
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
+import { freePort, ProcessGroup, type Managed } from '../../bench/lib/processes.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -70,12 +70,6 @@ export interface ClusterTopology extends Topology {
 
 export type RedisTopology = SentinelTopology | ClusterTopology;
 
-/** Children not yet known to have exited, killed on process exit as a last resort (a crashed worker skips afterAll). */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 /** Resolves once `probe` returns true; rejects naming `what` after `timeoutMs`. */
 async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -97,16 +91,9 @@ function portIsFree(port: number): Promise<boolean> {
  * A port the OS reports free (redis-server has no port 0), distinct from `taken`. With `bus`, port + 10000 must be free
  * as well. Another process may still grab it before redis binds; the start then fails with the server's log.
  */
-async function freePort(taken: Set<number>, bus = false): Promise<number> {
+async function freeRedisPort(taken: Set<number>, bus = false): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      server.listen(0, HOST, () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
+    const port = await freePort();
     if (taken.has(port) || (bus && (port + BUS_OFFSET > 65_535 || taken.has(port + BUS_OFFSET) || !(await portIsFree(port + BUS_OFFSET))))) continue;
     taken.add(port);
     if (bus) taken.add(port + BUS_OFFSET);
@@ -135,10 +122,11 @@ async function ask(at: Address, command: string, ...args: string[]): Promise<unk
   }
 }
 
-/** The processes and temp dir of one topology; `stop` is safe to call at any point of a start. */
+/** The processes and temp dir of one topology (the bench's ProcessGroup owns the children); `stop` is safe at any point. */
 class Processes {
-  readonly children: { name: string; child: ChildProcess; log: string }[] = [];
+  readonly group = new ProcessGroup();
   readonly ports = new Set<number>();
+  readonly #byName = new Map<string, Managed>();
   #stopped = false;
 
   constructor(readonly dir: string) {}
@@ -146,11 +134,9 @@ class Processes {
   /** Starts `redis-server <args>` logging to `<dir>/<name>.log`; resolves once it answers PING (as `password`). */
   async start(name: string, port: number, args: readonly string[], password?: string): Promise<RedisNode> {
     const log = path.join(this.dir, `${name}.log`);
-    const child = spawn('redis-server', [...args, '--logfile', log], { cwd: this.dir, stdio: 'ignore' });
-    live.add(child);
-    child.once('exit', () => live.delete(child));
-    this.children.push({ name, child, log });
-    const exited = once(child, 'exit').then(async ([code]) => {
+    const member = this.group.start(name, 'redis-server', [...args, '--logfile', log]);
+    this.#byName.set(name, member);
+    const exited = member.exited.then(async (code) => {
       throw new Error(`${name} (redis-server on ${port}) exited with ${String(code)} before answering: ${await this.#tail(log)}`);
     });
     const answering = waitFor(`${name} answering PING on ${port}`, async () => (await ask({ port, password }, 'PING')) === 'PONG', 10_000);
@@ -161,26 +147,16 @@ class Processes {
 
   /** SIGKILLs the child started as `name` and waits for it to exit. */
   async kill(name: string): Promise<void> {
-    const entry = this.children.find((c) => c.name === name);
-    if (!entry) throw new Error(`no process named ${name}`);
-    const { child } = entry;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
+    const member = this.#byName.get(name);
+    if (!member) throw new Error(`no process named ${name}`);
+    member.child.kill('SIGKILL');
+    await member.exited;
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    await Promise.all(this.children.map(async ({ child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-      await exited;
-      clearTimeout(timer);
-    }));
+    await this.group.stopAll();
     await rm(this.dir, { recursive: true, force: true });
   }
 
@@ -230,9 +206,9 @@ export function startSentinel(options: SentinelOptions = {}): Promise<SentinelTo
   const auth = password ? ['--requirepass', password, '--masterauth', password] : [];
   return withProcesses('sentinel', async (processes) => {
     const { dir } = processes;
-    const masterPort = await freePort(processes.ports);
-    const replicaPort = options.replica ? await freePort(processes.ports) : null;
-    const sentinelPort = await freePort(processes.ports);
+    const masterPort = await freeRedisPort(processes.ports);
+    const replicaPort = options.replica ? await freeRedisPort(processes.ports) : null;
+    const sentinelPort = await freeRedisPort(processes.ports);
     // Redis 7 delays a diskless full sync by 5 s to batch replicas; with one replica that is only a wait.
     let master = await processes.start('master', masterPort, [...serverArgs(masterPort, dir), ...auth, '--repl-diskless-sync-delay', '0'], password);
     const replica = replicaPort === null ? null : await processes.start('replica', replicaPort, [...serverArgs(replicaPort, dir), ...auth, '--replicaof', HOST, String(masterPort)], password);
@@ -306,7 +282,7 @@ export function startCluster(size = 3): Promise<ClusterTopology> {
   return withProcesses('cluster', async (processes) => {
     const { dir } = processes;
     const ports: number[] = [];
-    for (let i = 0; i < size; i++) ports.push(await freePort(processes.ports, true));
+    for (let i = 0; i < size; i++) ports.push(await freeRedisPort(processes.ports, true));
     const nodes = await Promise.all(ports.map((port) => processes.start(`node-${port}`, port, [
       ...serverArgs(port, dir),
       '--cluster-enabled', 'yes',
