@@ -2,6 +2,7 @@
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Pool, type Dispatcher } from 'undici';
+import { quietWindow, type QuietWindowOptions } from './lib/quiet-window.js';
 import { percentileSorted } from './lib/stats.js';
 
 /** Options for {@link runOpenLoop}. */
@@ -33,7 +34,38 @@ export interface OpenLoopOptions {
   onStart?: () => void;
   /** Also return every request's latency in schedule order (to look for stalls over time). */
   keepSamples?: boolean;
+  /**
+   * A second URL (normally the direct upstream) sent the same request at the same due times, on its own connections.
+   * Both series then share the machine's stalls, and `quiet` gives both over the bins where the companion was not
+   * stalled (see lib/quiet-window.ts).
+   */
+  companionUrl?: string;
+  /** How the companion marks stalls; defaults: 10 ms bins, stalled above 1 ms, one bin left out on each side. */
+  quiet?: Partial<Omit<QuietWindowOptions, 'rate'>>;
 }
+
+/** The companion series of a run with `companionUrl`. */
+export interface CompanionResult {
+  url: string;
+  ok2xx: number;
+  non2xx: number;
+  errors: number;
+  unfinished: number;
+  latencyUs: LatencyUs;
+  samplesMs?: Float64Array;
+}
+
+/** Both series over the bins in which the companion was not stalled. */
+export interface QuietResult extends Omit<QuietWindowOptions, 'rate'> {
+  bins: number;
+  stalledBins: number;
+  /** Share of the measured window left out, 0..1. */
+  excludedShare: number;
+  latencyUs: LatencyUs;
+  companionLatencyUs: LatencyUs;
+}
+
+export const defaultQuietOptions: Readonly<Omit<QuietWindowOptions, 'rate'>> = Object.freeze({ binMs: 10, stallMs: 1, padBins: 1 });
 
 /** Percentiles of a latency sample, in microseconds. */
 export interface LatencyUs {
@@ -78,6 +110,10 @@ export interface OpenLoopResult {
   wholeRunLatencyUs: LatencyUs;
   /** With `keepSamples`: latency (ms, NaN when unanswered) of request i, which was due at i / rate seconds (lead-in included). */
   samplesMs?: Float64Array;
+  /** With `companionUrl`: the companion's own figures over the measured window. */
+  companion?: CompanionResult;
+  /** With `companionUrl`: both series over the companion's quiet bins. */
+  quiet?: QuietResult;
 }
 
 function summarise(samples: Float64Array): LatencyUs {
@@ -227,20 +263,26 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
     headers: options.headers ?? {},
     body: options.body ?? null,
   };
+  const companionTarget = options.companionUrl === undefined ? null : new URL(options.companionUrl);
+  const companionPool = companionTarget === null ? null : new Pool(companionTarget.origin, { connections, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 30_000 });
+  const companionRequest: Dispatcher.DispatchOptions | null = companionTarget === null ? null : { ...request, path: companionTarget.pathname + companionTarget.search };
   try {
     // Open connections first so connection setup is not measured (one round, not a closed-loop warm-up).
     const preconnect = options.preconnect ?? connections;
-    await Promise.all(Array.from({ length: preconnect }, () => new Promise<void>((resolve) => pool.dispatch(request, new Call(null, 0, () => resolve())))));
+    const open = (p: Pool, r: Dispatcher.DispatchOptions) => Array.from({ length: preconnect }, () => new Promise<void>((resolve) => p.dispatch(r, new Call(null, 0, () => resolve()))));
+    await Promise.all([...open(pool, request), ...(companionPool === null ? [] : open(companionPool, companionRequest!))]);
 
     const leadIn = Math.max(0, Math.round(options.rate * (options.leadInSeconds ?? 0)));
     const total = leadIn + Math.max(1, Math.round(options.rate * options.seconds));
     const periodMs = 1000 / options.rate;
     const schedule = new Schedule(total);
+    const companion = companionPool === null ? null : new Schedule(total);
     const clock = await startMetronome(periodMs, total);
-    const allSettled = new Promise<void>((resolve) => (schedule.onSettled = resolve));
+    const allSettled = Promise.all([new Promise<void>((resolve) => (schedule.onSettled = resolve)), companion === null ? null : new Promise<void>((resolve) => (companion.onSettled = resolve))]);
     if (leadIn === 0) options.onStart?.();
     const startMs = performance.now();
     for (let i = 0; i < total; i++) schedule.intendedMs[i] = startMs + i * periodMs;
+    if (companion !== null) companion.intendedMs.set(schedule.intendedMs);
 
     let next = 0;
     const sendDue = (): void => {
@@ -248,7 +290,20 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
       while (next < total && (schedule.intendedMs[next] as number) <= now) {
         if (next === leadIn && leadIn > 0) options.onStart?.();
         schedule.sentMs[next] = now;
-        pool.dispatch(request, new Call(schedule, next, null));
+        if (companion === null) pool.dispatch(request, new Call(schedule, next, null));
+        else {
+          // Which of the two leaves first alternates, so neither series is always second on the wire.
+          companion.sentMs[next] = now;
+          const targetCall = new Call(schedule, next, null);
+          const companionCall = new Call(companion, next, null);
+          if (next % 2 === 0) {
+            pool.dispatch(request, targetCall);
+            companionPool!.dispatch(companionRequest!, companionCall);
+          } else {
+            companionPool!.dispatch(companionRequest!, companionCall);
+            pool.dispatch(request, targetCall);
+          }
+        }
         next++;
       }
     };
@@ -288,10 +343,36 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
       sendLagUs: { p50: lagUs.p50, p99: lagUs.p99, max: lagUs.max },
       wholeRunLatencyUs: summarise(schedule.latencyMs),
       ...(options.keepSamples ? { samplesMs: schedule.latencyMs } : {}),
+      ...(companion === null ? {} : companionResults(options, companion, schedule, leadIn)),
     };
   } finally {
     await pool.destroy();
+    await companionPool?.destroy();
   }
+}
+
+function companionResults(options: OpenLoopOptions, companion: Schedule, schedule: Schedule, leadIn: number): { companion: CompanionResult; quiet: QuietResult } {
+  const quietOptions = { ...defaultQuietOptions, ...options.quiet };
+  const window = quietWindow(schedule.latencyMs.subarray(leadIn), companion.latencyMs.subarray(leadIn), { rate: options.rate, ...quietOptions });
+  return {
+    companion: {
+      url: options.companionUrl!,
+      ok2xx: companion.ok2xx,
+      non2xx: companion.non2xx,
+      errors: companion.errors,
+      unfinished: companion.total - companion.settled,
+      latencyUs: summarise(companion.latencyMs.subarray(leadIn)),
+      ...(options.keepSamples ? { samplesMs: companion.latencyMs } : {}),
+    },
+    quiet: {
+      ...quietOptions,
+      bins: window.bins,
+      stalledBins: window.stalledBins,
+      excludedShare: window.excludedShare,
+      latencyUs: summarise(window.target),
+      companionLatencyUs: summarise(window.companion),
+    },
+  };
 }
 
 const usage = 'Usage: node dist/bench/openloop.js <url> [rate=2000] [seconds=5] [connections=64] [GET|POST] [body]';

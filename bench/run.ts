@@ -33,6 +33,8 @@ export interface BenchConfig {
   retryBudget: number;
   quietWaitS: number;
   targets: TargetId[] | null;
+  /** Targets that also get a stall-excluded latency run (the direct upstream sent alongside as a companion). */
+  quietTargets: TargetId[];
   nodeFlags: string[];
 }
 
@@ -68,6 +70,8 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     retryBudget: Math.round(numberFrom(env, 'BENCH_RETRY_BUDGET', 4)),
     quietWaitS: numberFrom(env, 'BENCH_QUIET_WAIT_S', quick ? 1 : 2),
     targets: env.BENCH_TARGETS ? (env.BENCH_TARGETS.split(',').map((t) => t.trim()) as TargetId[]) : null,
+    // The goal's target, its stack floor and nginx; BENCH_QUIET_TARGETS=none skips the stall-excluded runs.
+    quietTargets: (env.BENCH_QUIET_TARGETS ?? 'switchyard-canary,bare-dispatch,nginx').split(',').map((t) => t.trim()).filter((t) => t !== '' && t !== 'none') as TargetId[],
     nodeFlags: ['--max-semi-space-size=64'],
   };
 }
@@ -132,10 +136,11 @@ class Bench {
     return { kind: 'capacity', rep, target: target.id, attempt, result, ...this.finishRun(target, before, after, result.completed) };
   }
 
-  async latency(target: Target, rep: number, attempt: number, seconds = this.config.seconds): Promise<LatencyRun> {
+  async latency(target: Target, rep: number, attempt: number, seconds = this.config.seconds, companionUrl?: string): Promise<LatencyRun> {
     let before: CpuSnapshot | null = null;
     const result = await runOpenLoop({
       url: target.url,
+      companionUrl,
       rate: this.config.rate,
       seconds,
       leadInSeconds: this.config.leadInSeconds,
@@ -147,6 +152,17 @@ class Bench {
     });
     const after = cpuSnapshot(this.roots);
     return { kind: 'latency', rep, target: target.id, attempt, result, ...this.finishRun(target, before ?? after, after, result.measuredCompleted) };
+  }
+
+  /**
+   * The target at the fixed rate with the direct upstream sent the same requests at the same moments, so both share
+   * the machine's stalls and the added latency can be read over the moments direct was not stalled (lib/quiet-window.ts).
+   */
+  async quietLatency(target: Target, rep: number): Promise<LatencyRun> {
+    await this.waitForQuiet();
+    const run = await this.latency(target, rep, 1, this.config.seconds, this.direct.url);
+    this.assertAlive();
+    return run;
   }
 
   /** Waits (bounded) for a sampling window with foreign CPU under the threshold. */
@@ -206,8 +222,9 @@ export async function runBench(config: BenchConfig): Promise<string> {
     const m = machine();
     log(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
     log(`Origin: ${fleet.origin.version}. Targets: ${measured.map((t) => t.id).join(', ')}`);
-    const perRep = measured.length * (2 * config.seconds + config.leadInSeconds + 2 * (config.seconds + config.leadInSeconds));
-    log(`Plan: ${config.reps} rep(s) × ${measured.length} targets × (capacity + ${config.rate} req/s) × (direct + target) × ${config.seconds} s ≈ ${Math.round((perRep * config.reps + config.warmupSeconds * (measured.length + 0.5)) / 60 * 10) / 10} min`);
+    const quietTargets = measured.filter((t) => config.quietTargets.includes(t.id));
+    const perRep = measured.length * (2 * config.seconds + config.leadInSeconds + 2 * (config.seconds + config.leadInSeconds)) + quietTargets.length * (config.seconds + config.leadInSeconds);
+    log(`Plan: ${config.reps} rep(s) × ${measured.length} targets × (capacity + ${config.rate} req/s) × (direct + target) × ${config.seconds} s${quietTargets.length > 0 ? `, + a stall-excluded ${config.rate} req/s run for ${quietTargets.map((t) => t.id).join(', ')}` : ''} ≈ ${Math.round((perRep * config.reps + config.warmupSeconds * (measured.length + 0.5)) / 60 * 10) / 10} min`);
 
     log('Warm-up (not recorded): saturation per target, then a short open-loop run');
     await bench.capacity(bench.direct, -1, 0, Math.max(1, config.warmupSeconds / 2));
@@ -216,6 +233,7 @@ export async function runBench(config: BenchConfig): Promise<string> {
 
     const capacity: Pair<CapacityRun>[] = [];
     const latency: Pair<LatencyRun>[] = [];
+    const quiet: LatencyRun[] = [];
     for (let rep = 0; rep < config.reps; rep++) {
       // Alternate the order so drift over the run (thermal, neighbours) does not always favour the same target.
       const order = rep % 2 === 1 ? [...measured].reverse() : measured;
@@ -225,12 +243,14 @@ export async function runBench(config: BenchConfig): Promise<string> {
         const lat = await bench.pair((t, r, a) => bench.latency(t, r, a), target, rep);
         latency.push(lat);
         const cpu = (v: number | null) => (v === null ? '–' : num(v, 1));
-        log(`[rep ${rep + 1}/${config.reps}] ${target.id.padEnd(17)} capacity ${num(cap.run.result.rps)} rps (direct ${num(cap.direct.result.rps)}), ${cpu(cap.run.proxyCpuUsPerReq)} µs/req | ${config.rate}/s: p50 ${num(lat.run.result.latencyUs.p50 / 1000, 3)} ms (direct ${num(lat.direct.result.latencyUs.p50 / 1000, 3)}), p99 ${num(lat.run.result.latencyUs.p99 / 1000, 3)} ms (direct ${num(lat.direct.result.latencyUs.p99 / 1000, 3)}), ${cpu(lat.run.proxyCpuUsPerReq)} µs/req | foreign ${num(Math.max(cap.run.foreignPct, lat.run.foreignPct))}%${cap.noisy || lat.noisy ? ' (noisy)' : ''}`);
+        const q = quietTargets.includes(target) ? await bench.quietLatency(target, rep) : null;
+        if (q !== null) quiet.push(q);
+        log(`[rep ${rep + 1}/${config.reps}] ${target.id.padEnd(17)} capacity ${num(cap.run.result.rps)} rps (direct ${num(cap.direct.result.rps)}), ${cpu(cap.run.proxyCpuUsPerReq)} µs/req | ${config.rate}/s: p50 ${num(lat.run.result.latencyUs.p50 / 1000, 3)} ms (direct ${num(lat.direct.result.latencyUs.p50 / 1000, 3)}), p99 ${num(lat.run.result.latencyUs.p99 / 1000, 3)} ms (direct ${num(lat.direct.result.latencyUs.p99 / 1000, 3)}), ${cpu(lat.run.proxyCpuUsPerReq)} µs/req | foreign ${num(Math.max(cap.run.foreignPct, lat.run.foreignPct))}%${cap.noisy || lat.noisy ? ' (noisy)' : ''}${q?.result.quiet ? ` | stall-excluded: added p99 ${num((q.result.quiet.latencyUs.p99 - q.result.quiet.companionLatencyUs.p99) / 1000, 3)} ms, ${num(100 * q.result.quiet.excludedShare)}% of bins left out` : ''}`);
       }
     }
 
     const shown = fleet.targets.filter((t) => t.id === 'direct' || measured.includes(t));
-    const summaries = summarise(shown, capacity, latency);
+    const summaries = summarise(shown, capacity, latency, quiet);
     const goals = checkGoals(summaries, config.rate);
     const table = markdown(summaries, goals, config.rate);
     const splits: Record<string, Record<string, number>> = {};
@@ -240,7 +260,7 @@ export async function runBench(config: BenchConfig): Promise<string> {
     mkdirSync(resultsDir, { recursive: true });
     const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
     const finishedAt = new Date();
-    writeFileSync(file, `${JSON.stringify({ startedAt, finishedAt, machine: m, config, fleet: { origin: fleet.origin, targets: fleet.targets, skipped: fleet.skipped, versions: fleet.versions }, servedShares: splits, summaries, goals, markdown: table, capacity, latency }, null, 2)}\n`);
+    writeFileSync(file, `${JSON.stringify({ startedAt, finishedAt, machine: m, config, fleet: { origin: fleet.origin, targets: fleet.targets, skipped: fleet.skipped, versions: fleet.versions }, servedShares: splits, summaries, goals, markdown: table, capacity, latency, quiet }, null, 2)}\n`);
 
     log('');
     log(table);
