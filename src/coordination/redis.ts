@@ -109,6 +109,28 @@ function errorCode(err: unknown): string {
   return typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'unknown';
 }
 
+/** Node's codes for a server certificate it would not trust (tls.connect's verification errors). */
+const untrustedCertificateCodes: ReadonlySet<string> = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What an operator must change for a connection error that retrying cannot cure; null for the transient kind. */
+export function redisMisconfiguration(code: string): string | null {
+  if (untrustedCertificateCodes.has(code)) return "Redis TLS: the server's certificate is not trusted; give Node its CA with NODE_EXTRA_CA_CERTS=/path/ca.pem (Helm: redis.caSecret), or fix the host name in SWITCHYARD_REDIS_URL to one the certificate names";
+  if (code.startsWith('ERR_SSL_')) return 'Redis TLS: the handshake failed; is the server speaking TLS on that port? (rediss:// is TLS, redis:// is plain)';
+  return null;
+}
+
 /** Coordination through one Redis (single node, Sentinel or Cluster). */
 export class RedisCoordination implements Coordination {
   readonly enabled = true;
@@ -123,6 +145,8 @@ export class RedisCoordination implements Coordination {
   readonly #nonce = randomBytes(4).toString('hex');
   readonly #routes = new Map<string, RouteSync>();
   #status: CoordinationStatus = 'starting';
+  /** Misconfiguration codes already logged, so a reconnect loop says each once. */
+  readonly #saidMisconfigured = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #exchanging: Promise<void> | null = null;
   #startedAt = 0;
@@ -154,8 +178,9 @@ export class RedisCoordination implements Coordination {
       client.defineCommand('swyRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
       client.defineCommand('swyRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
       client.defineCommand('swyControl', { numberOfKeys: 2, lua: CONTROL_SCRIPT });
-      // Connection errors surface as a degraded status (logged once per change); the events themselves are noise.
-      client.on('error', (err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis connection error'));
+      // Connection errors surface as a degraded status (logged once per change); the events themselves are noise,
+      // except the ones a retry cannot cure (an untrusted certificate): those are said once per code, with the fix.
+      client.on('error', (err: unknown) => this.#onConnectionError(err));
     }
     this.#client.on('ready', () => void this.#exchange());
     this.#client.on('close', () => this.#setStatus('degraded', 'connection closed'));
@@ -165,6 +190,17 @@ export class RedisCoordination implements Coordination {
 
   status(): CoordinationStatus {
     return this.#status;
+  }
+
+  #onConnectionError(err: unknown): void {
+    const code = errorCode(err);
+    const fix = redisMisconfiguration(code);
+    if (fix === null || this.#saidMisconfigured.has(code)) {
+      this.#deps.logger.debug({ code }, 'redis connection error');
+      return;
+    }
+    this.#saidMisconfigured.add(code);
+    this.#deps.logger.warn({ code, redis: describeTarget(this.#settings.target) }, fix);
   }
 
   start(): void {

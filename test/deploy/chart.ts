@@ -193,6 +193,7 @@ export interface Volume {
   configMap?: { name: string };
   persistentVolumeClaim?: { claimName: string };
   emptyDir?: { sizeLimit?: string };
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
 }
 export interface PodSpec {
   containers: Container[];

@@ -373,6 +373,27 @@ describe('Redis coordination', () => {
     expect(render({ values: { redis: { enabled: true, existingSecret: 'redis-url-from-vault' } } }).some((m) => m.kind === 'Secret')).toBe(false);
   });
 
+  it('mounts redis.caSecret read-only and points NODE_EXTRA_CA_CERTS at its key, only while Redis is enabled', () => {
+    const tlsUrl = 'rediss://:pw@redis.internal:6380/0';
+    const { pod, container: c } = routerPod(render({ values: { redis: { enabled: true, url: tlsUrl, caSecret: 'redis-ca', caKey: 'ca.pem' } } }));
+    const caPath = envValue(c, 'NODE_EXTRA_CA_CERTS');
+    expect(caPath).toBe('/etc/switchyard/redis-ca/ca.pem');
+    const mount = c.volumeMounts?.find((m) => caPath!.startsWith(`${m.mountPath}/`));
+    expect(mount).toMatchObject({ mountPath: '/etc/switchyard/redis-ca', readOnly: true });
+    expect(pod.volumes?.find((v) => v.name === mount!.name)?.secret).toEqual({ secretName: 'redis-ca', items: [{ key: 'ca.pem', path: 'ca.pem' }] });
+    expect(routerSettings(c, tlsUrl)).toMatchObject({ target: { kind: 'single', tls: true } });
+    for (const values of [{ redis: { enabled: true, url: tlsUrl } }, { redis: { enabled: false, caSecret: 'redis-ca' } }]) {
+      const other = routerPod(render({ values }));
+      expect(envValue(other.container, 'NODE_EXTRA_CA_CERTS')).toBeUndefined();
+      expect(other.pod.volumes?.some((v) => v.secret !== undefined)).toBe(false);
+    }
+  });
+
+  it('refuses a caSecret or caKey that cannot name a Secret or a file', () => {
+    expect(renderFailure({ values: { redis: { enabled: true, url, caSecret: 'Redis CA' } } })).toMatch(/caSecret/);
+    expect(renderFailure({ values: { redis: { enabled: true, url, caSecret: 'redis-ca', caKey: '../ca.crt/' } } })).toMatch(/caKey/);
+  });
+
   it('prefers redis.existingSecret over secret.existingSecret for the URL only', () => {
     const c = container({ values: { redis: { enabled: true, existingSecret: 'redis-only' }, secret: { existingSecret: 'creds' } } });
     expect(env(c).SWITCHYARD_REDIS_URL).toEqual({ secretKeyRef: { name: 'redis-only', key: 'redis-url' } });

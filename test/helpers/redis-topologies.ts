@@ -1,4 +1,4 @@
-// Test helper: starts real Redis Sentinel and Cluster topologies (redis-server children on free ports in a temp dir).
+// Test helper: starts real Redis Sentinel and Cluster topologies, and a TLS-only Redis (redis-server children on free ports).
 //
 // Nothing here is mocked: the processes are the machine's redis-server 7 binary, started without persistence
 // (`--save '' --appendonly no`) so every run begins empty. The bench's ProcessGroup tracks every child from the moment
@@ -70,6 +70,16 @@ export interface ClusterTopology extends Topology {
 
 export type RedisTopology = SentinelTopology | ClusterTopology;
 
+/** One redis-server that accepts TLS only, with a certificate for 127.0.0.1 signed by a throwaway CA. */
+export interface TlsRedis extends Topology {
+  readonly kind: 'tls';
+  readonly node: RedisNode;
+  /** PEM of the CA that signed the server's certificate (what NODE_EXTRA_CA_CERTS would point at). */
+  readonly caFile: string;
+  /** A TLS client trusting `caFile`, for inspecting keys; disconnected by `stop`. */
+  client(): Redis;
+}
+
 /** Resolves once `probe` returns true; rejects naming `what` after `timeoutMs`. */
 async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -102,15 +112,16 @@ async function freeRedisPort(taken: Set<number>, bus = false): Promise<number> {
   throw new Error('no free port found in 50 attempts');
 }
 
-/** A server to ask: its port, and its password when it requires one. */
+/** A server to ask: its port, its password when it requires one, and the CA to trust when it speaks TLS only. */
 interface Address {
   readonly port: number;
   readonly password?: string;
+  readonly tlsCa?: string;
 }
 
 /** One command on a throwaway connection that never retries; null when the server does not answer. */
 async function ask(at: Address, command: string, ...args: string[]): Promise<unknown> {
-  const client = new Redis({ host: HOST, port: at.port, ...(at.password ? { password: at.password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500, enableReadyCheck: false });
+  const client = new Redis({ host: HOST, port: at.port, ...(at.password ? { password: at.password } : {}), ...(at.tlsCa ? { tls: { ca: at.tlsCa } } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500, enableReadyCheck: false });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -131,15 +142,15 @@ class Processes {
 
   constructor(readonly dir: string) {}
 
-  /** Starts `redis-server <args>` logging to `<dir>/<name>.log`; resolves once it answers PING (as `password`). */
-  async start(name: string, port: number, args: readonly string[], password?: string): Promise<RedisNode> {
+  /** Starts `redis-server <args>` logging to `<dir>/<name>.log`; resolves once it answers PING (as `password`, over TLS with `tlsCa`). */
+  async start(name: string, port: number, args: readonly string[], password?: string, tlsCa?: string): Promise<RedisNode> {
     const log = path.join(this.dir, `${name}.log`);
     const member = this.group.start(name, 'redis-server', [...args, '--logfile', log]);
     this.#byName.set(name, member);
     const exited = member.exited.then(async (code) => {
       throw new Error(`${name} (redis-server on ${port}) exited with ${String(code)} before answering: ${await this.#tail(log)}`);
     });
-    const answering = waitFor(`${name} answering PING on ${port}`, async () => (await ask({ port, password }, 'PING')) === 'PONG', 10_000);
+    const answering = waitFor(`${name} answering PING on ${port}`, async () => (await ask({ port, password, tlsCa }, 'PING')) === 'PONG', 10_000);
     await Promise.race([answering, exited]);
     exited.catch(() => undefined);
     return { host: HOST, port };
@@ -316,3 +327,46 @@ export function startCluster(size = 3): Promise<ClusterTopology> {
     };
   });
 }
+
+/**
+ * A redis-server listening for TLS only (`--port 0 --tls-port N`), clients not asked for certificates. openssl makes a
+ * CA and a P-256 server certificate for IP 127.0.0.1 (valid one day) in the temp dir, so a client must be given the CA.
+ */
+export function startTlsRedis(): Promise<TlsRedis> {
+  return withProcesses('tls', async (processes) => {
+    const { dir } = processes;
+    const file = (name: string) => path.join(dir, name);
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    await writeFile(file('san.ext'), `subjectAltName=IP:${HOST}\n`);
+    await run('openssl', ['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '1', '-subj', '/CN=switchyard-test-ca']);
+    await run('openssl', ['req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', `/CN=${HOST}`]);
+    await run('openssl', ['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '1', '-extfile', file('san.ext')]);
+    const ca = await readFile(file('ca.pem'), 'utf8');
+    const port = await freeRedisPort(processes.ports);
+    const node = await processes.start('tls', port, [
+      ...serverArgs(0, dir),
+      '--tls-port', String(port),
+      '--tls-cert-file', file('server.pem'),
+      '--tls-key-file', file('server.key'),
+      '--tls-ca-cert-file', file('ca.pem'),
+      '--tls-auth-clients', 'no',
+    ], undefined, ca);
+    let client: Redis | null = null;
+    return {
+      kind: 'tls',
+      url: `rediss://${HOST}:${port}`,
+      dir,
+      node,
+      caFile: file('ca.pem'),
+      client() {
+        client ??= new Redis({ host: HOST, port, tls: { ca }, maxRetriesPerRequest: 1 });
+        return client;
+      },
+      async stop() {
+        client?.disconnect();
+        await processes.stop();
+      },
+    };
+  });
+}
+

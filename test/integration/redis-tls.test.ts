@@ -1,0 +1,110 @@
+// Coordination over TLS: `switchyard serve` with a rediss:// URL leads its route through a TLS-only Redis when it trusts
+// the server's CA (NODE_EXTRA_CA_CERTS), and without it says why it cannot connect while it goes on serving alone.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { RouteAnalysis } from '../../src/control/controller.js';
+import { routeKeys } from '../../src/coordination/keys.js';
+import { parseLease } from '../../src/coordination/lease.js';
+import { startTlsRedis, type TlsRedis } from '../helpers/redis-topologies.js';
+import { routePolicy } from '../helpers/switchyard.js';
+import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const cli = path.resolve('dist/src/cli.js');
+const PREFIX = 'swy-tls';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A `switchyard serve` child process and every log line it has written so far. */
+interface Served {
+  child: ChildProcess;
+  dataUrl: string;
+  adminUrl: string;
+  lines: LogLine[];
+}
+
+let redis: TlsRedis;
+let upstream: Upstream;
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  redis = await startTlsRedis();
+  upstream = await startUpstream(behave.json('setosa'), { name: 'v1' });
+  dir = await mkdtemp(path.join(tmpdir(), 'swy-redis-tls-'));
+  await writeFile(path.join(dir, 'policy.yaml'), stringify(routePolicy(upstream.url)));
+});
+
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+});
+
+afterAll(async () => {
+  await upstream?.close();
+  await redis?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Starts the built CLI against the TLS Redis with `env` on top; resolves once it logs that it listens. */
+async function serve(env: Record<string, string | undefined>): Promise<Served> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', SWITCHYARD_DATA_DIR: path.join(dir, `data-${children.length}`), SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: PREFIX, SWITCHYARD_COORDINATION_MS: '50', ...env };
+  for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
+  const child = spawn(process.execPath, [cli, 'serve', '--config', path.join(dir, 'policy.yaml'), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const lines: LogLine[] = [];
+  let resolveListening: (line: LogLine) => void;
+  const listening = new Promise<LogLine>((resolve) => (resolveListening = resolve));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    const line = JSON.parse(text) as LogLine;
+    lines.push(line);
+    if (line.msg === 'switchyard listening') resolveListening(line);
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`switchyard serve exited with ${String(code)}: ${JSON.stringify(lines.slice(-5))}`))));
+  const line = await Promise.race([listening, exited]);
+  exited.catch(() => undefined);
+  return { child, dataUrl: line.dataUrl as string, adminUrl: line.adminUrl as string, lines };
+}
+
+async function analysis(served: Served): Promise<RouteAnalysis> {
+  return (await (await request(`${served.adminUrl}/v1/routes/iris/analysis`)).body.json()) as RouteAnalysis;
+}
+
+describe('coordination over TLS (rediss://)', () => {
+  it('leads the route through a TLS-only Redis when the CA is trusted through NODE_EXTRA_CA_CERTS', async () => {
+    const served = await serve({ NODE_EXTRA_CA_CERTS: redis.caFile });
+    await expect.poll(async () => {
+      const a = await analysis(served);
+      return `${a.coordination}/${a.role}`;
+    }, { timeout: 10_000, interval: 25 }).toBe('ok/leader');
+    // The lease really is in the TLS Redis, held by this replica.
+    const lease = parseLease((await redis.client().get(routeKeys(PREFIX, 'iris').lease)) ?? '');
+    expect(lease?.instance).toBe((await analysis(served)).leader);
+    const res = await request(`${served.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}' });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+  });
+
+  it('without the CA, names the rejected certificate in a warning and serves on alone (degraded)', async () => {
+    const served = await serve({ NODE_EXTRA_CA_CERTS: undefined });
+    await expect.poll(() => served.lines.find((l) => l.msg.includes('TLS'))?.code, { timeout: 10_000, interval: 25 }).toBe('SELF_SIGNED_CERT_IN_CHAIN');
+    const warning = served.lines.find((l) => l.msg.includes('TLS'))!;
+    expect(warning.level).toBe(40);
+    expect(warning.msg).toContain('NODE_EXTRA_CA_CERTS');
+    await expect.poll(async () => (await analysis(served)).coordination, { timeout: 10_000, interval: 25 }).toBe('degraded');
+    const res = await request(`${served.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}' });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    // Said once per cause, not once per reconnect attempt.
+    await expect.poll(() => served.lines.filter((l) => l.msg.includes('degraded')).length, { timeout: 10_000, interval: 25 }).toBeGreaterThan(0);
+    expect(served.lines.filter((l) => l.msg.includes('TLS'))).toHaveLength(1);
+  });
+});
