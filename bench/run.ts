@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runOpenLoop } from './openloop.js';
 import { delayHeader } from './upstream-stub.js';
 import { runCapacity } from './lib/capacity.js';
-import { startFleet, type Fleet, type Target, type TargetId } from './lib/fleet.js';
+import { startFleet, targetIds, type Fleet, type Target, type TargetId } from './lib/fleet.js';
 import { requestBody, requestHeaders } from './lib/payload.js';
 import { cpuDelta, cpuSnapshot, treeRssMiB, type CpuSnapshot } from './lib/proc-stat.js';
 import { ProcessGroup } from './lib/processes.js';
@@ -46,6 +46,14 @@ function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return value;
 }
 
+/** A comma list of target ids; an unknown id is an error naming the variable and the ids there are. */
+function targetList(name: string, raw: string): TargetId[] {
+  const ids = raw.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const unknown = ids.filter((id) => !(targetIds as readonly string[]).includes(id));
+  if (unknown.length > 0) throw new Error(`${name}: unknown target ${unknown.map((u) => `"${u}"`).join(', ')}; use a comma list of ${targetIds.join(', ')}`);
+  return ids as TargetId[];
+}
+
 /** Reads the BENCH_* knobs; BENCH_QUICK=1 is one short repetition for a smoke run. */
 export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   const quick = env.BENCH_QUICK === '1';
@@ -69,9 +77,9 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     retries: Math.round(numberFrom(env, 'BENCH_RETRIES', quick ? 0 : 1)),
     retryBudget: Math.round(numberFrom(env, 'BENCH_RETRY_BUDGET', 4)),
     quietWaitS: numberFrom(env, 'BENCH_QUIET_WAIT_S', quick ? 1 : 2),
-    targets: env.BENCH_TARGETS ? (env.BENCH_TARGETS.split(',').map((t) => t.trim()) as TargetId[]) : null,
+    targets: env.BENCH_TARGETS ? targetList('BENCH_TARGETS', env.BENCH_TARGETS) : null,
     // The goal's target, its stack floor and nginx; BENCH_QUIET_TARGETS=none skips the stall-excluded runs.
-    quietTargets: (env.BENCH_QUIET_TARGETS ?? 'switchyard-canary,bare-dispatch,nginx').split(',').map((t) => t.trim()).filter((t) => t !== '' && t !== 'none') as TargetId[],
+    quietTargets: env.BENCH_QUIET_TARGETS === 'none' ? [] : targetList('BENCH_QUIET_TARGETS', env.BENCH_QUIET_TARGETS ?? 'switchyard-canary,bare-dispatch,nginx'),
     nodeFlags: ['--max-semi-space-size=64'],
   };
 }

@@ -6,7 +6,8 @@ import { predictionBody, predictPath } from './payload.js';
 import { freePort, waitForHttp, type Managed, type ProcessGroup } from './processes.js';
 
 /** Identifiers of the bench targets, in their default order. */
-export type TargetId = 'direct' | 'switchyard-p0' | 'switchyard-canary' | 'fastify-proxy' | 'bare-dispatch' | 'nginx' | 'haproxy';
+export const targetIds = ['direct', 'switchyard-p0', 'switchyard-canary', 'fastify-proxy', 'bare-dispatch', 'nginx', 'haproxy'] as const;
+export type TargetId = (typeof targetIds)[number];
 
 /** One thing the load generators can hit. */
 export interface Target {
