@@ -1,12 +1,9 @@
 // Two `switchyard serve` processes follow one Unleash flag: a rollout change reaches both within 3 s and the split over
 // 5,000 keys through their sockets is exactly Unleash's bucketing; disabling the flag sends everything to the champion.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -15,51 +12,26 @@ import type { RouteView } from '../../src/admin/route-view.js';
 import { stickyBucket } from '../../src/decision/bucket.js';
 import { UnleashAdminClient } from '../../src/flags/unleash-admin.js';
 import { getSharedUnleashServer, type UnleashServerInfo } from '../helpers/unleash-server.js';
+import { startServe, type ServeProcess } from '../helpers/cli.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 
-const cli = path.resolve('dist/src/cli.js');
 const ENV = 'development';
 const KEYS = Array.from({ length: 5_000 }, (_, i) => `prop-user-${i}`);
 /** The issue's bound: a rollout change made in Unleash is applied by every replica within 3 s. */
 const PROPAGATION_BOUND_MS = 3_000;
 
-interface ServeProcess {
-  child: ChildProcessWithoutNullStreams;
-  dataUrl: string;
-  adminUrl: string;
-}
-
-/** Starts `switchyard serve` and resolves with its URLs from the "switchyard listening" log line. */
-async function serve(policyFile: string, dataDir: string, unleash: UnleashServerInfo): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cli, 'serve', '--config', policyFile, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], {
-    env: {
-      PATH: process.env.PATH,
-      SWITCHYARD_LOG_LEVEL: 'info',
-      SWITCHYARD_DATA_DIR: dataDir,
-      SWITCHYARD_PAIRS_SINK: 'none',
-      UNLEASH_URL: unleash.apiUrl,
-      UNLEASH_API_TOKEN: unleash.clientToken,
-      UNLEASH_APP_NAME: 'switchyard-propagation-test',
-      UNLEASH_REFRESH_MS: '1000',
-    },
+/** Starts `switchyard serve` against the shared Unleash and resolves once it listens. */
+function serve(policyFile: string, dataDir: string, unleash: UnleashServerInfo): Promise<ServeProcess> {
+  return startServe(policyFile, {
+    PATH: process.env.PATH,
+    SWITCHYARD_LOG_LEVEL: 'info',
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_PAIRS_SINK: 'none',
+    UNLEASH_URL: unleash.apiUrl,
+    UNLEASH_API_TOKEN: unleash.clientToken,
+    UNLEASH_APP_NAME: 'switchyard-propagation-test',
+    UNLEASH_REFRESH_MS: '1000',
   });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`switchyard serve exited (${String(code)}) before listening: ${stderr}`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const entry = JSON.parse(line) as { msg: string; dataUrl?: string; adminUrl?: string };
-      if (entry.msg === 'switchyard listening') return { dataUrl: entry.dataUrl!, adminUrl: entry.adminUrl! };
-    }
-    throw new Error(`switchyard serve closed stdout before listening: ${stderr}`);
-  })();
-  const urls = await Promise.race([listening, exited]);
-  // Keep draining stdout so the child never blocks on a full pipe.
-  lines.on('line', () => undefined);
-  return { child, ...urls };
 }
 
 async function routeOf(proc: ServeProcess): Promise<RouteView> {
@@ -106,7 +78,6 @@ describe('two switchyard processes follow one Unleash flag', () => {
   const flag = `swy.prop.${randomUUID()}`;
 
   beforeAll(async () => {
-    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
     unleash = await getSharedUnleashServer();
     admin = new UnleashAdminClient({ baseUrl: unleash.url, adminToken: unleash.adminToken });
     await admin.createFlag(flag, { type: 'experiment' });

@@ -1,19 +1,17 @@
 // Policy reloads, the admin listener, the CLI, and SIGTERM draining, through real sockets and real processes.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import type { ReloadResult } from '../../src/app.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startServe } from '../helpers/cli.js';
 import { routePolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
-const cli = path.resolve('dist/src/cli.js');
 
 
 async function variant(base: string): Promise<string> {
@@ -176,16 +174,9 @@ describe('SIGTERM drain', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'swy-drain-'));
     const policy = path.join(dir, 'p.yaml');
     await writeFile(policy, stringify(routePolicy(slow.url)));
-    child = spawn(process.execPath, [cli, 'serve', '--config', policy, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' } });
-    const lines = createInterface({ input: child.stdout! });
-    let dataUrl = '';
-    for await (const line of lines) {
-      const entry = JSON.parse(line) as { msg: string; dataUrl?: string };
-      if (entry.msg === 'switchyard listening') {
-        dataUrl = entry.dataUrl!;
-        break;
-      }
-    }
+    const served = await startServe(policy, { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' });
+    child = served.child;
+    const { dataUrl } = served;
     const inFlight = request(`${dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}' });
     await slow.waitForRequests(1);
     const exited = once(child, 'exit');

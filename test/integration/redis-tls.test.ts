@@ -1,10 +1,9 @@
 // Coordination over TLS: `switchyard serve` with a rediss:// URL leads its route through a TLS-only Redis when it trusts
 // the server's CA (NODE_EXTRA_CA_CERTS), and without it says why it cannot connect while it goes on serving alone.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -12,25 +11,11 @@ import type { RouteAnalysis } from '../../src/control/controller.js';
 import { routeKeys } from '../../src/coordination/keys.js';
 import { parseLease } from '../../src/coordination/lease.js';
 import { startTlsRedis, type TlsRedis } from '../helpers/redis-topologies.js';
+import { startServe, type ServeProcess } from '../helpers/cli.js';
 import { routePolicy } from '../helpers/switchyard.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 
-const cli = path.resolve('dist/src/cli.js');
 const PREFIX = 'swy-tls';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** A `switchyard serve` child process and every log line it has written so far. */
-interface Served {
-  child: ChildProcess;
-  dataUrl: string;
-  adminUrl: string;
-  lines: LogLine[];
-}
 
 let redis: TlsRedis;
 let upstream: Upstream;
@@ -54,27 +39,16 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts the built CLI against the TLS Redis with `env` on top; resolves once it logs that it listens. */
-async function serve(env: Record<string, string | undefined>): Promise<Served> {
+/** Starts the built CLI against the TLS Redis with `env` on top (an undefined value unsets a variable). */
+async function serve(env: Record<string, string | undefined>): Promise<ServeProcess> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'info', SWITCHYARD_DATA_DIR: path.join(dir, `data-${children.length}`), SWITCHYARD_REDIS_URL: redis.url, SWITCHYARD_REDIS_PREFIX: PREFIX, SWITCHYARD_COORDINATION_MS: '50', ...env };
   for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
-  const child = spawn(process.execPath, [cli, 'serve', '--config', path.join(dir, 'policy.yaml'), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const lines: LogLine[] = [];
-  let resolveListening: (line: LogLine) => void;
-  const listening = new Promise<LogLine>((resolve) => (resolveListening = resolve));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    const line = JSON.parse(text) as LogLine;
-    lines.push(line);
-    if (line.msg === 'switchyard listening') resolveListening(line);
-  });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`switchyard serve exited with ${String(code)}: ${JSON.stringify(lines.slice(-5))}`))));
-  const line = await Promise.race([listening, exited]);
-  exited.catch(() => undefined);
-  return { child, dataUrl: line.dataUrl as string, adminUrl: line.adminUrl as string, lines };
+  const served = await startServe(path.join(dir, 'policy.yaml'), childEnv);
+  children.push(served.child);
+  return served;
 }
 
-async function analysis(served: Served): Promise<RouteAnalysis> {
+async function analysis(served: ServeProcess): Promise<RouteAnalysis> {
   return (await (await request(`${served.adminUrl}/v1/routes/iris/analysis`)).body.json()) as RouteAnalysis;
 }
 

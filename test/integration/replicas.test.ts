@@ -5,20 +5,18 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { RouteAnalysis } from '../../src/control/controller.js';
+import { startServe } from '../helpers/cli.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 
-const cli = path.resolve('dist/src/cli.js');
 const MACHINE_REDIS = 'redis://127.0.0.1:6379';
 const TOKEN = 'replicas-test-token';
 const LEASE_MS = 1_000;
@@ -94,39 +92,22 @@ async function stopChild(child: ChildProcessWithoutNullStreams, signal: NodeJS.S
   await exited;
 }
 
-/** Starts `switchyard serve` and resolves with its URLs from the "switchyard listening" log line. */
+/** Starts replica `id` as a `switchyard serve` process on the given Redis and resolves once it listens. */
 async function serve(id: string, policyFile: string, dir: string, redisUrl: string, prefix: string): Promise<Replica> {
-  const child = spawn(process.execPath, [cli, 'serve', '--config', policyFile, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], {
-    env: {
-      PATH: process.env.PATH,
-      SWITCHYARD_LOG_LEVEL: 'info',
-      SWITCHYARD_DATA_DIR: path.join(dir, id),
-      SWITCHYARD_PAIRS_SINK: 'none',
-      SWITCHYARD_ADMIN_TOKEN: TOKEN,
-      SWITCHYARD_CONTROL_INTERVAL_MS: '100',
-      SWITCHYARD_REDIS_URL: redisUrl,
-      SWITCHYARD_REDIS_PREFIX: prefix,
-      SWITCHYARD_INSTANCE_ID: id,
-      SWITCHYARD_COORDINATION_MS: String(COORDINATION_MS),
-      SWITCHYARD_LEASE_MS: String(LEASE_MS),
-    },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const lines = createInterface({ input: child.stdout });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`${id} exited (${String(code)}) before listening: ${stderr}`);
-  });
-  const listening = (async () => {
-    for await (const line of lines) {
-      const entry = JSON.parse(line) as { msg: string; dataUrl?: string; adminUrl?: string };
-      if (entry.msg === 'switchyard listening') return { dataUrl: entry.dataUrl!, adminUrl: entry.adminUrl! };
-    }
-    throw new Error(`${id} closed stdout before listening: ${stderr}`);
-  })();
-  const urls = await Promise.race([listening, exited]);
-  lines.on('line', () => undefined);
-  return { id, child, ...urls, inRotation: true };
+  const started = await startServe(policyFile, {
+    PATH: process.env.PATH,
+    SWITCHYARD_LOG_LEVEL: 'info',
+    SWITCHYARD_DATA_DIR: path.join(dir, id),
+    SWITCHYARD_PAIRS_SINK: 'none',
+    SWITCHYARD_ADMIN_TOKEN: TOKEN,
+    SWITCHYARD_CONTROL_INTERVAL_MS: '100',
+    SWITCHYARD_REDIS_URL: redisUrl,
+    SWITCHYARD_REDIS_PREFIX: prefix,
+    SWITCHYARD_INSTANCE_ID: id,
+    SWITCHYARD_COORDINATION_MS: String(COORDINATION_MS),
+    SWITCHYARD_LEASE_MS: String(LEASE_MS),
+  }, id);
+  return { id, child: started.child, dataUrl: started.dataUrl, adminUrl: started.adminUrl, inRotation: true };
 }
 
 /** Waits for every start; when one fails, stops the ones that came up before rethrowing, so no child is left behind. */
@@ -249,7 +230,6 @@ describe('three replicas on one Redis', () => {
   const replicas: Replica[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
     await ensureMachineRedis();
     champion = await startUpstream(behave.json('setosa'), { name: 'v1' });
     challenger = await startUpstream(behave.json('setosa'), { name: 'v2' });
