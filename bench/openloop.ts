@@ -65,7 +65,7 @@ export interface QuietResult extends Omit<QuietWindowOptions, 'rate'> {
   companionLatencyUs: LatencyUs;
 }
 
-export const defaultQuietOptions: Readonly<Omit<QuietWindowOptions, 'rate'>> = Object.freeze({ binMs: 10, stallMs: 1, padBins: 1 });
+const defaultQuietOptions: Readonly<Omit<QuietWindowOptions, 'rate'>> = Object.freeze({ binMs: 10, stallMs: 1, padBins: 1 });
 
 /** Percentiles of a latency sample, in microseconds. */
 export interface LatencyUs {
