@@ -153,6 +153,11 @@ export class PairRecorder implements ObservationPort {
     this.#enqueue({ served: null, shadow: observation });
   }
 
+  /** Observations queued but not yet processed (the worker keeps reporting totals until this is 0). */
+  get backlog(): number {
+    return this.#queue.length;
+  }
+
   #enqueue(work: Work): void {
     if (this.#queue.length >= this.#maxQueue) {
       this.#recorderDrops.inc();

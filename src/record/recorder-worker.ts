@@ -40,6 +40,8 @@ function totals(): ExperimentTotals | null {
 }
 
 // Acks are batched: the serving thread needs them only to bound what is in flight and to refresh the totals.
+/** How long acks wait to batch up; also bounds how stale the serving thread's totals are. */
+const ackDelayMs = 20;
 let processed = 0;
 let ackTimer: NodeJS.Timeout | null = null;
 function sendAck(): void {
@@ -47,6 +49,9 @@ function sendAck(): void {
   const message: FromWorker = { type: 'ack', processed, totals: totals() };
   processed = 0;
   port!.postMessage(message);
+  // A burst is worked through in batches that can outlast the ack delay: ack again until it is done, so the last
+  // totals sent are the final ones (else they stay short until the next observation arrives).
+  if (recorder.backlog > 0) ackTimer = setTimeout(sendAck, ackDelayMs);
 }
 
 function toBuffer(text: string | null): Buffer | null {
@@ -73,7 +78,7 @@ port.on('message', (message: ToWorker) => {
     case 'observations':
       for (const item of message.items) observe(item);
       processed += message.items.length;
-      ackTimer ??= setTimeout(sendAck, 20);
+      ackTimer ??= setTimeout(sendAck, ackDelayMs);
       return;
     case 'feedback':
       reply(message.id, recorder.feedback(message.items));

@@ -67,6 +67,18 @@ describe('RecorderClient and the recorder worker', () => {
     expect(pairs.values.map((v) => [v.labels.result, v.value]).sort()).toEqual([['agree', 1], ['disagree', 1]]);
   });
 
+  it('reports the totals of a burst once the worker has worked through all of it, without a flush', async () => {
+    // 4,000 pairs take the worker many 32-item batches, longer than its 20 ms ack delay: an ack sent mid-burst must be
+    // followed by one with the final totals, or the controller would publish a short count until the next request.
+    const { client } = await start();
+    const pairs = 4_000;
+    for (let i = 0; i < pairs; i++) {
+      client.served(served(`b${i}`, 'setosa'));
+      client.shadowed(shadowed(`b${i}`, 'setosa'));
+    }
+    await expect.poll(() => client.agreementOf('iris'), { timeout: 10_000, interval: 20 }).toEqual({ agree: pairs, parsed: pairs });
+  });
+
   it('joins feedback in the worker with one status per item', async () => {
     const { client } = await start();
     client.served(served('r1', 'setosa'));
