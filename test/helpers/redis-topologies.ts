@@ -63,9 +63,36 @@ export interface SentinelOptions {
 
 export interface ClusterTopology extends Topology {
   readonly kind: 'cluster';
+  /** Every node started (masters and replicas), including any killed by `kill`. */
   readonly nodes: readonly RedisNode[];
-  /** A Cluster client on the nodes, for inspecting keys; disconnected by `stop`. */
+  /** A Cluster client on the live nodes, for inspecting keys; disconnected by `stop` and by `kill`. */
   client(): Cluster;
+  /** The master serving `key`'s hash slot. */
+  masterOf(key: string): Promise<RedisNode>;
+  /**
+   * The live node on which a connection named `name` (ioredis connectionName; its Cluster subscriber adds a prefix)
+   * is subscribed to a channel, if any.
+   */
+  nodeWithSubscriber(name: string): Promise<RedisNode | null>;
+  /** Subscribers of `channel` over every live node, replicas included (PUBSUB NUMSUB counts one node's clients). */
+  subscribers(channel: string): Promise<number>;
+  /**
+   * SIGKILLs a node (a crash, not a handover). For a master, resolves once one of its replicas has been promoted and
+   * every live node reports cluster_state:ok with the master's slots on the promoted node (it needs a replica left);
+   * for a replica, once every live node reports cluster_state:ok.
+   */
+  kill(node: RedisNode): Promise<{ promoted: RedisNode | null }>;
+}
+
+export interface ClusterOptions {
+  /** Masters (default 3). */
+  masters?: number;
+  /**
+   * Replicas per master (default 0). With replicas the node timeout is 1 s, so the cluster fails a dead master over
+   * within a few seconds; without, it stays 5 s: a dead node there is an outage, and a short timeout only makes a
+   * loaded CI machine flap.
+   */
+  replicas?: number;
 }
 
 export type RedisTopology = SentinelTopology | ClusterTopology;
@@ -285,31 +312,57 @@ export function startSentinel(options: SentinelOptions = {}): Promise<SentinelTo
   });
 }
 
+/** One row of CLUSTER SLOTS: [start, end, [host, port, id], ...replicas]. */
+type SlotRange = [number, number, [string, number, string], ...[string, number, string][]];
+
+/** The port of the master serving `slot`, as the node on `askPort` sees it; null when it does not answer. */
+async function slotOwner(askPort: number, slot: number): Promise<number | null> {
+  const ranges = (await ask({ port: askPort }, 'CLUSTER', 'SLOTS')) as SlotRange[] | null;
+  if (!Array.isArray(ranges)) return null;
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  return range ? Number(range[2][1]) : null;
+}
+
 /**
- * A three-master Cluster (no replicas) on free ports, created with `redis-cli --cluster create`. Resolves once every
- * node reports cluster_state:ok, i.e. each one sees all 16384 slots served.
+ * A Cluster on free ports (three masters by default, each with `replicas` replicas), created with
+ * `redis-cli --cluster create`. Resolves once every node reports cluster_state:ok, i.e. each one sees all 16384 slots
+ * served, and every replica's link to its master is up.
  */
-export function startCluster(size = 3): Promise<ClusterTopology> {
+export function startCluster(options: ClusterOptions = {}): Promise<ClusterTopology> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicas ?? 0;
   return withProcesses('cluster', async (processes) => {
     const { dir } = processes;
     const ports: number[] = [];
-    for (let i = 0; i < size; i++) ports.push(await freeRedisPort(processes.ports, true));
+    for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freeRedisPort(processes.ports, true));
     const nodes = await Promise.all(ports.map((port) => processes.start(`node-${port}`, port, [
       ...serverArgs(port, dir),
       '--cluster-enabled', 'yes',
       '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-      '--cluster-node-timeout', '5000',
+      '--cluster-node-timeout', replicas > 0 ? '1000' : '5000',
+      // A replica started with the cluster has nothing old to hold against it: it may always take over.
+      '--cluster-replica-validity-factor', '0',
+      '--repl-diskless-sync-delay', '0',
     ])));
     try {
-      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
       throw new Error(`redis-cli --cluster create failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
     }
-    await waitFor('cluster_state:ok on every node', async () => {
-      const infos = await Promise.all(ports.map((port) => ask({ port }, 'CLUSTER', 'INFO')));
+    const live = new Set(ports);
+    const allOk = async () => {
+      const infos = await Promise.all([...live].map((port) => ask({ port }, 'CLUSTER', 'INFO')));
       return infos.every((info) => typeof info === 'string' && info.includes('cluster_state:ok'));
-    }, 15_000);
+    };
+    await waitFor('cluster_state:ok on every node', allOk, 15_000);
+    if (replicas > 0) {
+      await waitFor('every replica linked to its master', async () => {
+        const infos = await Promise.all(ports.map((port) => ask({ port }, 'INFO', 'replication')));
+        return infos.filter((info) => /role:slave/.test(String(info)) && /master_link_status:up/.test(String(info))).length === masters * replicas;
+      }, 15_000);
+    }
+    const anyLive = () => [...live][0]!;
     let client: Cluster | null = null;
     return {
       kind: 'cluster',
@@ -317,8 +370,54 @@ export function startCluster(size = 3): Promise<ClusterTopology> {
       dir,
       nodes,
       client() {
-        client ??= new Cluster(nodes.map((n) => ({ host: n.host, port: n.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
+        client ??= new Cluster(nodes.filter((n) => live.has(n.port)).map((n) => ({ host: n.host, port: n.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
         return client;
+      },
+      async masterOf(key) {
+        const slot = Number(await ask({ port: anyLive() }, 'CLUSTER', 'KEYSLOT', key));
+        const owner = await slotOwner(anyLive(), slot);
+        if (owner === null) throw new Error(`no node serves slot ${slot} of ${key}`);
+        return { host: HOST, port: owner };
+      },
+      async nodeWithSubscriber(name) {
+        const subscribed = (line: string) => /\bname=\S*/.exec(line)?.[0].endsWith(name) === true && /\bsub=[1-9]/.test(line);
+        for (const port of live) {
+          const list = await ask({ port }, 'CLIENT', 'LIST');
+          if (typeof list === 'string' && list.split('\n').some(subscribed)) return { host: HOST, port };
+        }
+        return null;
+      },
+      async subscribers(channel) {
+        const counts = await Promise.all([...live].map((port) => ask({ port }, 'PUBSUB', 'NUMSUB', channel)));
+        return counts.reduce<number>((sum, reply) => sum + Number((reply as [string, number] | null)?.[1] ?? 0), 0);
+      },
+      async kill(node) {
+        if (!live.has(node.port)) throw new Error(`node ${node.port} is not a live node of this cluster`);
+        const ranges = ((await ask({ port: node.port }, 'CLUSTER', 'SLOTS')) ?? []) as SlotRange[];
+        const served = ranges.filter((range) => Number(range[2][1]) === node.port);
+        const firstSlot = served[0]?.[0] ?? null;
+        // Any of the master's replicas may win the election. (CLUSTER SLOTS leaves out replicas that have not yet
+        // replicated a byte, so they are read from CLUSTER NODES: `<id> <ip:port@bus> <flags> <master id> …`.)
+        const table = String(await ask({ port: node.port }, 'CLUSTER', 'NODES')).split('\n').map((line) => line.split(' '));
+        const ownId = table.find((row) => row[2]?.includes('myself'))?.[0];
+        const candidates = firstSlot === null ? [] : table.filter((row) => row[3] === ownId && !row[2]!.includes('fail')).map((row) => Number(/:(\d+)@/.exec(row[1]!)![1]));
+        if (firstSlot !== null && candidates.length === 0) throw new Error(`master ${node.port} has no replica left to promote: start the cluster with more replicas`);
+        client?.disconnect();
+        client = null;
+        await processes.kill(`node-${node.port}`);
+        live.delete(node.port);
+        let promoted: number | null = null;
+        const what = firstSlot === null ? `cluster_state:ok without ${node.port}` : `a replica of ${node.port} (${candidates.join(', ')}) promoted in its place`;
+        await waitFor(what, async () => {
+          if (firstSlot !== null) {
+            const seen = await Promise.all([...live].map((port) => slotOwner(port, firstSlot)));
+            const owner = seen[0] ?? null;
+            if (owner === null || !candidates.includes(owner) || !seen.every((port) => port === owner)) return false;
+            promoted = owner;
+          }
+          return allOk();
+        }, 15_000);
+        return { promoted: promoted === null ? null : { host: HOST, port: promoted } };
       },
       async stop() {
         client?.disconnect();
