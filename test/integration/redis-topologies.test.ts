@@ -209,9 +209,25 @@ describe('Cluster failovers', () => {
     // only every SLOW_MS, learns the new owner at its next exchange, so only its link is checked.)
     const routeMaster = await f.topology.masterOf(leaseKey);
     let killedAt = performance.now();
-    const { promoted } = await f.topology.kill(routeMaster);
+    // While the cluster fails over, the fast replica reports the route degraded and keeps serving its split.
+    const seen = new Set<string>();
+    const statuses: number[] = [];
+    let failingOver = true;
+    const sampling = (async () => {
+      while (failingOver) {
+        seen.add((await analysis(fast)).coordination);
+        const res = await request(`${fast.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}' });
+        await res.body.dump();
+        statuses.push(res.statusCode);
+      }
+    })();
+    const { promoted } = await f.topology.kill(routeMaster).finally(() => (failingOver = false));
     const promotedAfter = performance.now() - killedAt;
+    await sampling;
     expect(promoted).not.toBeNull();
+    expect(seen).toContain('degraded');
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(new Set(statuses)).toEqual(new Set([200]));
     await expect.poll(async () => (await roles([fast]))[0], { timeout: 15_000, interval: 10 }).toBe('ok/leader:cluster-fast');
     expect((await analysis(slow)).coordination).toBe('ok');
     console.info(`cluster: master ${routeMaster.port} of the route's slot killed -> replica ${promoted!.port} promoted after ${Math.round(promotedAfter)} ms; the leader coordinated again after ${Math.round(performance.now() - killedAt)} ms`);
