@@ -162,17 +162,25 @@ describe.each<[string, () => Promise<RedisTopology>]>([
   });
 });
 
+/**
+ * `<name>-fast` (exchanging every 50 ms), once it leads, and `<name>-slow` (every SLOW_MS), once connected. Until its
+ * second exchange the slow replica has no pooled read (its first one learns the epoch), so only its link is awaited.
+ */
+async function fastLeaderAndSlowReplica(f: Fixture, prefix: string, name: string): Promise<{ fast: RunningSwitchyard; slow: RunningSwitchyard }> {
+  const fast = await replica(f, prefix, `${name}-fast`, 50);
+  await expect.poll(async () => (await roles([fast]))[0], { timeout: WAIT_MS, interval: 10 }).toBe(`ok/leader:${name}-fast`);
+  const slow = await replica(f, prefix, `${name}-slow`, SLOW_MS);
+  await expect.poll(async () => (await analysis(slow)).coordination, { timeout: WAIT_MS, interval: 10 }).toBe('ok');
+  return { fast, slow };
+}
+
 describe('a Sentinel failover', () => {
   const f = useFixture(() => startSentinel({ replica: true }));
 
   it('moves both replicas to the promoted master: they lead and follow again, and a split change still arrives by pub/sub', async () => {
     const prefix = `swy-topo-${randomUUID().slice(0, 8)}`;
-    const fast = await replica(f, prefix, 'failover-fast', 50);
-    await expect.poll(async () => (await roles([fast]))[0], { timeout: WAIT_MS, interval: 10 }).toBe('ok/leader:failover-fast');
-    const slow = await replica(f, prefix, 'failover-slow', SLOW_MS);
-    // Until its second exchange the slow replica has no pooled read (its first one learns the epoch), so only its
-    // connection is checked here; after the failover its first exchange already knows the epoch and it follows.
-    await expect.poll(async () => (await analysis(slow)).coordination, { timeout: WAIT_MS, interval: 10 }).toBe('ok');
+    // After the failover the slow replica's first exchange already knows the epoch, and it follows.
+    const { fast, slow } = await fastLeaderAndSlowReplica(f, prefix, 'failover');
     const before = f.topology.master;
 
     const killedAt = performance.now();
@@ -195,10 +203,7 @@ describe('Cluster failovers', () => {
 
   it('moves the replicas to the promoted master of the route\'s slot and to a new subscriber node: the leader leads again, and split changes still arrive by pub/sub', async () => {
     const prefix = `swy-topo-${randomUUID().slice(0, 8)}`;
-    const fast = await replica(f, prefix, 'cluster-fast', 50);
-    await expect.poll(async () => (await roles([fast]))[0], { timeout: WAIT_MS, interval: 10 }).toBe('ok/leader:cluster-fast');
-    const slow = await replica(f, prefix, 'cluster-slow', SLOW_MS);
-    await expect.poll(async () => (await analysis(slow)).coordination, { timeout: WAIT_MS, interval: 10 }).toBe('ok');
+    const { fast, slow } = await fastLeaderAndSlowReplica(f, prefix, 'cluster');
     const leaseKey = routeKeys(prefix, 'iris').lease;
     const before = parseLease((await f.topology.client().get(leaseKey)) ?? '');
     expect(before?.instance).toBe('cluster-fast');
