@@ -2,7 +2,19 @@
 import { z } from 'zod';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
 
-const port = z.coerce.number().int().min(0).max(65_535);
+/** A whole number in [min, max]; every failure says which range is allowed (zod's own text says "received NaN"). */
+function wholeNumber(min: number, max: number) {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** A number (fractions allowed) in [min, max], with the same kind of message. */
+function numberIn(min: number, max: number) {
+  const error = `must be a number from ${min} to ${max}`;
+  return z.coerce.number({ error }).min(min, { error }).max(max, { error });
+}
+
+const port = wholeNumber(0, 65_535);
 const optionalText = z.string().trim().min(1).optional();
 
 const envSchema = z.object({
@@ -11,7 +23,7 @@ const envSchema = z.object({
   SWITCHYARD_ADMIN_PORT: port.default(9090),
   SWITCHYARD_HOST: z.string().min(1).default('0.0.0.0'),
   SWITCHYARD_DATA_DIR: z.string().min(1).default('./data'),
-  SWITCHYARD_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  SWITCHYARD_DRAIN_MS: wholeNumber(0, 600_000).default(10_000),
   SWITCHYARD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHYARD_ADMIN_TOKEN: optionalText,
   /** redis://, rediss://, redis+sentinel:// or redis+cluster:// (parsed by coordination/redis-url.ts). */
@@ -19,24 +31,24 @@ const envSchema = z.object({
     message: 'must start with redis://, rediss://, redis+sentinel:// or redis+cluster:// (docs/replicas.md)',
   }),
   SWITCHYARD_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/).default('swy'),
-  SWITCHYARD_REDIS_TIMEOUT_MS: z.coerce.number().int().min(10).max(10_000).default(200),
-  SWITCHYARD_COORDINATION_MS: z.coerce.number().int().min(20).max(10_000).default(250),
+  SWITCHYARD_REDIS_TIMEOUT_MS: wholeNumber(10, 10_000).default(200),
+  SWITCHYARD_COORDINATION_MS: wholeNumber(20, 10_000).default(250),
   /** Default max(2000, 8 × SWITCHYARD_COORDINATION_MS). */
-  SWITCHYARD_LEASE_MS: z.coerce.number().int().min(100).max(600_000).optional(),
+  SWITCHYARD_LEASE_MS: wholeNumber(100, 600_000).optional(),
   SWITCHYARD_WEBHOOK_URLS: optionalText,
-  SWITCHYARD_CONTROL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  SWITCHYARD_CONTROL_INTERVAL_MS: wholeNumber(10, 60_000).default(250),
   SWITCHYARD_INSTANCE_ID: optionalText,
   SWITCHYARD_PAIRS_SINK: z.enum(['ndjson', 'stdout', 'none']).default('ndjson'),
   SWITCHYARD_PAIRS_DIR: optionalText,
-  SWITCHYARD_PAIRS_MAX_FILE_MB: z.coerce.number().min(1).max(100_000).default(64),
-  SWITCHYARD_PAIRS_ROTATE_MINUTES: z.coerce.number().min(1).max(10_080).default(60),
+  SWITCHYARD_PAIRS_MAX_FILE_MB: numberIn(1, 100_000).default(64),
+  SWITCHYARD_PAIRS_ROTATE_MINUTES: numberIn(1, 10_080).default(60),
   SWITCHYARD_KEY_SALT: optionalText,
   UNLEASH_URL: optionalText,
   UNLEASH_API_TOKEN: optionalText,
   UNLEASH_ADMIN_TOKEN: optionalText,
   UNLEASH_APP_NAME: z.string().min(1).default('switchyard'),
   UNLEASH_ENVIRONMENT: z.string().min(1).default('development'),
-  UNLEASH_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(1_000),
+  UNLEASH_REFRESH_MS: wholeNumber(100, 3_600_000).default(1_000),
   UNLEASH_BOOTSTRAP_FILE: optionalText,
 });
 

@@ -150,7 +150,7 @@ describe('CLI', () => {
   it('serve: rejects a bad port variable naming it', async () => {
     const res = await runCli(['serve', '--config', 'policies/demo.yaml'], { SWITCHYARD_PORT: 'eighty' });
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain('SWITCHYARD_PORT');
+    expect(res.stderr).toContain('SWITCHYARD_PORT: must be a whole number from 0 to 65535');
   });
 
   it('rejects an unknown command or flag', async () => {
