@@ -43,6 +43,8 @@ interface RouteMemory {
   breachSince: number | null;
   /** The pair and feedback counts when the experiment began (the shadow gate and A/B winner judge what came after). */
   baseline: CountsBaseline;
+  /** Gauge values last set for this route (guardrail states, rollout step), so an unchanged value is not set again. */
+  published: Map<string, number>;
 }
 
 /** Dependencies of the controller. */
@@ -190,6 +192,7 @@ export class Controller {
         state: initialControlState(), guardrails: {}, srmP: 1, srmBase: [0, 0], srmStep: null, lastVerdicts: [], challenger: null, route: decision.route,
         epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null,
         baseline: countsBaseline(this.#deps.experiments ?? null, name),
+        published: new Map(),
       };
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
@@ -244,7 +247,13 @@ export class Controller {
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
     else memory.guardrails = evaluated.memory;
     memory.lastVerdicts = evaluated.verdicts;
-    for (const v of evaluated.verdicts) this.#deps.metrics.guardrailState.labels(name, v.name).set(stateValue[v.state]);
+    for (const v of evaluated.verdicts) {
+      const value = stateValue[v.state];
+      if (memory.published.get(v.name) !== value) {
+        memory.published.set(v.name, value);
+        this.#deps.metrics.guardrailState.labels(name, v.name).set(value);
+      }
+    }
 
     const srmOk = this.#srm(memory, inputs.champion.errors.n, controlled?.servedPercent ?? 0, inputs.challenger.errors.n);
     // A change of the live split from rolled back to not is a resume (here, or applied from another replica).
@@ -294,7 +303,12 @@ export class Controller {
         this.#followerBreakers(decision, memory, challenger, policy, controlled?.servedPercent ?? 0);
         break;
     }
-    this.#deps.metrics.rolloutStep.labels(name).set(memory.state.step ?? -1);
+    const step = memory.state.step ?? -1;
+    // prom-client hashes the label set on every set, and this runs on every tick of every route: set on change only.
+    if (memory.published.get('rollout step') !== step) {
+      memory.published.set('rollout step', step);
+      this.#deps.metrics.rolloutStep.labels(name).set(step);
+    }
   }
 
   /** The A/B winner on the pooled (else this replica's) labelled outcomes, for an ab challenger whose policy promotes (else null). */

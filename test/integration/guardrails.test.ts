@@ -124,6 +124,8 @@ describe('automatic rollback', () => {
     expect(rollback.detail.arms[0]!.requests).toBeGreaterThan(0);
     const metrics = await (await request(`${swy.adminUrl}/metrics`)).body.text();
     expect(metrics).toMatch(/switchyard_rollbacks_total\{route="iris",reason="error_(ceiling|rate)"\} 1/);
+    // The gauge follows the verdict: it was set to 0 (collecting) or 1 before the fault, and must now say breach.
+    expect(metrics).toMatch(/switchyard_guardrail_state\{route="iris",guardrail="error_(ceiling|rate)"\} 2/);
   });
 
   it('rolls back a challenger that becomes 100 ms slower with a latency guardrail', async () => {
@@ -205,5 +207,12 @@ describe('progressive rollout', () => {
     const metrics = await (await request(`${swy.adminUrl}/metrics`)).body.text();
     expect(metrics).toContain('switchyard_promotions_total{route="iris"} 1');
     expect(metrics).not.toContain('switchyard_rollbacks_total{');
+    // The step gauge moved with the rollout (it starts at -1 or 0) and says what the analysis says now.
+    const step = (await analysis(swy)).step?.index ?? -1;
+    expect(metrics).toContain(`switchyard_rollout_step{route="iris"} ${step}`);
+    // An A/A challenger breaches nothing: every guardrail series is set, and none says breach.
+    const states = [...metrics.matchAll(/^switchyard_guardrail_state\{route="iris",guardrail="([a-z0-9_]+)"\} (\d)$/gm)];
+    expect(states.length).toBeGreaterThanOrEqual(5);
+    expect(states.filter((m) => m[2] === '2')).toEqual([]);
   });
 });
