@@ -398,10 +398,17 @@ export function startCluster(options: ClusterOptions = {}): Promise<ClusterTopol
         const firstSlot = served[0]?.[0] ?? null;
         // Any of the master's replicas may win the election. (CLUSTER SLOTS leaves out replicas that have not yet
         // replicated a byte, so they are read from CLUSTER NODES: `<id> <ip:port@bus> <flags> <master id> …`.)
-        const table = String(await ask({ port: node.port }, 'CLUSTER', 'NODES')).split('\n').map((line) => line.split(' '));
-        const ownId = table.find((row) => row[2]?.includes('myself'))?.[0];
-        const candidates = firstSlot === null ? [] : table.filter((row) => row[3] === ownId && !row[2]!.includes('fail')).map((row) => Number(/:(\d+)@/.exec(row[1]!)![1]));
-        if (firstSlot !== null && candidates.length === 0) throw new Error(`master ${node.port} has no replica left to promote: start the cluster with more replicas`);
+        const replicasOf = async (): Promise<number[]> => {
+          const table = String(await ask({ port: node.port }, 'CLUSTER', 'NODES')).split('\n').map((line) => line.split(' '));
+          const ownId = table.find((row) => row[2]?.includes('myself'))?.[0];
+          return table.filter((row) => row[3] === ownId && !row[2]!.includes('fail')).map((row) => Number(/:(\d+)@/.exec(row[1]!)![1]));
+        };
+        let candidates: number[] = [];
+        if (firstSlot !== null) {
+          // A master promoted by an earlier failover gets the old master's other replicas only once they have noticed
+          // and re-attached, which can take a moment after the cluster reports ok again.
+          await waitFor(`a replica attached to master ${node.port} (none: start the cluster with more replicas)`, async () => (candidates = await replicasOf()).length > 0, 10_000);
+        }
         client?.disconnect();
         client = null;
         await processes.kill(`node-${node.port}`);
