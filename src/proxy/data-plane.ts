@@ -441,7 +441,8 @@ export class DataPlane {
       // Content-Length bounds the copy; a client sending more than it announced is cut off by Node's parser.
       offset += chunk.copy(body, offset);
     });
-    req.once('end', () => {
+    // A request emits 'end' once and is dropped afterwards: a plain listener saves the once-wrapper and its removal.
+    req.on('end', () => {
       this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, headers, offset === length ? body : body.subarray(0, offset), startedAt, bucket, mirrors);
     });
   }
