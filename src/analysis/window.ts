@@ -64,7 +64,7 @@ class Recent {
     if (of === 0) return { p99: 0, of: 0 };
     const cached = this.#p99;
     if (cached !== null && cached.n === n && cached.pushes === this.pushes) return { p99: cached.p99, of: cached.of };
-    if (this.#sorted === null || this.#sorted.length < of) this.#sorted = new Float64Array(this.latencies.length);
+    this.#sorted ??= new Float64Array(this.latencies.length);
     const values = this.#sorted.subarray(0, of);
     const capacity = this.latencies.length;
     for (let i = 1; i <= of; i++) values[i - 1] = this.latencies[(this.next - i + capacity) % capacity]!;
