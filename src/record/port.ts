@@ -29,6 +29,14 @@ export interface ServedObservation {
   contentType: string | null;
 }
 
+/**
+ * True when an exchange ended because of the client (it went away, or its body broke the route's limit): that is
+ * never evidence about a model, so analysis and the prediction log do not count it against the variant.
+ */
+export function isClientFault(kind: UpstreamErrorKind | null): boolean {
+  return kind === 'client_abort' || kind === 'body_too_large';
+}
+
 /** Receives observations. Implementations must return at once and never throw. */
 export interface ObservationPort {
   /** Bytes of response body to copy for this request (0: none); mirrored requests are always paired. */
