@@ -12,7 +12,12 @@ export interface ServedObservation {
   mode: 'champion' | 'canary' | 'ab';
   /** Upstream status, or 0 when the transport failed before a status arrived. */
   status: number;
+  /** Why the exchange failed (null: it did not); client-side kinds ({@link isClientFault}) are not the variant's failure. */
   errorKind: UpstreamErrorKind | null;
+  /**
+   * The upstream's time: from when the request was handed to it (for a buffered body, once the body had arrived; for
+   * a streamed body, once its last byte had been handed over) to the end of the answer. The client's pace is not in it.
+   */
   latencyMs: number;
   /** True when this (challenger) failure was answered by the champion instead. */
   fellBack: boolean;
@@ -30,8 +35,10 @@ export interface ServedObservation {
 }
 
 /**
- * True when an exchange ended because of the client (it went away, or its body broke the route's limit): that is
- * never evidence about a model, so analysis and the prediction log do not count it against the variant.
+ * True for the kinds of failure the client caused: it went away (mid-upload or mid-answer) or sent a body over the
+ * route's limit. They say nothing about the variant that happened to serve the request, so no guardrail, breaker,
+ * upstream-error metric or prediction record may count them against it; an observation of one is still emitted so
+ * the port can tell it apart from a request that never reached an arm.
  */
 export function isClientFault(kind: UpstreamErrorKind | null): boolean {
   return kind === 'client_abort' || kind === 'body_too_large';
