@@ -253,7 +253,7 @@ export class Controller {
       memory.epoch = epoch;
     }
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
-    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy, this.#experimentSnapshot(name, memory));
+    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
     const inputs = this.#inputs(name, challenger, link.pooled);
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
@@ -507,7 +507,7 @@ export class Controller {
     // Before the first tick (just started or restored) judge now, without advancing the running statistics.
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
-    const link = this.#coordination.link(routeName, memory.epoch, window, policy, this.#experimentSnapshot(routeName, memory));
+    const link = this.#coordination.link(routeName, memory.epoch, window, this.#experimentSnapshot(routeName, memory));
     const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;
