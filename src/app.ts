@@ -200,7 +200,7 @@ export class Switchyard {
       readiness: () => app.readiness(),
       flagStatus: (route) => app.flags.status(route),
       plugins: [
-        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, logger: app.logger }),
+        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), logger: app.logger }),
         controlApi(app.controller, auth),
         feedbackApi(app.recorder, auth.preHandler),
       ],

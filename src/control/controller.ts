@@ -1,7 +1,7 @@
 // The effectful shell around the pure controller: every tick it judges each route's live windows and carries out the actions.
 import type { Logger } from 'pino';
 import { defaultGuardrails, type ChallengerMode, type GuardrailPolicy } from '../config/policy-schema.js';
-import type { CompiledRoute, RouteDecision } from '../decision/snapshot.js';
+import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
 import type { LiveWindows, RouteWindow } from '../analysis/window.js';
 import { armKey, emptyTotals, stratumPairs } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
@@ -11,11 +11,12 @@ import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, pairsS
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
 import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
-import type { SplitChanger } from './split-changer.js';
+import { auditStateOf, type SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
 import type { Webhooks } from './webhooks.js';
 import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
 import { LocalCoordination } from '../coordination/nop.js';
+import { routeVersion } from '../coordination/keys.js';
 import { pooledInputs, type ExperimentSnapshot, type Outcome, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
 
@@ -30,7 +31,7 @@ interface RouteMemory {
   srm: { key: string | null; base: [number, number]; p: number };
   lastVerdicts: GuardrailVerdict[];
   challenger: string | null;
-  /** Reference of the policy route this memory belongs to: a reload starts a new experiment. */
+  /** The compiled route this memory belongs to: a reload that changes the route's policy starts a new experiment. */
   route: CompiledRoute;
   /** The fleet's experiment epoch (coordination); when it moves, this replica starts the new experiment too. */
   epoch: string | null;
@@ -148,6 +149,19 @@ function followerState(current: ControlState, link: RouteLink, result: { state: 
   return result.actions.length === 0 ? result.state : current;
 }
 
+/** The challenger a progressive rollout moves: the route's canary, else its first served (non-shadow) challenger. */
+function rolloutChallenger(route: CompiledRoute): { name: string; mode: ChallengerMode } | undefined {
+  return route.policy.challengers.find((c) => c.mode === 'canary') ?? route.policy.challengers.find((c) => c.mode !== 'shadow');
+}
+
+/** What a resume did. */
+export interface ResumeResult {
+  changed: boolean;
+  eventId: number | null;
+  /** Split changes written to Unleash so that a flag-driven route resumes where it was (or at the first rollout step). */
+  restored: Record<string, unknown>[];
+}
+
 /** Judges every route with a served challenger each tick and acts (rollback, next step, promote). */
 export class Controller {
   readonly #deps: ControllerDeps;
@@ -161,6 +175,12 @@ export class Controller {
     this.#deps = deps;
     this.#clock = deps.clock ?? Date.now;
     this.#coordination = deps.coordination ?? new LocalCoordination('local');
+    // A lifted rollback starts a new experiment in the same synchronous step (a resume here or from the fleet), so
+    // neither a tick nor GET .../analysis can judge the resumed route with the evidence that rolled it back.
+    deps.state.onNewExperiment((route) => {
+      const memory = this.#memory.get(route);
+      if (memory !== undefined) this.#restart(route, memory);
+    });
   }
 
   start(): void {
@@ -190,6 +210,11 @@ export class Controller {
   #memoryFor(decision: RouteDecision): RouteMemory {
     const name = decision.route.name;
     let memory = this.#memory.get(name);
+    if (memory !== undefined && memory.route !== decision.route && routeVersion(memory.route.policy) === routeVersion(decision.route.policy)) {
+      // A reload recompiles every route; one whose policy is unchanged keeps its experiment (the fleet's epoch is keyed
+      // by the same version, docs/replicas.md).
+      memory.route = decision.route;
+    }
     if (!memory || memory.route !== decision.route) {
       memory = {
         state: initialControlState(), guardrails: {}, srm: { key: null, base: [0, 0], p: 1 }, lastVerdicts: [], challenger: null, route: decision.route,
@@ -214,7 +239,7 @@ export class Controller {
       previous = range.upTo;
     }
     if (rollout) {
-      const canary = decision.route.policy.challengers.find((c) => c.mode === 'canary') ?? decision.route.policy.challengers.find((c) => c.mode !== 'shadow');
+      const canary = rolloutChallenger(decision.route);
       return canary ? { name: canary.name, mode: canary.mode, servedPercent: served.get(canary.name) ?? 0 } : null;
     }
     const first = decision.served[0];
@@ -228,14 +253,7 @@ export class Controller {
     const policy: GuardrailPolicy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A resumed rollback (here, or applied from another replica) moved the generation: a new experiment starts before
     // anything is judged, so the evidence behind the rollback cannot undo the resume.
-    const generation = this.#deps.state.generation(name);
-    if (memory.generation !== generation) {
-      memory.generation = generation;
-      this.#newExperiment(name, memory);
-      memory.state = initialControlState();
-      memory.epoch = null;
-      this.#coordination.syncNow(name);
-    }
+    if (memory.generation !== this.#deps.state.generation(name)) this.#restart(name, memory);
     this.#deps.windows.window(name).refreshThreshold();
     const controlled = this.#controlled(decision);
     if (controlled && controlled.name !== memory.challenger) {
@@ -326,6 +344,15 @@ export class Controller {
   #experimentSnapshot(route: string, memory: RouteMemory): ExperimentSnapshot | undefined {
     const counts = this.#deps.experiments;
     return counts ? { outcomes: outcomesSince(counts, memory.baseline, route), agreement: pairsSince(counts, memory.baseline, route) } : undefined;
+  }
+
+  /** A new generation of the route (a lifted rollback): a new experiment from the first step, and the fleet told at once. */
+  #restart(route: string, memory: RouteMemory): void {
+    memory.generation = this.#deps.state.generation(route);
+    this.#newExperiment(route, memory);
+    memory.state = { ...initialControlState(), phase: 'collecting' };
+    memory.epoch = null;
+    this.#coordination.syncNow(route);
   }
 
   /** A new experiment for the route: fresh windows and running statistics. */
@@ -430,6 +457,57 @@ export class Controller {
       if (stillLeader) write();
       else this.#deps.logger.warn({ route, action: what }, 'lost the lease before a rollout step; the new leader decides');
     });
+  }
+
+  /**
+   * A person resumes a route: the pause and the rollback are lifted in one snapshot swap, which starts a new
+   * experiment (see the constructor). The resumed route serves the split it had before the rollback, or, with a
+   * rollout, the rollout's first step. A flag-driven route gets that split written to Unleash first, while it is still
+   * rolled back (the rollback wrote rollout 0 there), so it resumes at the right share and never at a stale one.
+   */
+  async resume(route: CompiledRoute, who: string): Promise<ResumeResult> {
+    const { changer, state, audit, splits } = this.#deps;
+    const name = route.name;
+    const plan = await changer.exclusive(name, async () => {
+      const before = splits.snapshot.byName.get(name);
+      const paused = state.isPaused(name) || before?.state.paused === true;
+      const rolledBack = state.isRolledBack(name) || before?.state.rolledBack === true;
+      if (!paused && !rolledBack) return null;
+      return { rolledBack, target: rolledBack ? this.#resumeSplit(route, state.rolledBackFrom(name) ?? before?.state.challengers ?? []) : null };
+    });
+    if (plan === null) return { changed: false, eventId: null, restored: [] };
+    const flagDriven = changer.flagDriven(name);
+    const restored: Record<string, unknown>[] = [];
+    if (flagDriven && plan.target !== null) {
+      for (const share of plan.target) {
+        const live = splits.snapshot.byName.get(name)?.state.challengers.find((c) => c.name === share.name);
+        if (share.mode === 'shadow' || (live?.percent ?? 0) === share.percent) continue;
+        try {
+          const { detail, event } = await changer.change(route, share.name, share.percent, share.mode, who, 'resume.restore');
+          restored.push({ ...detail, eventId: event.id });
+        } catch (err) {
+          this.#deps.logger.error({ err, route: name, challenger: share.name }, 'restoring the split from before the rollback failed; the route resumes at the flag\'s split');
+          restored.push({ challenger: share.name, percent: share.percent, error: { code: (err as { code?: string }).code ?? 'SWY_ERR_INTERNAL', message: (err as Error).message } });
+        }
+      }
+    }
+    return changer.exclusive(name, async () => {
+      const before = splits.snapshot.byName.get(name);
+      const override = !flagDriven && plan.target !== null && route.policy.rollout !== undefined ? { challengers: plan.target, groupId: before?.state.groupId ?? route.flagName ?? name } : undefined;
+      const cleared = state.resume(name, override);
+      const event = audit.append({ who, action: 'resume', route: name, before: auditStateOf(before), after: auditStateOf(splits.snapshot.byName.get(name)), detail: cleared });
+      this.#deps.logger.info({ who, route: name, eventId: event.id, ...cleared }, 'resumed');
+      return { changed: true, eventId: event.id, restored };
+    });
+  }
+
+  /** The split a resumed route serves: what it served before the rollback, with a rollout's challenger at the first step. */
+  #resumeSplit(route: CompiledRoute, before: readonly ChallengerShare[]): readonly ChallengerShare[] {
+    const rollout = route.policy.rollout;
+    const moved = rollout ? rolloutChallenger(route) : undefined;
+    if (!rollout || moved === undefined) return before;
+    const shares = route.policy.challengers.map((c) => before.find((s) => s.name === c.name) ?? { name: c.name, mode: c.mode, percent: 0 });
+    return shares.map((s) => (s.name === moved.name ? { ...s, percent: rollout.steps[0]! } : s));
   }
 
   /**

@@ -50,6 +50,11 @@ export class SplitChanger {
     this.#deps = deps;
   }
 
+  /** Whether the route's split follows an Unleash flag (changes are written there). */
+  flagDriven(route: string): boolean {
+    return this.#deps.flags.drives(route);
+  }
+
   /** Runs `work` after every earlier change to the same route. */
   exclusive<T>(route: string, work: () => Promise<T>): Promise<T> {
     const previous = this.#locks.get(route) ?? Promise.resolve();

@@ -49,6 +49,7 @@ export class StateStore implements RouteControlReader {
   readonly #rolledBackFrom = new Map<string, readonly ChallengerShare[]>();
   /** +1 on every resume of a rollback: a new experiment (in memory; a restart starts one anyway). */
   readonly #generation = new Map<string, number>();
+  readonly #experimentListeners: ((route: string) => void)[] = [];
   #saving: Promise<void> = Promise.resolve();
   #dirty = false;
   #writing = false;
@@ -120,12 +121,37 @@ export class StateStore implements RouteControlReader {
     if (rolledBack) {
       this.#rolledBack.add(route);
       if (from !== undefined) this.#rolledBackFrom.set(route, from.map((c) => ({ name: c.name, mode: c.mode, percent: c.percent })));
-    } else if (this.#rolledBack.delete(route)) {
-      this.#rolledBackFrom.delete(route);
-      this.#generation.set(route, this.generation(route) + 1);
+    } else if (this.#rolledBack.has(route)) {
+      this.#liftRollback(route);
     }
     this.#target.publish();
     this.#save();
+  }
+
+  /**
+   * A person's resume in one snapshot swap: lifts the pause and the rollback and, when given, installs the split the
+   * resumed route serves (`override`), so no request sees a state in between.
+   */
+  resume(route: string, override?: OperatorOverride): { clearedPause: boolean; clearedRollback: boolean } {
+    const clearedPause = this.#paused.delete(route);
+    const clearedRollback = this.#rolledBack.has(route);
+    if (override !== undefined) this.#overrides.set(route, { challengers: override.challengers.map((c) => ({ ...c })), ...(override.groupId ? { groupId: override.groupId } : {}) });
+    if (clearedRollback) this.#liftRollback(route);
+    this.#target.publish();
+    this.#save();
+    return { clearedPause, clearedRollback };
+  }
+
+  /** Calls `listener` synchronously whenever a route starts a new experiment (a rollback is lifted), before any publish. */
+  onNewExperiment(listener: (route: string) => void): void {
+    this.#experimentListeners.push(listener);
+  }
+
+  #liftRollback(route: string): void {
+    this.#rolledBack.delete(route);
+    this.#rolledBackFrom.delete(route);
+    this.#generation.set(route, this.generation(route) + 1);
+    for (const listener of this.#experimentListeners) listener(route);
   }
 
   /** The route's experiment generation: it moves on every resume of a rollback (here or applied from the fleet). */

@@ -359,7 +359,7 @@ describe('split changes on flag-driven routes write through to Unleash', () => {
     expect(resumed.body.route).toMatchObject({ rolledBack: false, challengers: [{ name: 'iris-v2', percent: 25, servedPercent: 25 }, { name: 'iris-v3', percent: 0 }] });
     expect((await strategyOf(flag))!.strategies[0]).toMatchObject({ rollout: 25 });
     const events = (await call<{ events: AuditEvent[] }>(swy.adminUrl, 'GET', '/v1/events?route=iris&limit=3')).body.events;
-    expect(events.map((e) => e.action)).toEqual(['resume.restore', 'resume', 'rollback']);
+    expect(events.map((e) => e.action)).toEqual(['resume', 'resume.restore', 'rollback']);
   });
 
   it('refuses a flag route change with 409 when no Unleash admin token is configured', async () => {

@@ -223,10 +223,9 @@ class Rig {
     return values.filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want)).reduce((sum, v) => sum + v.value, 0);
   }
 
-  /** Resume as POST /v1/routes/:route/resume does: clear the pause and the rollback in the state store. */
-  resume(): void {
-    if (this.state.isPaused(ROUTE)) this.state.setPaused(ROUTE, false);
-    if (this.state.isRolledBack(ROUTE)) this.state.setRolledBack(ROUTE, false);
+  /** Resume as POST /v1/routes/:route/resume does. */
+  async resume(): Promise<void> {
+    await this.controller.resume(this.route, 'alice');
   }
 
   /** A policy reload that changed the file: every route compiled anew (as Switchyard.reload installs a new version). */
@@ -389,7 +388,8 @@ describe('a harmful challenger', () => {
 describe('a new experiment', () => {
   const failing: TrafficSpec = { champion: healthy.champion!, challenger: { errorRate: 1 } };
   // Each row: how the route got to 50 % (and maybe rolled back), and the event that must start the experiment afresh.
-  const triggers: { name: string; setup: (r: Rig) => Promise<void>; trigger: (r: Rig) => void; before: { phase: string; percent: number } }[] = [
+  // `starts`: the audited action that puts the challenger back at the first step (the resume itself sets it).
+  const triggers: { name: string; setup: (r: Rig) => Promise<void>; trigger: (r: Rig) => Promise<void> | void; before: { phase: string; percent: number }; starts: string }[] = [
     {
       // Regression: the first resume after a breaker rollback used to be undone 50-240 ms later by the same evidence.
       name: 'a resume after a breaker rollback sticks (the old evidence is gone before the next tick reads it)',
@@ -400,6 +400,7 @@ describe('a new experiment', () => {
       },
       trigger: (r) => r.resume(),
       before: { phase: 'rolled_back', percent: 0 },
+      starts: 'resume',
     },
     {
       name: 'a policy reload (newly compiled route) restarts the rollout',
@@ -408,9 +409,10 @@ describe('a new experiment', () => {
       },
       trigger: (r) => r.reload({ rollout: { ...baseRoute.rollout, minRequests: 301 } }),
       before: { phase: 'healthy', percent: 50 },
+      starts: 'rollout.step',
     },
   ];
-  it.each(triggers)('$name', async ({ setup, trigger, before }) => {
+  it.each(triggers)('$name', async ({ setup, trigger, before, starts }) => {
     const r = await rig();
     await setup(r);
     const stale = r.analysis();
@@ -418,7 +420,7 @@ describe('a new experiment', () => {
     expect(challengerRequests(stale)).toBeGreaterThan(0);
     const actionsBefore = r.actions();
 
-    trigger(r);
+    await trigger(r);
     await r.tick(); // at once: no traffic in between
     const fresh = r.analysis();
     expect([fresh.phase, fresh.step?.index, r.percent, fresh.rollbackReason]).toEqual(['collecting', 0, 10, null]);
@@ -426,23 +428,20 @@ describe('a new experiment', () => {
     expect(fresh.guardrails.map((v) => v.state)).toEqual(['collecting', 'collecting', 'collecting', 'collecting', 'collecting']);
     expect(fresh.srm.pValue).toBe(1);
     // The rollout starts over at its first step (10 %), audited like any step.
-    expect(r.actions()).toEqual([...actionsBefore, 'rollout.step']);
-    expect(r.audit.list({ route: ROUTE })[0]!.detail).toMatchObject({ percent: 10, step: 0 });
+    expect(r.actions()).toEqual([...actionsBefore, starts]);
+    if (starts === 'rollout.step') expect(r.audit.list({ route: ROUTE })[0]!.detail).toMatchObject({ percent: 10, step: 0 });
 
     // The next ticks judge only what came after: healthy traffic is never rolled back, and the rollout goes on.
     await r.run(1);
     expect(r.analysis().phase).not.toBe('rolled_back');
     await r.runUntil(() => r.analysis().step?.index === 1);
-    expect(r.actions()).toEqual([...actionsBefore, 'rollout.step', 'rollout.step']);
+    expect(r.actions()).toEqual([...actionsBefore, starts, 'rollout.step']);
     expect(await r.counter('rollbacks')).toBe(before.phase === 'rolled_back' ? 1 : 0); // only the one before the trigger
   });
 
-  // BUG (controller.ts, #memoryFor): an experiment is identified by the compiled route object, and a reload compiles
-  // every route of the policy anew, so a reload that leaves this route's policy exactly as it was (a route added or
-  // edited elsewhere in the file, or a comment) restarts its rollout at the first step (50 % → 10 %) and throws its evidence away.
-  // Redis coordination already identifies the fleet's experiment by the route policy's content (routeVersion in
-  // src/coordination/keys.ts), so there the replicas reset their windows while the fleet epoch stays the same.
-  it.fails('a reload that leaves the route policy unchanged keeps its experiment (BUG: it restarts the rollout)', async () => {
+  // Regression: a reload compiles every route anew, and the controller took the new object for a new experiment, so a
+  // reload that left this route's policy as it was (a route added elsewhere, a comment) restarted its rollout.
+  it('a reload that leaves the route policy unchanged keeps its experiment', async () => {
     const r = await rig();
     await r.runUntil(() => r.analysis().step?.index === 1);
     const before = { actions: r.actions(), requests: challengerRequests(r.analysis()) };
@@ -454,17 +453,15 @@ describe('a new experiment', () => {
     expect(challengerRequests(r.analysis())).toBe(before.requests);
   });
 
-  // BUG (controller.ts, analysis): a resume is not atomic. The live split serves the challenger again at once (at the
-  // share it had before the rollback, 50 % here, although the rollout restarts at 10 %), but the controller only
-  // notices at its next tick; until then GET /v1/routes/:route/analysis still reports the old experiment: phase
-  // rolled_back, the rollback reason and the old counts with the breach. (The tick itself is right: see the table.)
-  it.fails('the analysis right after a resume, before the next tick, no longer reports the rollback (BUG: it does)', async () => {
+  // Regression: a resume used to take effect in the split at once (at the pre-rollback 50 %) but in the controller only
+  // at its next tick; until then the analysis reported the old experiment.
+  it('the analysis right after a resume, before the next tick, no longer reports the rollback, and the split is the first step', async () => {
     const r = await rig();
     await r.runUntil(() => r.analysis().step?.index === 1);
     await r.runUntil(() => r.analysis().phase === 'rolled_back', { champion: healthy.champion!, challenger: { errorRate: 1 } });
-    r.resume();
+    await r.resume();
     const a = r.analysis();
-    expect([a.phase, a.rollbackReason, challengerRequests(a)]).toEqual(['collecting', null, 0]);
+    expect([a.phase, a.rollbackReason, challengerRequests(a), r.percent]).toEqual(['collecting', null, 0, 10]);
   });
 });
 
@@ -527,10 +524,10 @@ describe('pause', () => {
     expect(statistical(paused)).toEqual(['within', 'within', 'within']);
     expect(r.actions()).toEqual(['rollout.step']);
 
-    r.resume();
+    await r.resume();
     await r.tick();
     expect([r.analysis().step?.index, r.percent]).toEqual([1, 50]);
-    expect(r.actions()).toEqual(['rollout.step', 'rollout.step']);
+    expect(r.actions()).toEqual(['rollout.step', 'resume', 'rollout.step']);
 
     r.state.setPaused(ROUTE, true);
     await r.runUntil(() => r.analysis().phase === 'rolled_back', { champion: healthy.champion!, challenger: { errorRate: 1 } }, { maxSeconds: 10 });
