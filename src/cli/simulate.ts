@@ -30,6 +30,7 @@ export function renderSimulation(summary: SimulationSummary, header: string): st
     parts.push('', `median challenger requests before a rollback: ${summary.medianChallengerRequestsToRollback ?? '-'}`);
   } else parts.push('');
   parts.push(`advanced at least one rollout step: ${share(summary.advancedAStep)}`);
+  parts.push(`sample-ratio check flagged the split (holds a rollout): ${share(summary.srmFlagged)}`);
   if (summary.judgedPromotable.count > 0) parts.push(`judged promotable (fixed split, no rollout): ${share(summary.judgedPromotable)}`);
   parts.push(`median highest share served to ${summary.challenger ?? 'the challenger'}: ${summary.medianHighestPercent ?? '-'}%`);
   return parts.join('\n');
@@ -90,7 +91,7 @@ export async function simulateCommand(args: string[]): Promise<number> {
       JSON.stringify(
         {
           scenario: { file, route: scenario.route, seed: scenario.seed, replicates: scenario.replicates, durationSeconds: scenario.durationSeconds, ratePerSecond: scenario.ratePerSecond, users: scenario.users },
-          replicates: results.map(({ index, seed: replicateSeed, outcome, reason, atSeconds, highestPercent, requests, steps, promotableAtSeconds }) => ({ index, seed: replicateSeed, outcome, reason, atSeconds, highestPercent, requests, steps, promotableAtSeconds })),
+          replicates: results.map(({ challenger: _challenger, ...replicate }) => replicate),
           summary,
           elapsedSeconds,
           workers: threads,

@@ -43,6 +43,8 @@ export interface ReplicateResult {
   steps: StepTaken[];
   /** Without a rollout: the first look at which the controller judged the challenger promotable (null: never). */
   promotableAtSeconds: number | null;
+  /** The first look at which the sample-ratio check flagged the split (null: never). */
+  srmFlaggedAtSeconds: number | null;
 }
 
 /** The virtual epoch every replicate starts at (fixed, so audit times and anything derived from them repeat). */
@@ -175,6 +177,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
   let atSeconds = scenario.durationSeconds;
   let highestPercent = 0;
   let promotableAtSeconds: number | null = null;
+  let srmFlaggedAtSeconds: number | null = null;
   const steps: StepTaken[] = [];
   let lastEventId = 0;
   let challenger: string | null = null;
@@ -201,8 +204,14 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
       outcome = 'rolled_back';
       reason ??= controller.analysis(routeName)?.rollbackReason ?? null;
     }
-    if (!rollout && promotableAtSeconds === null && challenger !== null && outcome === 'running' && controller.analysis(routeName)?.phase === 'promotable') promotableAtSeconds = seconds;
-    if (outcome === 'running') return false;
+    if (outcome === 'running') {
+      // What the analysis endpoint would show after this look: the phase (a fixed split never promotes, it becomes
+      // promotable) and the sample-ratio check, which holds a rollout without rolling back.
+      const analysis = controller.analysis(routeName);
+      if (!rollout && promotableAtSeconds === null && challenger !== null && analysis?.phase === 'promotable') promotableAtSeconds = seconds;
+      if (srmFlaggedAtSeconds === null && analysis?.srm.ok === false) srmFlaggedAtSeconds = seconds;
+      return false;
+    }
     atSeconds = seconds;
     return true;
   };
@@ -309,6 +318,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
     challenger,
     steps,
     promotableAtSeconds,
+    srmFlaggedAtSeconds,
   };
 }
 
@@ -336,46 +346,141 @@ export function defaultWorkers(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
+/** Messages to a simulation worker: a scenario (once per worker), then replicate indices of it. */
+export type WorkerRequest = { type: 'scenario'; id: number; scenario: ResolvedScenario } | { type: 'run'; id: number; index: number };
+/** Messages from a simulation worker. */
+export type WorkerReply = { result: ReplicateResult } | { error: string };
+
+interface Job {
+  scenarioId: number;
+  scenario: ResolvedScenario;
+  index: number;
+  done: (result: ReplicateResult) => void;
+  fail: (err: Error) => void;
+}
+
 /**
- * Runs every replicate, spread over worker threads that each take the next index when they finish one, and returns
- * the results ordered by index: the same whatever the number of workers.
+ * Worker threads that run replicates from one queue, whatever scenario they belong to: several scenarios (the
+ * validity bench's cells) share the threads without idling at each scenario's tail. Each worker takes the next job
+ * when it finishes one; results are placed by index, so they do not depend on which worker ran what.
  */
+export class ReplicatePool {
+  readonly size: number;
+  readonly #inProcess: boolean;
+  readonly #queue: Job[] = [];
+  readonly #idle: Worker[] = [];
+  readonly #known = new Map<Worker, Set<number>>();
+  readonly #running = new Map<Worker, Job>();
+  #nextScenarioId = 1;
+  #draining = false;
+  #failure: Error | null = null;
+
+  constructor(workers = defaultWorkers()) {
+    this.size = Math.max(1, workers);
+    this.#inProcess = this.size === 1 || !existsSync(fileURLToPath(workerUrl));
+    if (this.#inProcess) return;
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(workerUrl);
+      this.#known.set(worker, new Set());
+      worker.on('message', (reply: WorkerReply) => this.#settle(worker, reply));
+      worker.on('error', (err) => this.#fail(err));
+      worker.unref();
+      this.#idle.push(worker);
+    }
+  }
+
+  /** Runs `count` replicates of `scenario` (indices 0..count-1) and resolves with them in index order. */
+  run(scenario: ResolvedScenario, count: number, onResult?: (result: ReplicateResult) => void): Promise<ReplicateResult[]> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const scenarioId = this.#nextScenarioId++;
+    const results = new Array<ReplicateResult>(count);
+    if (count === 0) return Promise.resolve(results);
+    return new Promise((resolve, reject) => {
+      let left = count;
+      for (let index = 0; index < count; index++) {
+        this.#queue.push({
+          scenarioId,
+          scenario,
+          index,
+          done: (result) => {
+            results[result.index] = result;
+            onResult?.(result);
+            if (--left === 0) resolve(results);
+          },
+          fail: reject,
+        });
+      }
+      this.#pump();
+    });
+  }
+
+  /** Stops the workers (queued jobs fail). */
+  async close(): Promise<void> {
+    const workers = [...this.#known.keys()];
+    this.#known.clear();
+    this.#idle.length = 0;
+    for (const job of this.#queue.splice(0)) job.fail(new Error('the simulation pool was closed'));
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  #pump(): void {
+    if (this.#inProcess) {
+      if (this.#draining) return;
+      this.#draining = true;
+      void (async () => {
+        for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
+          try {
+            job.done(await runReplicate(job.scenario, job.index));
+          } catch (err) {
+            job.fail(err as Error);
+          }
+        }
+        this.#draining = false;
+      })();
+      return;
+    }
+    while (this.#idle.length > 0 && this.#queue.length > 0) {
+      const worker = this.#idle.pop()!;
+      const job = this.#queue.shift()!;
+      const known = this.#known.get(worker)!;
+      if (!known.has(job.scenarioId)) {
+        known.add(job.scenarioId);
+        worker.postMessage({ type: 'scenario', id: job.scenarioId, scenario: job.scenario } satisfies WorkerRequest);
+      }
+      this.#running.set(worker, job);
+      worker.ref();
+      worker.postMessage({ type: 'run', id: job.scenarioId, index: job.index } satisfies WorkerRequest);
+    }
+  }
+
+  #settle(worker: Worker, reply: WorkerReply): void {
+    const job = this.#running.get(worker);
+    this.#running.delete(worker);
+    // An idle worker must not keep the process alive.
+    worker.unref();
+    if (!this.#known.has(worker)) return;
+    this.#idle.push(worker);
+    if (job) {
+      if ('error' in reply) job.fail(new Error(`simulation replicate ${job.index} failed: ${reply.error}`));
+      else job.done(reply.result);
+    }
+    this.#pump();
+  }
+
+  #fail(err: Error): void {
+    this.#failure ??= err;
+    for (const job of [...this.#running.values(), ...this.#queue.splice(0)]) job.fail(err);
+    this.#running.clear();
+  }
+}
+
+/** Runs every replicate of a scenario on a pool of its own and returns the results ordered by index. */
 export async function runScenario(scenario: ResolvedScenario, options: RunOptions = {}): Promise<ReplicateResult[]> {
   const count = options.replicates ?? scenario.replicates;
-  const workers = Math.max(1, Math.min(options.workers ?? defaultWorkers(), count));
-  const results: ReplicateResult[] = new Array<ReplicateResult>(count);
-  if (workers === 1 || !existsSync(fileURLToPath(workerUrl))) {
-    for (let i = 0; i < count; i++) {
-      results[i] = await runReplicate(scenario, i);
-      options.onResult?.(results[i]!);
-    }
-    return results;
+  const pool = new ReplicatePool(Math.min(options.workers ?? defaultWorkers(), Math.max(1, count)));
+  try {
+    return await pool.run(scenario, count, options.onResult);
+  } finally {
+    await pool.close();
   }
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: workers }, () => {
-      const worker = new Worker(workerUrl, { workerData: { scenario } });
-      return new Promise<void>((resolve, reject) => {
-        const assign = () => {
-          if (next < count) worker.postMessage({ index: next++ });
-          else void worker.terminate().then(() => resolve());
-        };
-        worker.on('message', (message: { result?: ReplicateResult; error?: string }) => {
-          if (message.error !== undefined) {
-            void worker.terminate();
-            reject(new Error(`simulation worker failed: ${message.error}`));
-            return;
-          }
-          if (message.result) {
-            results[message.result.index] = message.result;
-            options.onResult?.(message.result);
-          }
-          assign();
-        });
-        worker.on('error', reject);
-        worker.once('online', assign);
-      });
-    }),
-  );
-  return results;
 }

@@ -27,6 +27,8 @@ export interface SimulationSummary {
   advancedAStep: Proportion;
   /** Without a rollout: replicates in which the controller judged the challenger promotable at some look. */
   judgedPromotable: Proportion;
+  /** Replicates in which the sample-ratio check flagged the split at some look (it holds a rollout). */
+  srmFlagged: Proportion;
   /** Median challenger share (percent) reached. */
   medianHighestPercent: number | null;
 }
@@ -69,6 +71,7 @@ export function summarize(results: readonly ReplicateResult[]): SimulationSummar
     medianChallengerRequestsToRollback: median(rolledBack.map((r) => (r.challenger === null ? 0 : (r.requests[r.challenger] ?? 0)))),
     advancedAStep: proportion(results.filter((r) => r.steps.length > 0).length, n),
     judgedPromotable: proportion(results.filter((r) => r.promotableAtSeconds !== null).length, n),
+    srmFlagged: proportion(results.filter((r) => r.srmFlaggedAtSeconds !== null).length, n),
     medianHighestPercent: median(results.map((r) => r.highestPercent)),
   };
 }
