@@ -110,7 +110,8 @@ function routePolicy(split: SplitName): Record<string, unknown> {
  */
 export function grid(durationScale = 1): Cell[] {
   const cells: Cell[] = [];
-  const margin = defaultGuardrails.errorRate.margin;
+  // The tolerated error rate over the champion's: absolute margin plus the relative one on the champion's rate.
+  const margin = defaultGuardrails.errorRate.margin + defaultGuardrails.errorRate.relativeMargin * BASE_ERROR_RATE;
   const ratio = defaultGuardrails.latency.ratio;
   const add = (kind: Kind, latency: LatencyName, split: SplitName, users: Users, effect: string, challenger: { errorRate: number; latencyMs: LatencyDistribution }) => {
     const fixedAa = kind !== 'harmful' && split !== 'rollout';
@@ -351,7 +352,7 @@ export async function runValidityBench(config: ValidityConfig): Promise<{ file: 
     `## Validity bench (${new Date().toISOString()})`,
     '',
     `${cells.length} cells, ${config.replicates} replicates each, seed ${config.seed}, ${elapsed.toFixed(0)} s on ${pool.size} worker${pool.size === 1 ? '' : 's'} (${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}).`,
-    `Default guardrails (alpha ${defaultGuardrails.alpha}, error margin ${defaultGuardrails.errorRate.margin}, latency ratio ${defaultGuardrails.latency.ratio}); looks every 250 ms; champion 1 % errors.`,
+    `Default guardrails (alpha ${defaultGuardrails.alpha}, error margin ${defaultGuardrails.errorRate.margin} + ${defaultGuardrails.errorRate.relativeMargin} × the champion's rate, latency ratio ${defaultGuardrails.latency.ratio}); looks every 250 ms; champion 1 % errors.`,
     'Fixed splits: 50 req/s for 30 min; rollouts [1, 5, 25, 50, 100] and harmful challengers: 200 req/s for up to 60 min' + (config.durationScale !== 1 ? ` (durations scaled by ${config.durationScale})` : '') + '.',
   ].join('\n');
   const markdown = renderMarkdown(results, checks, header);

@@ -18,7 +18,7 @@ describe('validity bench', () => {
     expect(new Set(aa.map((c) => c.users))).toEqual(new Set(['per-request', 'sticky σ1', 'sticky σ2']));
     const margin = cells.filter((c) => c.kind === 'margin' && c.split === '10/90');
     const arms = (c: (typeof cells)[number]) => c.scenario.arms as Record<string, { errorRate: number; latencyMs: { dist: string; median?: number } }>;
-    expect(arms(margin.find((c) => c.effect.startsWith('errors'))!)['m-v2']!.errorRate).toBeCloseTo(0.01 + defaultGuardrails.errorRate.margin, 12);
+    expect(arms(margin.find((c) => c.effect.startsWith('errors'))!)['m-v2']!.errorRate).toBeCloseTo(0.01 + defaultGuardrails.errorRate.margin + 0.01 * defaultGuardrails.errorRate.relativeMargin, 12);
     expect(arms(margin.find((c) => c.effect.startsWith('latency'))!)['m-v2']!.latencyMs.median).toBeCloseTo(80 * defaultGuardrails.latency.ratio, 9);
     expect(cells.filter((c) => c.kind === 'harmful').map((c) => c.effect)).toEqual(expect.arrayContaining(['errors +2pp', 'errors +5pp', 'latency x1.5', 'latency x2']));
     expect(grid(0.5).find((c) => c.name === 'aa-lognormal-10-90')!.durationSeconds).toBe(900);
