@@ -12,7 +12,9 @@ Replays the served and pair records of prediction logs (pairs-*.ndjson, also .gz
 in it) in time order through the policy's real windows and controller, ticking every control interval of record
 time, and prints when the policy would have rolled back, advanced a rollout step or promoted, with the evidence.
 The records keep the split they were served with: where the policy's rollout step differs from it, the
-sample-ratio check says so and holds the rollout.
+sample-ratio check says so and holds the rollout. The log holds what the recorder wrote: sampled served records
+(predictions.sampleRate) and every pair, but no served record of a request that got no response at all (connect, timeout
+or reset without fallback), so such failures cannot count here. The records are held in memory to be sorted.
   --route r         replay only this route (default: every route of the policy found in the logs)
   --interval-ms N   the control interval (default 250, as SWITCHYARD_CONTROL_INTERVAL_MS)
   --json            the events, the evidence and the final analysis as JSON`;
