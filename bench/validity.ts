@@ -262,7 +262,9 @@ function byCause(r: CellResult): string {
 }
 
 function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+  // A "|" inside a cell (as in "P(advance | at the margin)") would end the cell.
+  const line = (cells: readonly string[]) => `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(headers), `|${headers.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 /** The markdown report: one table per kind of cell, then the targets. */

@@ -181,6 +181,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
   const steps: StepTaken[] = [];
   let lastEventId = 0;
   let challenger: string | null = null;
+  let startedBelow100 = false;
 
   /** Reads what the last tick did: audit events (rollback, steps, promotion) and the live split. */
   const look = (): boolean => {
@@ -198,7 +199,8 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
     if (challenger !== null) {
       const share = servedShare(decision, challenger);
       if (share > highestPercent) highestPercent = share;
-      if (share >= 100 && outcome === 'running') outcome = 'promoted';
+      // Serving 100 % is a promotion when the controller got it there (a policy that starts at 100 % is not one).
+      if (share >= 100 && outcome === 'running' && startedBelow100) outcome = 'promoted';
     }
     if (decision.state.rolledBack && outcome !== 'rolled_back') {
       outcome = 'rolled_back';
@@ -219,6 +221,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
   // The first look happens before any traffic, as a starting router's would: a rollout starts at its first step.
   await tickAndSettle(plane);
   challenger = controller.analysis(routeName)?.challenger ?? null;
+  startedBelow100 = challenger !== null && servedShare(splits.snapshot.byName.get(routeName)!, challenger) < 100;
   let done = look();
 
   for (let tickAt = EPOCH_MS + intervalMs; !done && tickAt - intervalMs < endMs; tickAt += intervalMs) {
