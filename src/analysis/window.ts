@@ -1,11 +1,17 @@
 // Live per-route, per-arm statistics fed by the request path (O(1) per observation) for guardrails and analysis.
 import type { GuardrailPolicy } from '../config/policy-schema.js';
 import { defaultGuardrails } from '../config/policy-schema.js';
-import type { ObservationPort, ServedObservation, ShadowObservation } from '../record/port.js';
+import { isClientFault, type ObservationPort, type ServedObservation, type ShadowObservation } from '../record/port.js';
 import { createCounts, createMoments, mergeCounts, mergeMoments, pushCount, pushMoment, type Counts, type Moments } from './stats/index.js';
 
 /** Latency floor for the log transform: sub-microsecond timings would otherwise dominate the log mean. */
 const LATENCY_FLOOR_MS = 0.05;
+
+/**
+ * Bits of the per-route "unit seen" bitmap used to count randomisation units for the sample-ratio check
+ * (docs/statistics.md, "Sample ratio"): 2^18 bits = 32 KiB per route with sticky traffic, whatever the traffic.
+ */
+const UNIT_BITS_LOG2 = 18;
 
 /** Mergeable statistics of one arm (plain JSON, so replicas can sum them). */
 export interface ArmTotals {
@@ -13,96 +19,126 @@ export interface ArmTotals {
   errors: Counts;
   /** Natural log of latency in ms. */
   logLatency: Moments;
-  /** Requests slower than the champion's baseline p95 (counted once the threshold is fixed). */
+  /** Requests slower than the tail threshold (the champion's recent p95), counted once there is a threshold. */
   exceedance: Counts;
+  /**
+   * Requests slower than the tail threshold divided by the latency ratio margin: the share a challenger exactly at
+   * the margin (this arm's latencies times the ratio) would put over the threshold. Read on the champion.
+   */
+  scaledExceedance: Counts;
+  /** Requests slower than the route's p99 ceiling (the latency breaker). */
+  overCeiling: Counts;
+  /** Randomisation units first seen in the current sample-ratio epoch (a sticky key once, an unkeyed request each). */
+  units: number;
+  /** Latency samples refused as not a finite, non-negative number of ms (the request still counts for errors). */
+  rejectedLatencies: number;
 }
 
 export function emptyTotals(): ArmTotals {
-  return { errors: createCounts(), logLatency: createMoments(), exceedance: createCounts() };
+  return { errors: createCounts(), logLatency: createMoments(), exceedance: createCounts(), scaledExceedance: createCounts(), overCeiling: createCounts(), units: 0, rejectedLatencies: 0 };
 }
 
 export function mergeTotals(a: ArmTotals, b: ArmTotals): ArmTotals {
-  return { errors: mergeCounts(a.errors, b.errors), logLatency: mergeMoments(a.logLatency, b.logLatency), exceedance: mergeCounts(a.exceedance, b.exceedance) };
+  return {
+    errors: mergeCounts(a.errors, b.errors),
+    logLatency: mergeMoments(a.logLatency, b.logLatency),
+    exceedance: mergeCounts(a.exceedance, b.exceedance),
+    scaledExceedance: mergeCounts(a.scaledExceedance, b.scaledExceedance),
+    overCeiling: mergeCounts(a.overCeiling, b.overCeiling),
+    units: a.units + b.units,
+    rejectedLatencies: a.rejectedLatencies + b.rejectedLatencies,
+  };
 }
 
-/** Fixed-size ring of recent outcomes for the hard circuit breakers (no statistics, just the last N). */
-class Recent {
-  readonly failures: Uint8Array;
-  readonly latencies: Float64Array;
-  size = 0;
-  next = 0;
-  /** Outcomes pushed so far: names the ring's contents, so a look at an unchanged ring reuses the last p99. */
-  pushes = 0;
-  #p99: { n: number; pushes: number; p99: number; of: number } | null = null;
-  /** Reused by every p99: the controller asks once per tick per arm, so the sort allocates nothing. */
-  #sorted: Float64Array | null = null;
-  constructor(capacity: number) {
-    this.failures = new Uint8Array(capacity);
-    this.latencies = new Float64Array(capacity);
-  }
-  push(failed: boolean, latencyMs: number): void {
-    this.failures[this.next] = failed ? 1 : 0;
-    this.latencies[this.next] = latencyMs;
-    this.next = (this.next + 1) % this.failures.length;
-    if (this.size < this.failures.length) this.size++;
-    this.pushes++;
-  }
-  /** Failures among the last `n` outcomes (n <= capacity). */
-  failuresInLast(n: number): { count: number; of: number } {
-    const of = Math.min(n, this.size);
-    let count = 0;
-    for (let i = 1; i <= of; i++) count += this.failures[(this.next - i + this.failures.length) % this.failures.length]!;
-    return { count, of };
-  }
-  /**
-   * p99 of the last `n` latencies (exact order statistic). The controller looks every tick whether or not traffic
-   * came; the typed-array sort is numeric and native, where `Array#sort` with a comparator was a quarter of an idle
-   * replica's CPU (bench/README.md), and an unchanged ring is not sorted again.
-   */
-  p99OfLast(n: number): { p99: number; of: number } {
-    const of = Math.min(n, this.size);
-    if (of === 0) return { p99: 0, of: 0 };
-    const cached = this.#p99;
-    if (cached !== null && cached.n === n && cached.pushes === this.pushes) return { p99: cached.p99, of: cached.of };
-    this.#sorted ??= new Float64Array(this.latencies.length);
-    const values = this.#sorted.subarray(0, of);
-    const capacity = this.latencies.length;
-    for (let i = 1; i <= of; i++) values[i - 1] = this.latencies[(this.next - i + capacity) % capacity]!;
-    values.sort();
-    const p99 = values[Math.min(of - 1, Math.ceil(0.99 * of) - 1)]!;
-    this.#p99 = { n, pushes: this.pushes, p99, of };
-    return { p99, of };
-  }
+/** A copy that the request path can no longer mutate (for payloads and reports). */
+export function copyTotals(t: ArmTotals): ArmTotals {
+  return mergeTotals(t, emptyTotals());
 }
 
-/** One arm's live window: mergeable totals plus the recent ring. */
+/** One arm's live window: its mergeable totals since the experiment began, and those of the current split epoch. */
 export class ArmWindow {
   totals = emptyTotals();
-  readonly recent: Recent;
+  /** Totals since the route's split last changed (the current stratum; docs/statistics.md, "Ramps and drift"). */
+  stratum = emptyTotals();
   lastAt = 0;
-  constructor(capacity: number) {
-    this.recent = new Recent(capacity);
+}
+
+/** Most split epochs kept apart per experiment; beyond it the two oldest are merged (a rollout has a handful). */
+const MAX_STRATA = 16;
+
+/** One closed split epoch: the key of the split it served and each arm's totals in it (`armKey` names). */
+export interface Stratum {
+  key: string;
+  arms: Map<string, ArmTotals>;
+}
+
+/** The champion's and one challenger's totals in one split epoch. */
+export interface StratumPair {
+  champion: ArmTotals;
+  challenger: ArmTotals;
+}
+
+/** The champion's and one arm's totals in every epoch where both served. */
+export function stratumPairs(strata: Iterable<Stratum>, key: string): StratumPair[] {
+  const pairs: StratumPair[] = [];
+  for (const stratum of strata) {
+    const champion = stratum.arms.get('champion');
+    const other = stratum.arms.get(key);
+    if (champion !== undefined && other !== undefined) pairs.push({ champion, challenger: other });
   }
+  return pairs;
+}
+
+/** Key of an arm in payloads and strata: `champion`, `challenger:<name>` or `shadow:<name>`. */
+export function armKey(role: 'champion' | 'challenger' | 'shadow', name: string): string {
+  return role === 'champion' ? 'champion' : `${role}:${name}`;
+}
+
+/** 32-bit FNV-1a of a string: spreads sticky keys over the unit bitmap independently of the bucketing hash. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
 }
 
 /** Everything collected for one route in the current experiment epoch. */
 export class RouteWindow {
-  readonly champion: ArmWindow;
+  readonly champion = new ArmWindow();
   /** Served challengers by name. */
   readonly challengers = new Map<string, ArmWindow>();
   /** Shadow challengers by name (errors and latency of the mirrored calls). */
   readonly shadows = new Map<string, ArmWindow>();
-  /** Champion latencies collected until the baseline p95 is fixed. */
-  baseline: number[] = [];
+  /** Champion latencies collected until the tail threshold is fixed. */
+  /** The champion's last `baselineRequests` latencies (a ring) the tail threshold is read from. */
+  readonly #recentChampion: Float64Array;
+  #recentCount = 0;
+  /** Champion latencies recorded since the threshold was last read. */
+  #sinceRefresh = 0;
+  #scratch: Float64Array | null = null;
+  /**
+   * The champion's p95 over its last `baselineRequests` requests, read off the request path by `refreshThreshold` (the
+   * controller's tick). It only ever depends on requests before the ones it classifies, which is all the exceedance
+   * test needs to stay valid (docs/statistics.md, "Latency tail"), and it follows warm-up and drift.
+   */
   p95ThresholdMs: number | null = null;
+  /** p95ThresholdMs / latency ratio margin. */
+  scaledThresholdMs: number | null = null;
+  readonly ratio: number;
+  readonly ceilingMs: number;
   readonly startedAt: number;
-  readonly capacity: number;
-  readonly baselineRequests: number;
+  /** Sticky keys seen in the current sample-ratio epoch (null until the first keyed request). */
+  #unitsSeen: Uint32Array | null = null;
+  /** Closed split epochs, oldest first, and the key of the current one ('' until the controller names it). */
+  readonly #closed: Stratum[] = [];
+  #stratumKey = '';
 
   constructor(policy: GuardrailPolicy, now: number) {
-    this.capacity = Math.max(policy.errorRate.window, policy.latency.window);
-    this.baselineRequests = policy.latency.baselineRequests;
-    this.champion = new ArmWindow(this.capacity);
+    this.#recentChampion = new Float64Array(policy.latency.baselineRequests);
+    this.ratio = policy.latency.ratio;
+    this.ceilingMs = policy.latency.p99CeilingMs;
     this.startedAt = now;
   }
 
@@ -110,34 +146,109 @@ export class RouteWindow {
     const map = kind === 'challenger' ? this.challengers : this.shadows;
     let found = map.get(name);
     if (!found) {
-      found = new ArmWindow(this.capacity);
+      found = new ArmWindow();
       map.set(name, found);
     }
     return found;
   }
 
-  record(arm: ArmWindow, failed: boolean, latencyMs: number, isChampion: boolean, now: number): void {
-    const t = arm.totals;
-    pushCount(t.errors, failed);
-    pushMoment(t.logLatency, Math.log(Math.max(LATENCY_FLOOR_MS, latencyMs)));
-    if (this.p95ThresholdMs !== null) pushCount(t.exceedance, latencyMs > this.p95ThresholdMs);
-    arm.recent.push(failed, latencyMs);
-    arm.lastAt = now;
-    if (isChampion && this.p95ThresholdMs === null) {
-      this.baseline.push(latencyMs);
-      if (this.baseline.length >= this.baselineRequests) {
-        // Fixed once, from the champion's first requests, so the exceedance test compares like with like afterwards.
-        const sorted = [...this.baseline].sort((a, b) => a - b);
-        this.p95ThresholdMs = sorted[Math.ceil(0.95 * sorted.length) - 1]!;
-        this.baseline = [];
+  /** Every arm of the window with its key. */
+  *arms(): IterableIterator<[string, ArmWindow]> {
+    yield ['champion', this.champion];
+    for (const [name, arm] of this.challengers) yield [armKey('challenger', name), arm];
+    for (const [name, arm] of this.shadows) yield [armKey('shadow', name), arm];
+  }
+
+  /**
+   * Starts a new split epoch (a split change, a step): every unit counts again once for the sample-ratio check, and the
+   * arms' stratum totals start afresh so that each epoch compares the arms over the same stretch of time. The totals'
+   * `units` keep growing; the controller subtracts their value at the epoch's start.
+   */
+  newSplitEpoch(key: string): void {
+    this.#unitsSeen?.fill(0);
+    if (this.#stratumKey !== '') {
+      const arms = new Map<string, ArmTotals>();
+      for (const [name, arm] of this.arms()) {
+        if (arm.stratum.errors.n > 0) arms.set(name, arm.stratum);
+        arm.stratum = emptyTotals();
+      }
+      this.#closed.push({ key: this.#stratumKey, arms });
+      if (this.#closed.length >= MAX_STRATA) {
+        const [oldest, next] = this.#closed.splice(0, 2) as [Stratum, Stratum];
+        const merged = new Map(next.arms);
+        for (const [name, totals] of oldest.arms) merged.set(name, mergeTotals(merged.get(name) ?? emptyTotals(), totals));
+        this.#closed.unshift({ key: next.key, arms: merged });
       }
     }
+    this.#stratumKey = key;
   }
+
+  /** Closed epochs plus the current one, each with every arm's totals in it. */
+  strata(): Stratum[] {
+    const current = new Map<string, ArmTotals>();
+    for (const [name, arm] of this.arms()) if (arm.stratum.errors.n > 0) current.set(name, arm.stratum);
+    return [...this.#closed, { key: this.#stratumKey, arms: current }];
+  }
+
+  /** True when this request is the first of its randomisation unit in the current epoch. */
+  #firstOfUnit(stickyKey: string | null): boolean {
+    if (stickyKey === null) return true;
+    const seen = (this.#unitsSeen ??= new Uint32Array(2 ** (UNIT_BITS_LOG2 - 5)));
+    const bit = fnv1a(stickyKey) >>> (32 - UNIT_BITS_LOG2);
+    const word = bit >>> 5;
+    const mask = 1 << (bit & 31);
+    if ((seen[word]! & mask) !== 0) return false;
+    seen[word] = seen[word]! | mask;
+    return true;
+  }
+
+  record(arm: ArmWindow, failed: boolean, latencyMs: number, isChampion: boolean, stickyKey: string | null, now: number): void {
+    arm.lastAt = now;
+    const firstOfUnit = this.#firstOfUnit(stickyKey);
+    const valid = latencyMs >= 0 && latencyMs < Infinity;
+    this.#add(arm.totals, failed, latencyMs, valid, firstOfUnit);
+    this.#add(arm.stratum, failed, latencyMs, valid, firstOfUnit);
+    if (valid && isChampion) {
+      this.#recentChampion[this.#recentCount++ % this.#recentChampion.length] = latencyMs;
+      this.#sinceRefresh++;
+    }
+  }
+
+  #add(t: ArmTotals, failed: boolean, latencyMs: number, valid: boolean, firstOfUnit: boolean): void {
+    pushCount(t.errors, failed);
+    if (firstOfUnit) t.units++;
+    if (!valid) {
+      // NaN, Infinity or negative: a broken timing would poison the moments and silently switch the latency test off.
+      t.rejectedLatencies++;
+      return;
+    }
+    pushMoment(t.logLatency, Math.log(Math.max(LATENCY_FLOOR_MS, latencyMs)));
+    pushCount(t.overCeiling, latencyMs > this.ceilingMs);
+    if (this.p95ThresholdMs !== null) {
+      pushCount(t.exceedance, latencyMs > this.p95ThresholdMs);
+      pushCount(t.scaledExceedance, latencyMs > this.scaledThresholdMs!);
+    }
+  }
+
+  /**
+   * Reads the tail threshold from the champion's recent latencies once the ring is full and a quarter of it is new
+   * since the last read (so a route costs one sort of `baselineRequests` numbers per quarter ring, off the request path).
+   */
+  refreshThreshold(): void {
+    const ring = this.#recentChampion;
+    if (this.#recentCount < ring.length || this.#sinceRefresh * 4 < ring.length) return;
+    this.#sinceRefresh = 0;
+    const sorted = (this.#scratch ??= new Float64Array(ring.length));
+    sorted.set(ring);
+    sorted.sort();
+    this.p95ThresholdMs = sorted[Math.ceil(0.95 * sorted.length) - 1]!;
+    this.scaledThresholdMs = this.p95ThresholdMs / this.ratio;
+  }
+
 }
 
-/** Failure for guardrails: a 5xx status or a transport error (client aborts are not the model's fault). */
+/** Failure for guardrails: a 5xx status or an upstream transport error (client faults never reach here). */
 function isFailure(status: number, errorKind: string | null): boolean {
-  if (errorKind === 'client_abort') return false;
   return errorKind !== null || status >= 500;
 }
 
@@ -179,16 +290,18 @@ export class LiveWindows implements ObservationPort {
   }
 
   served(o: ServedObservation): void {
-    // The champion's answer given in place of a failed challenger belongs to the challenger's (failed) request.
-    if (o.fallbackFor !== null || o.errorKind === 'client_abort') return;
+    // The champion's answer given in place of a failed challenger belongs to the challenger's (failed) request, and
+    // what a client does (aborting, sending too much or too slowly) is never evidence about a model.
+    if (o.fallbackFor !== null || isClientFault(o.errorKind)) return;
     const window = this.window(o.route);
     const now = this.#clock();
-    if (o.role === 'champion') window.record(window.champion, isFailure(o.status, o.errorKind), o.latencyMs, true, now);
-    else window.record(window.arm('challenger', o.variant), o.fellBack || isFailure(o.status, o.errorKind), o.latencyMs, false, now);
+    if (o.role === 'champion') window.record(window.champion, isFailure(o.status, o.errorKind), o.latencyMs, true, o.stickyKey, now);
+    else window.record(window.arm('challenger', o.variant), o.fellBack || isFailure(o.status, o.errorKind), o.latencyMs, false, o.stickyKey, now);
   }
 
   shadowed(o: ShadowObservation): void {
+    if (isClientFault(o.errorKind)) return;
     const window = this.window(o.route);
-    window.record(window.arm('shadow', o.variant), isFailure(o.status, o.errorKind), o.latencyMs, false, this.#clock());
+    window.record(window.arm('shadow', o.variant), isFailure(o.status, o.errorKind), o.latencyMs, false, null, this.#clock());
   }
 }

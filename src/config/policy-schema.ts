@@ -100,34 +100,60 @@ const durationMs = z.union([
   return amount * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : unit === 'm' ? 60_000 : 3_600_000);
 });
 
+/** A field an earlier version accepted and this one no longer uses: refused with what to do instead. */
+function removedField(why: string) {
+  return z.unknown().optional().superRefine((value, ctx) => {
+    if (value !== undefined) ctx.addIssue({ code: 'custom', message: `no longer used: ${why}; delete this field` });
+  });
+}
+
+const errorRateSchema = z
+  .strictObject({
+    /** Absolute worsening tolerated: the challenger's error rate may exceed the champion's by this much (default 0.01). */
+    margin: z.number().min(0).max(1).optional(),
+    /** Relative worsening tolerated: challenger rate <= champion rate × (1 + relativeMargin) + margin (margin then defaults to 0). */
+    relativeMargin: z.number().min(0).max(100).optional(),
+    /** Hard circuit breaker: a sequential test that the challenger's error share is above this ceiling. */
+    ceiling: z.number().gt(0).lt(1).default(0.5),
+    /** Challenger requests before the error breaker may trip. */
+    minRequests: z.number().int().min(1).default(10),
+    window: removedField('the error breaker is a sequential test over all challenger requests (README, Guardrails)'),
+  })
+  .transform(({ window: _removed, ...rest }) => ({
+    ...rest,
+    margin: rest.margin ?? (rest.relativeMargin !== undefined ? 0 : 0.01),
+    relativeMargin: rest.relativeMargin ?? 0,
+  }));
+
+const latencySchema = z
+  .strictObject({
+    /** Tolerated latency ratio challenger/champion: judged on the log-latency mean and on the tail (exceedance). */
+    ratio: z.number().gt(1).max(100).default(1.2),
+    /**
+     * Extra share of challenger requests over the champion's p95 tolerated beyond what a challenger exactly at
+     * `ratio` would have (docs/statistics.md, "Latency tail").
+     */
+    exceedanceMargin: z.number().min(0).max(1).default(0),
+    /** Champion requests used to fix the tail threshold (its p95). */
+    baselineRequests: z.number().int().min(20).max(100_000).default(1_000),
+    /** Hard circuit breaker: a sequential test that more than 1 % of challenger requests are slower than this, in ms. */
+    p99CeilingMs: z.number().gt(0).default(5_000),
+    /** Challenger requests before the latency breaker may trip. */
+    minRequests: z.number().int().min(1).default(50),
+    window: removedField('the latency breaker is a sequential test over all challenger requests (README, Guardrails)'),
+  })
+  .transform(({ window: _removed, ...rest }) => rest);
+
 const guardrailsSchema = z.strictObject({
-  /** Family-wise probability of a false rollback across the statistical guardrails. */
+  /** Family-wise probability of a false rollback, breakers included (docs/statistics.md, "The alpha budget"). */
   alpha: z.number().gt(0).lt(0.5).default(0.05),
   correction: z.enum(['holm', 'bonferroni']).default('holm'),
   /** Requests per arm before the statistical guardrails may judge (below it: "collecting"). */
   minRequests: z.number().int().min(2).default(50),
-  /** Planned requests per experiment (N* of the mixing variance, METHODS.md §4.2); fixed before data is seen. */
+  /** Planned requests per experiment (N* of the mixing variance, docs/statistics.md); fixed before data is seen. */
   plannedRequests: z.number().int().min(100).default(10_000),
-  errorRate: z.strictObject({
-    /** Absolute worsening tolerated: challenger error rate may exceed the champion's by this much. */
-    margin: z.number().min(0).max(1).default(0.01),
-    /** Hard circuit breaker: error share over the last `window` challenger requests. */
-    ceiling: z.number().gt(0).max(1).default(0.5),
-    window: z.number().int().min(5).max(100_000).default(20),
-    minRequests: z.number().int().min(1).default(10),
-  }).default({ margin: 0.01, ceiling: 0.5, window: 20, minRequests: 10 }),
-  latency: z.strictObject({
-    /** Tolerated latency ratio challenger/champion (judged on the log-latency mean). */
-    ratio: z.number().gt(1).max(100).default(1.2),
-    /** Tolerated extra share of challenger requests slower than the champion's p95 fixed at start. */
-    exceedanceMargin: z.number().min(0).max(1).default(0.05),
-    /** Champion requests used to fix the p95 threshold. */
-    baselineRequests: z.number().int().min(20).default(200),
-    /** Hard circuit breaker: challenger p99 over the last `window` requests, in ms. */
-    p99CeilingMs: z.number().gt(0).default(5_000),
-    window: z.number().int().min(10).max(100_000).default(200),
-    minRequests: z.number().int().min(1).default(50),
-  }).default({ ratio: 1.2, exceedanceMargin: 0.05, baselineRequests: 200, p99CeilingMs: 5_000, window: 200, minRequests: 50 }),
+  errorRate: errorRateSchema.prefault({}),
+  latency: latencySchema.prefault({}),
   /** Shadow routes: the gate to start a canary. */
   shadow: z.strictObject({
     /** Largest tolerated share of paired predictions that disagree. */

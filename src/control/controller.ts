@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { defaultGuardrails, type ChallengerMode, type GuardrailPolicy } from '../config/policy-schema.js';
 import type { CompiledRoute, RouteDecision } from '../decision/snapshot.js';
 import type { LiveWindows, RouteWindow } from '../analysis/window.js';
-import { emptyTotals } from '../analysis/window.js';
+import { armKey, emptyTotals, stratumPairs } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
@@ -23,10 +23,11 @@ import type { ArmTotals } from '../analysis/window.js';
 interface RouteMemory {
   state: ControlState;
   guardrails: GuardrailMemory;
-  /** Running always-valid SRM p-value for the current step, and the counts when the step started. */
-  srmP: number;
-  srmBase: [number, number];
-  srmStep: number | null;
+  /**
+   * The sample-ratio epoch: the split it judges (challenger, served and champion shares, step), the randomisation units
+   * per arm when it began, and its running always-valid p-value. Any change of the split starts a new epoch.
+   */
+  srm: { key: string | null; base: [number, number]; p: number };
   lastVerdicts: GuardrailVerdict[];
   challenger: string | null;
   /** Reference of the policy route this memory belongs to: a reload starts a new experiment. */
@@ -41,6 +42,8 @@ interface RouteMemory {
   seenRolledBack: boolean;
   /** Since when (clock ms) a follower's own hard breaker has been in breach. */
   breachSince: number | null;
+  /** The running state of a follower's own breakers (on this replica's counts). */
+  followerGuardrails: GuardrailMemory;
   /** The pair and feedback counts when the experiment began (the shadow gate and A/B winner judge what came after). */
   baseline: CountsBaseline;
   /** Gauge values last set for this route (guardrail states, rollout step), so an unchanged value is not set again. */
@@ -189,8 +192,8 @@ export class Controller {
     let memory = this.#memory.get(name);
     if (!memory || memory.route !== decision.route) {
       memory = {
-        state: initialControlState(), guardrails: {}, srmP: 1, srmBase: [0, 0], srmStep: null, lastVerdicts: [], challenger: null, route: decision.route,
-        epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null,
+        state: initialControlState(), guardrails: {}, srm: { key: null, base: [0, 0], p: 1 }, lastVerdicts: [], challenger: null, route: decision.route,
+        epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null, followerGuardrails: {},
         baseline: countsBaseline(this.#deps.experiments ?? null, name),
         published: new Map(),
       };
@@ -223,6 +226,16 @@ export class Controller {
     const name = decision.route.name;
     const memory = this.#memoryFor(decision);
     const policy: GuardrailPolicy = decision.route.policy.guardrails ?? defaultGuardrails;
+    // A change of the live split from rolled back to not is a resume (here, or applied from another replica). It starts
+    // a new experiment before anything is judged, so the evidence behind the rollback cannot undo the resume.
+    if (memory.seenRolledBack && !decision.state.rolledBack) {
+      this.#newExperiment(name, memory);
+      memory.state = initialControlState();
+      memory.epoch = null;
+      this.#coordination.syncNow(name);
+    }
+    memory.seenRolledBack = decision.state.rolledBack;
+    this.#deps.windows.window(name).refreshThreshold();
     const controlled = this.#controlled(decision);
     if (controlled && controlled.name !== memory.challenger) {
       // A different challenger is a different experiment: start its statistics afresh. (Losing the challenger, as in
@@ -241,7 +254,7 @@ export class Controller {
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
     const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy, this.#experimentSnapshot(name, memory));
     memory.link = link;
-    const inputs = this.#inputs(name, challenger, policy, link.pooled);
+    const inputs = this.#inputs(name, challenger, link.pooled);
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
     const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
@@ -255,10 +268,7 @@ export class Controller {
       }
     }
 
-    const srmOk = this.#srm(memory, inputs.champion.errors.n, controlled?.servedPercent ?? 0, inputs.challenger.errors.n);
-    // A change of the live split from rolled back to not is a resume (here, or applied from another replica).
-    const resumed = memory.seenRolledBack && !decision.state.rolledBack;
-    memory.seenRolledBack = decision.state.rolledBack;
+    const srmOk = this.#srm(name, memory, decision, controlled, inputs);
     const result = next(
       memory.state,
       {
@@ -274,13 +284,6 @@ export class Controller {
       },
       { rollout: decision.route.policy.rollout ?? null, abPromote: policy.ab.promote },
     );
-    if (resumed) {
-      // A person resumed the route: new experiment, fresh statistics; the fleet gets a new generation (epoch), which is
-      // adopted without a second reset.
-      this.#newExperiment(name, memory);
-      memory.epoch = null;
-      this.#coordination.syncNow(name);
-    }
     const mode = controlled?.mode ?? 'canary';
     switch (link.role) {
       case 'alone':
@@ -300,7 +303,7 @@ export class Controller {
       }
       case 'follower':
         memory.state = followerState(memory.state, link, result, decision.state.rolledBack);
-        this.#followerBreakers(decision, memory, challenger, policy, controlled?.servedPercent ?? 0);
+        this.#followerBreakers(decision, memory, challenger, controlled?.servedPercent ?? 0);
         break;
     }
     const step = memory.state.step ?? -1;
@@ -328,7 +331,10 @@ export class Controller {
   #newExperiment(route: string, memory: RouteMemory): void {
     memory.guardrails = {};
     memory.pooledGuardrails = {};
+    memory.followerGuardrails = {};
     memory.breachSince = null;
+    memory.srm = { key: null, base: [0, 0], p: 1 };
+    memory.lastVerdicts = [];
     memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
     this.#deps.windows.reset(route);
   }
@@ -338,12 +344,15 @@ export class Controller {
    * follower acts only when its breach outlasts the grace period (the leader is gone or stuck, or the failure is local
    * to this replica), and its rollback then reaches the fleet like any other.
    */
-  #followerBreakers(decision: RouteDecision, memory: RouteMemory, challenger: string | null, policy: GuardrailPolicy, servedPercent: number): void {
+  #followerBreakers(decision: RouteDecision, memory: RouteMemory, challenger: string | null, servedPercent: number): void {
     if (decision.state.rolledBack || servedPercent <= 0 || challenger === null) {
       memory.breachSince = null;
       return;
     }
-    const breakers = evaluateGuardrails(this.#inputs(decision.route.name, challenger, policy, null), policy, {}).verdicts.filter((v) => v.kind === 'breaker');
+    const policy = decision.route.policy.guardrails ?? defaultGuardrails;
+    const evaluated = evaluateGuardrails(this.#inputs(decision.route.name, challenger, null), policy, memory.followerGuardrails);
+    memory.followerGuardrails = evaluated.memory;
+    const breakers = evaluated.verdicts.filter((v) => v.kind === 'breaker');
     const breach = breakers.find((v) => v.state === 'breach');
     if (!breach) {
       memory.breachSince = null;
@@ -358,35 +367,34 @@ export class Controller {
   }
 
   /** What the guardrails judge: the pooled statistics when coordinated, else this replica's live ones. */
-  #inputs(route: string, challenger: string | null, policy: GuardrailPolicy, pooled: PooledView | null): GuardrailInputs {
+  #inputs(route: string, challenger: string | null, pooled: PooledView | null): GuardrailInputs {
     const window = this.#deps.windows.window(route);
     if (pooled !== null) return pooledInputs(pooled, challenger, window.p95ThresholdMs);
     const challengerWindow = challenger ? window.challengers.get(challenger) : undefined;
-    return {
-      champion: window.champion.totals,
-      challenger: challengerWindow?.totals ?? emptyTotals(),
-      recent: {
-        failures: challengerWindow?.recent.failuresInLast(policy.errorRate.window) ?? { count: 0, of: 0 },
-        p99: challengerWindow?.recent.p99OfLast(policy.latency.window) ?? { p99: 0, of: 0 },
-      },
-      p95ThresholdMs: window.p95ThresholdMs,
-    };
+    return { champion: window.champion.totals, challenger: challengerWindow?.totals ?? emptyTotals(), strata: challenger ? stratumPairs(window.strata(), armKey('challenger', challenger)) : [], p95ThresholdMs: window.p95ThresholdMs };
   }
 
-  /** Sequential SRM on the current step's split (METHODS.md §4.5 condition 2): ok while its always-valid p > 0.001. */
-  #srm(memory: RouteMemory, championN: number, servedPercent: number, challengerN: number): boolean | null {
-    if (memory.srmStep !== memory.state.step) {
-      memory.srmStep = memory.state.step;
-      memory.srmBase = [championN, challengerN];
-      memory.srmP = 1;
+  /**
+   * Sequential sample-ratio check of the split the route serves now (docs/statistics.md, "Sample ratio"): it counts
+   * randomisation units (a sticky key once, a request without a key as its own unit), not requests, so a few very
+   * active users cannot fake a mismatch, and it judges only the current split: a new challenger share, champion share
+   * or step starts a new epoch with fresh unit counts and a fresh running p-value. Ok while that p-value is > 0.001.
+   */
+  #srm(route: string, memory: RouteMemory, decision: RouteDecision, controlled: { name: string; servedPercent: number } | null, inputs: GuardrailInputs): boolean | null {
+    const servedPercent = controlled?.servedPercent ?? 0;
+    const championPercent = 100 - decision.servedTotal;
+    const key = `${controlled?.name ?? ''}|${servedPercent}|${championPercent}|${memory.state.step ?? ''}`;
+    if (memory.srm.key !== key) {
+      this.#deps.windows.window(route).newSplitEpoch(key);
+      memory.srm = { key, base: [inputs.champion.units, inputs.challenger.units], p: 1 };
     }
-    if (servedPercent <= 0 || servedPercent >= 100) return null;
-    const counts = [championN - memory.srmBase[0], challengerN - memory.srmBase[1]];
+    if (servedPercent <= 0 || championPercent <= 0) return null;
+    const counts = [inputs.champion.units - memory.srm.base[0], inputs.challenger.units - memory.srm.base[1]];
     // Other served challengers take traffic too; the check compares only these two arms, so weight by their shares.
-    const result = sequentialSrm(counts, [100 - servedPercent, servedPercent]);
+    const result = sequentialSrm(counts, [championPercent, servedPercent]);
     if (result.status !== 'ok') return null;
-    memory.srmP = Math.min(memory.srmP, result.pLook);
-    return memory.srmP > 0.001;
+    memory.srm.p = Math.min(memory.srm.p, result.pLook);
+    return memory.srm.p > 0.001;
   }
 
   #act(route: CompiledRoute, action: ControlAction, mode: ChallengerMode, role: CoordinationRole): void {
@@ -500,7 +508,7 @@ export class Controller {
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
     const link = this.#coordination.link(routeName, memory.epoch, window, policy, this.#experimentSnapshot(routeName, memory));
-    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, policy, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
+    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;
     const named = (views: ArmView[]) => views.map((a) => (a.role === 'champion' ? { ...a, name: championName } : a));
@@ -533,7 +541,7 @@ export class Controller {
       rollbackReason: memory.state.rollbackReason,
       arms,
       guardrails: verdicts,
-      srm: { pValue: memory.srmP, ok: memory.srmP > 0.001 },
+      srm: { pValue: memory.srm.p, ok: memory.srm.p > 0.001 },
       p95ThresholdMs: window.p95ThresholdMs,
       coordination: this.#coordination.status(),
       instanceId: this.#coordination.instanceId,

@@ -27,25 +27,13 @@ export interface ShadowGate {
 /**
  * Agreement is judged with a one-sided always-valid test of H0 "disagreement >= maxDisagreement" (normal mixture,
  * add-half smoothed variance); the shadow's errors and latency with the route's guardrails, stateless (a single look
- * is a valid, conservative always-valid p-value).
+ * is a valid, conservative always-valid p-value, and a breaker looks once at everything since the experiment began).
  */
 export function shadowGate(window: RouteWindow, challenger: string, agreement: { agree: number; parsed: number }, policy: GuardrailPolicy, pooled: PooledArms | null = null): ShadowGate {
   const shadow = window.shadows.get(challenger);
-  // Pooled totals feed the statistical verdicts; the hard breakers look at this replica's recent mirrors.
   const shadowTotals = pooled !== null ? pooled.shadow : shadow?.totals;
   const verdicts = shadowTotals
-    ? evaluateGuardrails(
-        {
-          champion: pooled !== null ? pooled.champion : window.champion.totals,
-          challenger: shadowTotals,
-          recent: shadow
-            ? { failures: shadow.recent.failuresInLast(policy.errorRate.window), p99: shadow.recent.p99OfLast(policy.latency.window) }
-            : { failures: { count: 0, of: 0 }, p99: { p99: 0, of: 0 } },
-          p95ThresholdMs: window.p95ThresholdMs,
-        },
-        policy,
-        {},
-      ).verdicts
+    ? evaluateGuardrails({ champion: pooled !== null ? pooled.champion : window.champion.totals, challenger: shadowTotals, p95ThresholdMs: window.p95ThresholdMs }, policy, {}).verdicts
     : [];
   const max = policy.shadow.maxDisagreement;
   const n = agreement.parsed;

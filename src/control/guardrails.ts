@@ -1,10 +1,17 @@
-// Pure guardrail evaluation: hard circuit breakers plus always-valid one-sided tests (Holm or Bonferroni across them).
+// Pure guardrail evaluation: sequential circuit breakers plus always-valid one-sided tests, all inside one alpha budget.
+//
+// Why each test looks the way it does, and what the validity bench measured of it: docs/statistics.md.
 import type { GuardrailPolicy } from '../config/policy-schema.js';
-import type { ArmTotals } from '../analysis/window.js';
-import { createAlwaysValidState, holm, meanDifferenceMsprt, mixtureLook, observeLook, type AlwaysValidState, type Counts, type MixtureLook, type MixtureOptions } from '../analysis/stats/index.js';
+import type { ArmTotals, StratumPair } from '../analysis/window.js';
+import { createAlwaysValidState, holm, mixtureLook, observeLook, type AlwaysValidState, type Counts, type MixtureLook, type MixtureOptions, type Moments } from '../analysis/stats/index.js';
 
-/** Names of the guardrails; stable, used as metric labels and in the audit evidence. */
-export type GuardrailName = 'error_ceiling' | 'p99_ceiling' | 'error_rate' | 'latency_log_mean' | 'latency_exceedance';
+/** The guardrails, breakers first; names are stable (metric labels, audit evidence, rollback reasons). */
+export const guardrailNames = ['error_ceiling', 'p99_ceiling', 'error_rate', 'latency_log_mean', 'latency_exceedance'] as const;
+export type GuardrailName = (typeof guardrailNames)[number];
+const breakerNames = ['error_ceiling', 'p99_ceiling'] as const satisfies readonly GuardrailName[];
+const statisticalNames = ['error_rate', 'latency_log_mean', 'latency_exceedance'] as const satisfies readonly GuardrailName[];
+type BreakerName = (typeof breakerNames)[number];
+type StatisticalName = (typeof statisticalNames)[number];
 
 /** collecting: too little data to judge (never a pass); within: confidently inside the margin; healthy: no alarm yet. */
 export type GuardrailState = 'collecting' | 'healthy' | 'within' | 'breach';
@@ -16,44 +23,138 @@ export interface GuardrailVerdict {
   state: GuardrailState;
   nChampion: number;
   nChallenger: number;
-  /** Effect estimate: challenger − champion (rates; log-latency difference), or the breaker's observed value. */
+  /** Effect estimate: challenger − tolerated champion value (statistical), or the breaker's observed share. */
   estimate: number | null;
-  /** The tolerated value: margin for statistical guardrails, ceiling for breakers. */
+  /** The tolerated value: margin for statistical guardrails, ceiling share for breakers. */
   threshold: number;
-  /** Always-valid p-value (statistical) or null. */
+  /** Always-valid p-value of "worse than the margin" (statistical) or null. */
   pValue: number | null;
   /** Always-valid confidence sequence of the effect (statistical) or null. */
   csLower: number | null;
   csUpper: number | null;
-  /** Level this guardrail was judged at after the multiplicity correction. */
+  /** The share of the alpha budget this guardrail spends (after the multiplicity correction for statistical ones). */
   alpha: number | null;
   reason: string;
 }
 
-/** What the breakers look at: the challenger's recent outcomes. */
-export interface RecentView {
-  failures: { count: number; of: number };
-  p99: { p99: number; of: number };
-}
-
-/** Inputs of one evaluation. */
+/** Inputs of one evaluation: cumulative totals of the current experiment (this replica's, or pooled). */
 export interface GuardrailInputs {
   champion: ArmTotals;
   challenger: ArmTotals;
-  recent: RecentView;
-  /** Champion p95 fixed at start (null until enough champion requests). */
+  /**
+   * The same totals split by split epoch (docs/statistics.md, "Ramps and drift"). The statistical tests compare the
+   * arms within each epoch and combine the differences, so a ramp (10 % then 50 %) during a change of traffic that hits
+   * both arms alike cannot look like a difference between them. Absent or one epoch: the totals are compared directly.
+   */
+  strata?: readonly StratumPair[];
+  /** The tail threshold (champion p95) once fixed, for the reasons shown to people. */
   p95ThresholdMs: number | null;
 }
 
-/** Path-dependent state of the statistical guardrails (running always-valid p-values). */
-export type GuardrailMemory = Partial<Record<GuardrailName, AlwaysValidState>>;
+/** A breaker's CUSUM of log-likelihood ratios and the counts it has consumed (docs/statistics.md, "Breakers"). */
+export interface BreakerState {
+  cusum: number;
+  n: number;
+  events: number;
+}
 
-const statisticalNames: GuardrailName[] = ['error_rate', 'latency_log_mean', 'latency_exceedance'];
+/** Path-dependent state: running always-valid p-values of the statistical tests and the breakers' CUSUMs. */
+export interface GuardrailMemory {
+  tests?: Partial<Record<StatisticalName, AlwaysValidState>>;
+  breakers?: Partial<Record<BreakerName, BreakerState>>;
+}
 
 /**
- * Two-sample rate mSPRT (METHODS.md §1.4) with the variance taken from add-half smoothed rates: with zero events
- * in both arms the plain plug-in variance is 0 and the test could never say "confidently within the margin", yet a
- * healthy challenger usually has exactly zero errors. Smoothing only widens v, so the test stays conservative.
+ * The alpha budget (docs/statistics.md, "The alpha budget"): each breaker spends 5 % of alpha, the statistical
+ * guardrails share the remaining 90 % under Holm or Bonferroni, so by the union bound the probability of any false
+ * rollback over the whole experiment is at most alpha, breakers included.
+ */
+export const BREAKER_ALPHA_SHARE = 0.05;
+const STATISTICAL_ALPHA_SHARE = 1 - breakerNames.length * BREAKER_ALPHA_SHARE;
+
+/** The latency breaker's null: at most this share of challenger requests is slower than the p99 ceiling. */
+const CEILING_SHARE = 0.01;
+/** The latency breaker's alternative share over the ceiling (a 20-fold tail: one request in five). */
+const CEILING_ALTERNATIVE_SHARE = 0.2;
+/** The error breaker's alternative: four fifths of the way from the ceiling to total failure. */
+const ERROR_ALTERNATIVE_STEP = 0.8;
+
+/**
+ * Smallest per-request variance of log latency assumed by the latency test: timers and networks jitter by at least
+ * ~1 %, and a constant latency (zero sample variance) must still be judged, not left "collecting" for ever.
+ */
+export const LOG_LATENCY_VARIANCE_FLOOR = 1e-4;
+
+/** The breach look and the "confidently within" look of one statistical guardrail. */
+export interface MarginLooks {
+  /** H0: effect <= margin, one-sided towards "worse" (its running minimum p-value rolls back). */
+  worse: MixtureLook;
+  /** H0: effect >= margin, one-sided towards "better" (rejecting it is "confidently within the margin"). */
+  within: MixtureLook;
+}
+
+function looksAt(delta: number, v: number, nTotal: number, margin: number, alpha: { worse: number; within: number }, nStar: number): MarginLooks {
+  const options = (level: number, alternative: 'greater' | 'less'): MixtureOptions => ({ alpha: level, mixing: { nStar }, theta0: margin, alternative });
+  return { worse: mixtureLook(delta, v, nTotal, options(alpha.worse, 'greater')), within: mixtureLook(delta, v, nTotal, options(alpha.within, 'less')) };
+}
+
+/**
+ * Combines per-epoch estimates Δ_s with variances v_s as Σ w_s·Δ_s with variance Σ w_s²·v_s, weights
+ * w_s ∝ n_C·n_T/(n_C + n_T) (the Cochran-Mantel-Haenszel weights: fixed by the allocation, not by the outcomes).
+ * Under H0 every epoch's effect is at most the margin, so the weighted effect is too.
+ */
+function combine(parts: readonly { delta: number; v: number; nC: number; nT: number }[]): { delta: number; v: number; n: number } | null {
+  let weightSum = 0;
+  for (const p of parts) weightSum += (p.nC * p.nT) / (p.nC + p.nT);
+  if (!(weightSum > 0)) return null;
+  let delta = 0;
+  let v = 0;
+  let n = 0;
+  for (const p of parts) {
+    const w = (p.nC * p.nT) / (p.nC + p.nT) / weightSum;
+    delta += w * p.delta;
+    v += w * w * p.v;
+    n += p.nC + p.nT;
+  }
+  return { delta, v, n };
+}
+
+/**
+ * Looks at the rate effect Δ = p_T − k·p_C against the margin m, for H0 "p_T <= k·p_C + m" (k = 1 + relative margin),
+ * over one or more epochs (pairs of control and treatment counts). The variance is evaluated at the boundary of the
+ * null (p_T = k·p_C + m, with p_C estimated under that constraint from both arms), not at the observed rates: a small
+ * arm with few events then cannot look more certain than the boundary allows, which is what made "within the margin"
+ * claims invalid at 1/99 splits (docs/statistics.md, "Error rate").
+ */
+export function rateMarginLooks(strata: readonly (readonly [Counts, Counts])[], k: number, margin: number, alpha: { worse: number; within: number }, nStar: number): MarginLooks | null {
+  const parts = [];
+  for (const [control, treatment] of strata) {
+    if (!(control.n > 0 && treatment.n > 0)) continue;
+    const upper = Math.max(1e-9, (1 - margin) / k);
+    const pooled = (control.events + treatment.events + 0.5 - treatment.n * margin) / (control.n + k * treatment.n + 1);
+    const pC = Math.min(upper, Math.max(0.5 / (control.n + treatment.n + 1), pooled));
+    const pT = Math.min(1 - 1e-9, k * pC + margin);
+    parts.push({ delta: treatment.events / treatment.n - (k * control.events) / control.n, v: (k * k * pC * (1 - pC)) / control.n + (pT * (1 - pT)) / treatment.n, nC: control.n, nT: treatment.n });
+  }
+  const combined = combine(parts);
+  return combined === null ? null : looksAt(combined.delta, combined.v, combined.n, margin, alpha, nStar);
+}
+
+/** Looks at the log-latency mean difference against ln(ratio) over one or more epochs, per-arm variance floored (see above). */
+export function logMeanLooks(strata: readonly (readonly [Moments, Moments])[], ratio: number, alpha: { worse: number; within: number }, nStar: number): MarginLooks | null {
+  const variance = (m: Moments) => Math.max(LOG_LATENCY_VARIANCE_FLOOR, m.m2 / (m.n - 1));
+  const parts = [];
+  for (const [control, treatment] of strata) {
+    if (!(control.n > 1 && treatment.n > 1)) continue;
+    parts.push({ delta: treatment.mean - control.mean, v: variance(control) / control.n + variance(treatment) / treatment.n, nC: control.n, nT: treatment.n });
+  }
+  const combined = combine(parts);
+  return combined === null ? null : looksAt(combined.delta, combined.v, combined.n, Math.log(ratio), alpha, nStar);
+}
+
+/**
+ * Two-sample rate mSPRT (two-sided uses, e.g. the A/B accuracy report) with the variance from add-half smoothed
+ * rates, so zero events in both arms still give a finite test.
  */
 export function rateDifferenceLook(control: Counts, treatment: Counts, options: MixtureOptions): MixtureLook {
   const smoothed = (c: Counts) => (c.events + 0.5) / (c.n + 1);
@@ -64,106 +165,171 @@ export function rateDifferenceLook(control: Counts, treatment: Counts, options: 
   return mixtureLook(delta, v, control.n + treatment.n, options);
 }
 
-function breakerVerdicts(inputs: GuardrailInputs, policy: GuardrailPolicy): GuardrailVerdict[] {
-  const { failures, p99 } = inputs.recent;
-  const errorRate = failures.of > 0 ? failures.count / failures.of : null;
-  const errorEnough = failures.of >= policy.errorRate.minRequests;
-  const latencyEnough = p99.of >= policy.latency.minRequests;
-  const base = { kind: 'breaker' as const, nChampion: inputs.champion.errors.n, nChallenger: inputs.challenger.errors.n, pValue: null, csLower: null, csUpper: null, alpha: null };
-  return [
-    {
-      ...base,
-      name: 'error_ceiling',
-      state: !errorEnough ? 'collecting' : errorRate! > policy.errorRate.ceiling ? 'breach' : 'healthy',
-      estimate: errorRate,
-      threshold: policy.errorRate.ceiling,
-      reason: !errorEnough
-        ? `${failures.of} of ${policy.errorRate.minRequests} recent challenger requests needed`
-        : `${failures.count} of the last ${failures.of} challenger requests failed (ceiling ${policy.errorRate.ceiling * 100}%)`,
+/**
+ * One step of a breaker: a CUSUM of Bernoulli log-likelihood ratios (alternative share p1 against the null share
+ * p0) over the counts that arrived since the last look. Under any share <= p0 each start time's likelihood ratio is a
+ * non-negative supermartingale; alarming when the CUSUM reaches ln(t(t+1)/alpha) at t requests spends
+ * alpha/(s(s+1)) on the start time s, so the false-trip probability over an unbounded experiment is <= alpha
+ * (docs/statistics.md, "Breakers"). It reacts to a failure that starts late as fast as to one from the start.
+ */
+export function breakerStep(state: BreakerState | undefined, counts: Counts, p0: number, p1: number, alpha: number): { state: BreakerState; threshold: number } {
+  const previous = state !== undefined && state.n <= counts.n && state.events <= counts.events ? state : { cusum: 0, n: 0, events: 0 };
+  const dn = counts.n - previous.n;
+  const dx = counts.events - previous.events;
+  const llr = dx * Math.log(p1 / p0) + (dn - dx) * Math.log((1 - p1) / (1 - p0));
+  const cusum = Math.max(0, previous.cusum + llr);
+  const t = Math.max(1, counts.n);
+  return { state: { cusum, n: counts.n, events: counts.events }, threshold: Math.log((t * (t + 1)) / alpha) };
+}
+
+function breakerVerdicts(inputs: GuardrailInputs, policy: GuardrailPolicy, memory: GuardrailMemory, next: Partial<Record<BreakerName, BreakerState>>): GuardrailVerdict[] {
+  const alpha = policy.alpha * BREAKER_ALPHA_SHARE;
+  const ceiling = policy.errorRate.ceiling;
+  const specs: Record<BreakerName, { counts: Counts; p0: number; p1: number; minRequests: number; describe: (share: number) => string }> = {
+    error_ceiling: {
+      counts: inputs.challenger.errors,
+      p0: ceiling,
+      p1: ceiling + (1 - ceiling) * ERROR_ALTERNATIVE_STEP,
+      minRequests: policy.errorRate.minRequests,
+      describe: (share) => `challenger error share ${pct(share)} (ceiling ${pct(ceiling)})`,
     },
-    {
-      ...base,
-      name: 'p99_ceiling',
-      state: !latencyEnough ? 'collecting' : p99.p99 > policy.latency.p99CeilingMs ? 'breach' : 'healthy',
-      estimate: latencyEnough ? p99.p99 : null,
-      threshold: policy.latency.p99CeilingMs,
-      reason: !latencyEnough ? `${p99.of} of ${policy.latency.minRequests} recent challenger requests needed` : `challenger p99 over the last ${p99.of} requests is ${p99.p99.toFixed(1)} ms (ceiling ${policy.latency.p99CeilingMs} ms)`,
+    p99_ceiling: {
+      counts: inputs.challenger.overCeiling,
+      p0: CEILING_SHARE,
+      p1: CEILING_ALTERNATIVE_SHARE,
+      minRequests: policy.latency.minRequests,
+      describe: (share) => `${pct(share)} of challenger requests slower than ${policy.latency.p99CeilingMs} ms (the p99 ceiling allows ${pct(CEILING_SHARE)})`,
     },
-  ];
+  };
+  return breakerNames.map((name) => {
+    const spec = specs[name];
+    const step = breakerStep(memory.breakers?.[name], spec.counts, spec.p0, spec.p1, alpha);
+    next[name] = step.state;
+    const n = spec.counts.n;
+    const share = n > 0 ? spec.counts.events / n : null;
+    const enough = n >= spec.minRequests;
+    const breach = enough && step.state.cusum >= step.threshold;
+    return {
+      name,
+      kind: 'breaker',
+      state: !enough ? 'collecting' : breach ? 'breach' : 'healthy',
+      nChampion: inputs.champion.errors.n,
+      nChallenger: n,
+      estimate: share,
+      threshold: spec.p0,
+      pValue: null,
+      csLower: null,
+      csUpper: null,
+      alpha,
+      reason: !enough
+        ? `${n} of ${spec.minRequests} challenger requests needed`
+        : `${spec.describe(share ?? 0)}; evidence ${step.state.cusum.toFixed(1)} of ${step.threshold.toFixed(1)} needed to trip`,
+    };
+  });
 }
 
 /**
- * Evaluates every guardrail. Statistical guardrails test H0: challenger − champion <= margin one-sidedly with the
- * half-normal mixture (METHODS.md §4.1), τ² from the planned sample size (§4.2), and alarm under Holm or
- * Bonferroni on the always-valid p-values (§4.3). Returns the verdicts and the updated running state.
+ * Evaluates every guardrail. Each statistical guardrail tests H0 "challenger no worse than the margin" one-sidedly
+ * with the half-normal mixture (τ² from the planned sample size) and rolls back when its running always-valid p-value
+ * survives Holm or Bonferroni at the statistical share of alpha; it is "within" when the mirror-image test rejects
+ * "at or beyond the margin" at alpha (intersection-union, no split needed). Returns the verdicts and the new memory.
  */
 export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPolicy, memory: GuardrailMemory): { verdicts: GuardrailVerdict[]; memory: GuardrailMemory } {
   const { champion, challenger } = inputs;
-  const enough = champion.errors.n >= policy.minRequests && challenger.errors.n >= policy.minRequests;
-  const options = (theta0: number) => ({ alpha: policy.alpha, mixing: { nStar: policy.plannedRequests }, theta0, alternative: 'greater' as const });
-  const looks: Record<string, { look: MixtureLook; margin: number; available: boolean; unit: string }> = {
-    error_rate: { look: rateDifferenceLook(champion.errors, challenger.errors, options(policy.errorRate.margin)), margin: policy.errorRate.margin, available: true, unit: 'error rate' },
-    latency_log_mean: { look: meanDifferenceMsprt(champion.logLatency, challenger.logLatency, options(Math.log(policy.latency.ratio))), margin: Math.log(policy.latency.ratio), available: true, unit: 'log latency' },
+  const k = statisticalNames.length;
+  const familyAlpha = policy.alpha * STATISTICAL_ALPHA_SHARE;
+  const levels = { worse: familyAlpha, within: policy.alpha };
+  const nStar = policy.plannedRequests;
+  const enough = (a: { n: number }, b: { n: number }) => a.n >= policy.minRequests && b.n >= policy.minRequests;
+  const { margin, relativeMargin } = policy.errorRate;
+  const strata: readonly StratumPair[] = inputs.strata !== undefined && inputs.strata.length > 0 ? inputs.strata : [{ champion, challenger }];
+  const looks: Record<StatisticalName, { looks: MarginLooks | null; margin: number; nChampion: number; nChallenger: number; waiting: string }> = {
+    error_rate: {
+      looks: enough(champion.errors, challenger.errors) ? rateMarginLooks(strata.map((s) => [s.champion.errors, s.challenger.errors] as const), 1 + relativeMargin, margin, levels, nStar) : null,
+      margin,
+      nChampion: champion.errors.n,
+      nChallenger: challenger.errors.n,
+      waiting: `${Math.min(champion.errors.n, challenger.errors.n)} of ${policy.minRequests} requests per arm needed`,
+    },
+    latency_log_mean: {
+      looks: enough(champion.logLatency, challenger.logLatency) ? logMeanLooks(strata.map((s) => [s.champion.logLatency, s.challenger.logLatency] as const), policy.latency.ratio, levels, nStar) : null,
+      margin: Math.log(policy.latency.ratio),
+      nChampion: champion.logLatency.n,
+      nChallenger: challenger.logLatency.n,
+      waiting: `${Math.min(champion.logLatency.n, challenger.logLatency.n)} of ${policy.minRequests} timed requests per arm needed`,
+    },
     latency_exceedance: {
-      look: rateDifferenceLook(champion.exceedance, challenger.exceedance, options(policy.latency.exceedanceMargin)),
+      looks: enough(champion.scaledExceedance, challenger.exceedance) ? rateMarginLooks(strata.map((s) => [s.champion.scaledExceedance, s.challenger.exceedance] as const), 1, policy.latency.exceedanceMargin, levels, nStar) : null,
       margin: policy.latency.exceedanceMargin,
-      available: inputs.p95ThresholdMs !== null && champion.exceedance.n >= policy.minRequests && challenger.exceedance.n >= policy.minRequests,
-      unit: 'share over champion p95',
+      nChampion: champion.scaledExceedance.n,
+      nChallenger: challenger.exceedance.n,
+      waiting: inputs.p95ThresholdMs === null ? `fixing the champion p95 from its first ${policy.latency.baselineRequests} requests` : `${Math.min(champion.scaledExceedance.n, challenger.exceedance.n)} of ${policy.minRequests} requests per arm over the threshold window needed`,
     },
   };
-  const next: GuardrailMemory = { ...memory };
-  const pValues: number[] = [];
-  for (const name of statisticalNames) {
-    const entry = looks[name]!;
-    if (enough && entry.available && entry.look.status === 'ok') {
-      next[name] = observeLook(memory[name] ?? createAlwaysValidState(), entry.look.logLambda, policy.alpha, entry.look);
-    }
-    pValues.push(next[name]?.pValue ?? 1);
-  }
-  // Family-wise control of false rollbacks: Holm on the always-valid p-values, or plain Bonferroni.
-  const k = statisticalNames.length;
+  const tests: Partial<Record<StatisticalName, AlwaysValidState>> = { ...memory.tests };
+  const pValues = statisticalNames.map((name) => {
+    const worse = looks[name].looks?.worse;
+    if (worse !== undefined && worse.status === 'ok') tests[name] = observeLook(tests[name] ?? createAlwaysValidState(), worse.logLambda, familyAlpha, worse);
+    return tests[name]?.pValue ?? 1;
+  });
   const adjusted = policy.correction === 'holm' ? holm(pValues) : pValues.map((p) => Math.min(1, p * k));
-  const statistical: GuardrailVerdict[] = statisticalNames.map((name, i) => {
-    const entry = looks[name]!;
-    const state = next[name];
-    const judged = enough && entry.available && entry.look.status === 'ok';
-    const breached = (adjusted[i] ?? 1) <= policy.alpha;
-    let verdictState: GuardrailState;
+  const statistical = statisticalNames.map((name, i): GuardrailVerdict => {
+    const entry = looks[name];
+    const worse = entry.looks?.worse;
+    const judged = worse !== undefined && worse.status === 'ok';
+    const p = tests[name]?.pValue ?? null;
+    let state: GuardrailState;
     let reason: string;
-    if (breached) {
-      verdictState = 'breach';
-      reason = `challenger ${entry.unit} is worse than the champion's by more than ${formatMargin(name, entry.margin)} (always-valid p ${fmt(state!.pValue)}, adjusted ${fmt(adjusted[i]!)} <= alpha ${policy.alpha})`;
+    if ((adjusted[i] ?? 1) <= familyAlpha) {
+      state = 'breach';
+      reason = `challenger ${describe(name)} is worse than ${tolerated(name, policy)} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i]!)} <= ${fmt(familyAlpha)})`;
     } else if (!judged) {
-      verdictState = 'collecting';
-      reason = !enough ? `${Math.min(champion.errors.n, challenger.errors.n)} of ${policy.minRequests} requests per arm needed` : name === 'latency_exceedance' && inputs.p95ThresholdMs === null ? 'fixing the champion p95 baseline' : 'no variance yet';
-    } else if (entry.look.csUpper < entry.margin) {
-      verdictState = 'within';
-      reason = `confidently within the margin: upper bound ${fmt(entry.look.csUpper)} < ${fmt(entry.margin)}`;
+      state = 'collecting';
+      reason = entry.looks === null ? entry.waiting : 'no variance yet';
+    } else if (entry.looks!.within.reject) {
+      state = 'within';
+      reason = `confidently within ${tolerated(name, policy)}: effect ${fmt(worse.delta)}, upper bound ${fmt(worse.csUpper)} vs margin ${fmt(entry.margin)}`;
     } else {
-      verdictState = 'healthy';
-      reason = `no breach detected; not yet confidently within the margin (upper bound ${fmt(entry.look.csUpper)} vs ${fmt(entry.margin)})`;
+      state = 'healthy';
+      reason = `no breach detected; not yet confidently within ${tolerated(name, policy)} (effect ${fmt(worse.delta)}, upper bound ${fmt(worse.csUpper)} vs margin ${fmt(entry.margin)})`;
     }
     return {
       name,
       kind: 'statistical',
-      state: verdictState,
-      nChampion: name === 'latency_exceedance' ? champion.exceedance.n : champion.errors.n,
-      nChallenger: name === 'latency_exceedance' ? challenger.exceedance.n : challenger.errors.n,
-      estimate: judged ? entry.look.delta : null,
+      state,
+      nChampion: entry.nChampion,
+      nChallenger: entry.nChallenger,
+      estimate: judged ? worse.delta : null,
       threshold: entry.margin,
-      pValue: state?.pValue ?? null,
-      csLower: judged ? entry.look.csLower : null,
-      csUpper: judged ? entry.look.csUpper : null,
-      alpha: policy.correction === 'holm' ? policy.alpha : policy.alpha / k,
+      pValue: p,
+      csLower: judged ? worse.csLower : null,
+      csUpper: judged ? worse.csUpper : null,
+      alpha: policy.correction === 'holm' ? familyAlpha : familyAlpha / k,
       reason,
     };
   });
-  return { verdicts: [...breakerVerdicts(inputs, policy), ...statistical], memory: next };
+  const breakers: Partial<Record<BreakerName, BreakerState>> = {};
+  const breakerList = breakerVerdicts(inputs, policy, memory, breakers);
+  return { verdicts: [...breakerList, ...statistical], memory: { tests, breakers } };
 }
 
-function formatMargin(name: GuardrailName, margin: number): string {
-  if (name === 'latency_log_mean') return `a ratio of ${Math.exp(margin).toFixed(2)}`;
-  return `${(margin * 100).toFixed(2)} percentage points`;
+function describe(name: StatisticalName): string {
+  return name === 'error_rate' ? 'error rate' : name === 'latency_log_mean' ? 'typical latency (log mean)' : 'latency tail (share over the champion p95)';
+}
+
+function tolerated(name: StatisticalName, policy: GuardrailPolicy): string {
+  if (name === 'latency_log_mean') return `the champion's × ${policy.latency.ratio}`;
+  if (name === 'latency_exceedance') {
+    const extra = policy.latency.exceedanceMargin > 0 ? ` + ${pct(policy.latency.exceedanceMargin)}` : '';
+    return `a champion slowed × ${policy.latency.ratio}${extra}`;
+  }
+  const { margin, relativeMargin } = policy.errorRate;
+  const parts = [relativeMargin > 0 ? `the champion's × ${1 + relativeMargin}` : "the champion's", margin > 0 ? `+ ${pct(margin)}` : ''];
+  return parts.filter(Boolean).join(' ');
+}
+
+function pct(share: number): string {
+  return `${(share * 100).toFixed(share < 0.01 && share > 0 ? 2 : 1)}%`;
 }
 
 function fmt(x: number): string {

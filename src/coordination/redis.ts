@@ -238,7 +238,7 @@ export class RedisCoordination implements Coordination {
     const fresh = others !== null && epoch !== null && others.epoch === epoch && epoch === this.#currentEpoch(sync) && now - others.readAt <= this.#staleMs;
     if (this.#status !== 'ok' || !fresh) return { role: 'degraded', pooled: null, leader, leaderState: null };
     const wallNow = Date.now();
-    const own = encodeWindow(window, policy, this.instanceId, wallNow, sync.bound?.experiment ?? experiment ?? noExperiment);
+    const own = encodeWindow(window, this.instanceId, wallNow, sync.bound?.experiment ?? experiment ?? noExperiment);
     const pooled = poolPayloads(epoch, [...others.payloads, own], wallNow - this.#liveMs);
     const leading = leader === this.instanceId && sync.lease !== null && now < sync.lease.deadline;
     const leaderState = !leading && sync.leaderState?.epoch === epoch ? sync.leaderState.state : null;
@@ -426,7 +426,7 @@ export class RedisCoordination implements Coordination {
     const pipe = this.#client.pipeline();
     if (epoch !== null) {
       if (bound !== null) {
-        pipe.hset(keys.stats(epoch), bound.field, JSON.stringify(encodeWindow(bound.window, bound.policy, this.instanceId, Date.now(), bound.experiment)));
+        pipe.hset(keys.stats(epoch), bound.field, JSON.stringify(encodeWindow(bound.window, this.instanceId, Date.now(), bound.experiment)));
         pipe.pexpire(keys.stats(epoch), this.#settings.statsTtlMs);
       }
       pipe.hgetall(keys.stats(epoch));

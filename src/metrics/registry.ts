@@ -15,7 +15,7 @@ export class Metrics {
 
   readonly requestDuration = new HotHistogram({
     name: 'switchyard_request_duration_seconds',
-    help: 'Time from request arrival to the end of the response, by route, variant and role.',
+    help: 'Upstream time of answered requests, from when the request was handed to the upstream (a buffered body once arrived, a streamed one once its last byte was sent) to the end of the response, by route, variant and role.',
     labelNames: ['route', 'variant', 'role'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
@@ -51,7 +51,7 @@ export class Metrics {
 
   readonly rejected = new Counter({
     name: 'switchyard_rejected_requests_total',
-    help: 'Requests refused before any upstream was contacted, by reason (no_route, method, body_too_large, draining).',
+    help: 'Requests refused or abandoned through no fault of a variant, by reason (no_route, method, bad_path, body_too_large, draining, client_abort).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

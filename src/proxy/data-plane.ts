@@ -7,7 +7,7 @@ import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_INTERNAL, SWY_ERR_MET
 import { randomBucket, stickyBucket } from '../decision/bucket.js';
 import { matchRoute, servingArm } from '../decision/split.js';
 import type { Arm, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
-import type { ObservationPort } from '../record/port.js';
+import { isClientFault, type ObservationPort } from '../record/port.js';
 import { classifyUpstreamError, clientErrorFor, type UpstreamErrorKind } from './error-map.js';
 import { cookieValue, queryValue, responseHeaders, scanRequestHeaders, type ResponseFraming } from './headers.js';
 import type { ArmMetrics, DataPathMetrics } from './data-path-metrics.js';
@@ -94,8 +94,16 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   readonly path: string;
   readonly headers: string[];
   readonly body: Buffer | IncomingMessage | Transform | null;
-  readonly startedAt: number;
+  /**
+   * When the upstream's time starts (performance.now()). An exchange is created once the request can be handed to the
+   * upstream: a buffered body has fully arrived by then, so the client's upload is already behind it. A streamed body
+   * (chunked, or above the keep limit) is dispatched at once and flows at the client's pace, so `onRequestSent`, which
+   * undici calls when it has written the last body byte, moves the start there: what the upstream did after the whole
+   * request reached it is what counts, never how fast the client sent it.
+   */
+  startedAt: number;
   readonly startedAtEpoch: number;
+  readonly streamed: boolean;
   readonly canFallBack: boolean;
   readonly fallbackFrom: Exchange | null;
   mirrored: number;
@@ -113,7 +121,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   suppressed: boolean;
   done: boolean;
 
-  constructor(plane: DataPlane, req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, path: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, fallbackFrom: Exchange | null, captureLimit: number) {
+  constructor(plane: DataPlane, req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, path: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, fallbackFrom: Exchange | null, captureLimit: number) {
     this.plane = plane;
     this.req = req;
     this.res = res;
@@ -125,10 +133,11 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     this.path = path;
     this.headers = headers;
     this.body = body;
-    this.startedAt = startedAt;
+    this.startedAt = performance.now();
     this.startedAtEpoch = Date.now();
+    this.streamed = body !== null && !Buffer.isBuffer(body);
     // A fallback needs a replayable body: none, or one we kept in memory.
-    this.canFallBack = arm.fallback && fallbackFrom === null && (body === null || Buffer.isBuffer(body));
+    this.canFallBack = arm.fallback && fallbackFrom === null && !this.streamed;
     this.fallbackFrom = fallbackFrom;
     this.mirrored = fallbackFrom === null ? 0 : fallbackFrom.mirrored;
     this.captureLimit = captureLimit;
@@ -167,6 +176,16 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
       return;
     }
     this.abort = abort;
+  }
+
+  /**
+   * undici wrote the last request byte: a streamed body's upstream time starts here (see `startedAt`). undici calls
+   * this on a dispatch handler that has it (core/request.js) though its typings omit it; the slow chunked upload in
+   * test/integration/client-faults.test.ts fails if it ever stops.
+   */
+  onRequestSent(): void {
+    // An upstream that answered before the upload ended was timed from the dispatch: its answer did not wait for it.
+    if (this.streamed && this.status === 0) this.startedAt = performance.now();
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -224,31 +243,36 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   onError(err: Error): void {
     if (this.done) return;
     const kind: UpstreamErrorKind = this.req.destroyed && !this.res.writableFinished && (err as { code?: string }).code === 'UND_ERR_ABORTED' ? 'client_abort' : classifyUpstreamError(err);
-    if (kind === 'client_abort') {
-      this.finish(0, kind, false);
+    const route = this.decision.route;
+    if (isClientFault(kind)) {
+      // The client's doing: no fallback (the champion would get the same request), and a client that left gets nothing.
+      this.finish(this.status, kind, false);
+      if (kind === 'body_too_large') sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name, true);
       return;
     }
-    if (this.canFallBack && !this.res.headersSent && kind !== 'body_too_large') {
+    if (this.canFallBack && !this.res.headersSent) {
       this.finish(0, kind, true);
       this.plane.fallBack(this);
       return;
     }
     this.finish(0, kind, false);
-    const route = this.decision.route;
-    sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name, kind === 'body_too_large');
+    sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name);
   }
 
   /** Records metrics and the observation once per exchange. */
   finish(status: number, errorKind: UpstreamErrorKind | null, fellBack: boolean): void {
     this.done = true;
     const latencyMs = performance.now() - this.startedAt;
-    const m = this.armMetrics;
-    if (errorKind !== 'client_abort') {
+    if (isClientFault(errorKind)) {
+      // Not the arm's request, answer or error: counted with the other refusals the client caused.
+      this.plane.metrics.rejected(errorKind!);
+    } else {
+      const m = this.armMetrics;
       m.requests[status === 0 ? 4 : Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc();
       m.duration.observe(latencyMs / 1000);
+      if (errorKind !== null) m.error(errorKind);
+      if (fellBack) m.fallback();
     }
-    if (errorKind !== null) m.error(errorKind);
-    if (fellBack) m.fallback();
     const role = this.arm.role;
     this.plane.observations.served({
       route: this.decision.route.name,
@@ -357,7 +381,6 @@ export class DataPlane {
   }
 
   #route(req: IncomingMessage, res: ServerResponse): void {
-    const startedAt = performance.now();
     const url = req.url ?? '/';
     const snapshot = this.snapshots.current;
     if (this.lifecycle.draining) {
@@ -414,7 +437,7 @@ export class DataPlane {
       mirrors = false;
     }
     if (!hasBody) {
-      this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, null, startedAt, bucket, mirrors);
+      this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, null, bucket, mirrors);
       return;
     }
     if (mirrors && (scanned.chunked || scanned.contentLength > route.shadowMaxBodyBytes)) {
@@ -427,14 +450,14 @@ export class DataPlane {
     // one writev instead of piping a stream (measured: fewer syscalls and stream events per request), and the copy
     // serves fallback replays, mirrors and records. Larger and chunked bodies stream.
     if (!scanned.chunked && scanned.contentLength <= keepLimit) {
-      this.#bufferThenDispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, scanned.contentLength, startedAt, bucket, mirrors);
+      this.#bufferThenDispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, scanned.contentLength, bucket, mirrors);
       return;
     }
     const body = scanned.chunked ? req.pipe(new BodyLimit(route.bodyLimitBytes, route.name)) : req;
-    this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, body, startedAt, bucket, false);
+    this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, scanned.forward, body, bucket, false);
   }
 
-  #bufferThenDispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], length: number, startedAt: number, bucket: number, mirrors: boolean): void {
+  #bufferThenDispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], length: number, bucket: number, mirrors: boolean): void {
     const body = Buffer.allocUnsafe(length);
     let offset = 0;
     req.on('data', (chunk: Buffer) => {
@@ -443,12 +466,13 @@ export class DataPlane {
     });
     // A request emits 'end' once and is dropped afterwards: a plain listener saves the once-wrapper and its removal.
     req.on('end', () => {
-      this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, headers, offset === length ? body : body.subarray(0, offset), startedAt, bucket, mirrors);
+      // The exchange, and with it the upstream's time, starts only now: the client's upload is not the variant's.
+      this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, headers, offset === length ? body : body.subarray(0, offset), bucket, mirrors);
     });
   }
 
-  #dispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, startedAt: number, bucket: number, mirrors: boolean): void {
-    const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, startedAt, null, this.observations.captureBytes(decision.route.name, mirrors));
+  #dispatch(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, url: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, bucket: number, mirrors: boolean): void {
+    const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, null, this.observations.captureBytes(decision.route.name, mirrors));
     (res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
     // Mirrors are scheduled after the primary is dispatched and never awaited (PERF.md §5.10).
@@ -458,7 +482,7 @@ export class DataPlane {
   /** Replays a failed challenger exchange on the champion; the client sees the champion's answer. */
   fallBack(failed: Exchange): void {
     const champion = failed.decision.route.arms[0]!;
-    const exchange = new Exchange(this, failed.req, failed.res, failed.decision, champion, failed.requestId, failed.stickyKey, failed.path, failed.headers, failed.body, performance.now(), failed, failed.captureLimit);
+    const exchange = new Exchange(this, failed.req, failed.res, failed.decision, champion, failed.requestId, failed.stickyKey, failed.path, failed.headers, failed.body, failed, failed.captureLimit);
     (failed.res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
   }

@@ -7,7 +7,10 @@ import {
   SWY_ERR_UPSTREAM_UNAVAILABLE,
 } from '../errors.js';
 
-/** Kinds of upstream failure, used as the `kind` label of switchyard_upstream_errors_total. */
+/**
+ * How an exchange failed. The upstream's kinds are the `kind` label of switchyard_upstream_errors_total; the client's
+ * (`body_too_large`, `client_abort`: see isClientFault in src/record/port.ts) are counted as rejected requests instead.
+ */
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'body_too_large' | 'client_abort' | 'other';
 
 /** Classifies a transport error by its code (never by message or instanceof: undici copies may differ). */

@@ -44,9 +44,10 @@ function knownField(name: string, table: FieldTable): string | null {
 /**
  * Request fields: the hop-by-hop ones (RFC 9110 §7.6.1), those the proxy sets itself (`host` is dropped so undici sends
  * the upstream's own authority; `trailer` goes because we re-frame bodies and do not forward trailers), and those read
- * for routing and framing.
+ * for routing and framing. `expect` is hop-by-hop in practice (RFC 9110 §10.1.1): node:http has already answered
+ * "100 Continue" to the client, the body is on its way, and undici refuses to send a request that carries it.
  */
-const requestFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'content-length', 'cookie']);
+const requestFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'content-length', 'cookie', 'expect']);
 /** Response fields: hop-by-hop ones, the two the proxy sets itself, and the framing ones it notes. */
 const responseFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'x-request-id', 'x-switchyard-variant', 'content-length', 'content-type']);
 

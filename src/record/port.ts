@@ -12,7 +12,12 @@ export interface ServedObservation {
   mode: 'champion' | 'canary' | 'ab';
   /** Upstream status, or 0 when the transport failed before a status arrived. */
   status: number;
+  /** Why the exchange failed (null: it did not); client-side kinds ({@link isClientFault}) are not the variant's failure. */
   errorKind: UpstreamErrorKind | null;
+  /**
+   * The upstream's time: from when the request was handed to it (for a buffered body, once the body had arrived; for
+   * a streamed body, once its last byte had been handed over) to the end of the answer. The client's pace is not in it.
+   */
   latencyMs: number;
   /** True when this (challenger) failure was answered by the champion instead. */
   fellBack: boolean;
@@ -27,6 +32,16 @@ export interface ServedObservation {
   responseBody: Buffer | null;
   responseTruncated: boolean;
   contentType: string | null;
+}
+
+/**
+ * True for the kinds of failure the client caused: it went away (mid-upload or mid-answer) or sent a body over the
+ * route's limit. They say nothing about the variant that happened to serve the request, so no guardrail, breaker,
+ * upstream-error metric or prediction record may count them against it; an observation of one is still emitted so
+ * the port can tell it apart from a request that never reached an arm.
+ */
+export function isClientFault(kind: UpstreamErrorKind | null): boolean {
+  return kind === 'client_abort' || kind === 'body_too_large';
 }
 
 /** Receives observations. Implementations must return at once and never throw. */

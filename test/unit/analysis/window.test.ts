@@ -1,62 +1,100 @@
-// The breakers' recent ring: exact p99 and failure counts over the last N outcomes, before and after the ring wraps.
+// The live window: unit counting for the sample-ratio check, refused latency samples, the tail threshold and client faults.
 import { describe, expect, it } from 'vitest';
-import { ArmWindow } from '../../../src/analysis/window.js';
+import { defaultGuardrails, type GuardrailPolicy } from '../../../src/config/policy-schema.js';
+import { LiveWindows, RouteWindow } from '../../../src/analysis/window.js';
+import type { ServedObservation } from '../../../src/record/port.js';
 
-/** The reference: the ceil(0.99·n)-th smallest of the last n latencies, by a plain sort. */
-function referenceP99(all: readonly number[], n: number): { p99: number; of: number } {
-  const last = all.slice(-n);
-  if (last.length === 0) return { p99: 0, of: 0 };
-  const sorted = [...last].sort((a, b) => a - b);
-  return { p99: sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!, of: last.length };
+const policy: GuardrailPolicy = { ...defaultGuardrails, latency: { ...defaultGuardrails.latency, baselineRequests: 20, ratio: 2, p99CeilingMs: 100 } };
+
+function served(overrides: Partial<ServedObservation>): ServedObservation {
+  return {
+    route: 'iris', requestId: 'r', stickyKey: null, variant: 'v2', role: 'challenger', mode: 'canary', status: 200, errorKind: null, latencyMs: 5,
+    fellBack: false, fallbackFor: null, startedAt: 0, mirrored: 0, requestBody: null, responseBody: null, responseTruncated: false, contentType: null,
+    ...overrides,
+  };
 }
 
-/** Deterministic latencies with a heavy tail (a linear congruential generator; no Math.random in tests). */
-function latencies(count: number, seed = 7): number[] {
-  const out: number[] = [];
-  let state = seed;
-  for (let i = 0; i < count; i++) {
-    state = (state * 1103515245 + 12345) % 2 ** 31;
-    const u = state / 2 ** 31;
-    out.push(u < 0.02 ? 200 + u * 1000 : 5 + u * 10);
-  }
-  return out;
-}
+describe('route window', () => {
+  it('counts a sticky key once per sample-ratio epoch and every unkeyed request as its own unit', () => {
+    const window = new RouteWindow(policy, 0);
+    const arm = window.arm('challenger', 'v2');
+    for (let i = 0; i < 50; i++) window.record(arm, false, 5, false, `user-${i % 10}`, i);
+    expect(arm.totals.units).toBe(10);
+    expect(arm.totals.errors.n).toBe(50);
+    for (let i = 0; i < 7; i++) window.record(arm, false, 5, false, null, i);
+    expect(arm.totals.units).toBe(17);
+    window.newSplitEpoch('b');
+    for (let i = 0; i < 50; i++) window.record(arm, false, 5, false, `user-${i % 10}`, i);
+    expect(arm.totals.units).toBe(27);
+  });
 
-describe('recent window of an arm', () => {
-  it('gives the exact p99 of the last n latencies as the ring fills and wraps', () => {
-    const arm = new ArmWindow(200);
-    const seen: number[] = [];
-    for (const latency of latencies(1_000)) {
-      arm.recent.push(false, latency);
-      seen.push(latency);
-      if (seen.length % 37 === 0) {
-        expect(arm.recent.p99OfLast(200)).toEqual(referenceP99(seen, 200));
-        expect(arm.recent.p99OfLast(50)).toEqual(referenceP99(seen, 50));
-      }
+  it('refuses NaN, Infinity and negative latencies, counts them, and still counts the request', () => {
+    const window = new RouteWindow(policy, 0);
+    const arm = window.arm('challenger', 'v2');
+    for (const latency of [Number.NaN, Infinity, -1, 4, 6]) window.record(arm, latency === 6, latency, false, null, 0);
+    expect(arm.totals.rejectedLatencies).toBe(3);
+    expect(arm.totals.errors).toEqual({ n: 5, events: 1 });
+    expect(arm.totals.logLatency.n).toBe(2);
+    expect(Number.isFinite(arm.totals.logLatency.mean) && Number.isFinite(arm.totals.logLatency.m2)).toBe(true);
+  });
+
+  it('reads the tail threshold from the champion\'s recent requests, then counts each arm over it and over it divided by the ratio', () => {
+    const window = new RouteWindow(policy, 0);
+    for (let i = 1; i <= 19; i++) window.record(window.champion, false, 1000 + i, true, null, i);
+    window.refreshThreshold();
+    expect(window.p95ThresholdMs).toBeNull(); // 19 of the 20 recent requests it reads from
+    for (let i = 1; i <= 20; i++) window.record(window.champion, false, i, true, null, i);
+    window.refreshThreshold();
+    expect(window.p95ThresholdMs).toBe(19);
+    expect(window.scaledThresholdMs).toBe(9.5);
+    const arm = window.arm('challenger', 'v2');
+    for (const latency of [5, 10, 20, 30, 200]) window.record(arm, false, latency, false, null, 0);
+    expect(arm.totals.exceedance).toEqual({ n: 5, events: 3 });
+    expect(arm.totals.scaledExceedance).toEqual({ n: 5, events: 4 });
+    expect(arm.totals.overCeiling).toEqual({ n: 5, events: 1 });
+    // The threshold follows the champion: after a quarter of the ring is new (and slower), it is read again.
+    for (let i = 0; i < 5; i++) window.record(window.champion, false, 500, true, null, 0);
+    window.refreshThreshold();
+    expect(window.p95ThresholdMs).toBe(500);
+  });
+});
+
+describe('live windows', () => {
+  it('never counts a client fault or a fallback answer, and counts a fallen-back challenger request as a failure', () => {
+    const windows = new LiveWindows(() => 0);
+    windows.setPolicy('iris', policy);
+    windows.served(served({ errorKind: 'client_abort' }));
+    windows.served(served({ errorKind: 'body_too_large', status: 0 }));
+    windows.served(served({ role: 'champion', variant: 'v1', mode: 'champion', fallbackFor: 'v2' }));
+    expect(windows.window('iris').challengers.size).toBe(0);
+    expect(windows.window('iris').champion.totals.errors.n).toBe(0);
+    windows.served(served({ fellBack: true, status: 503, errorKind: 'status_5xx' }));
+    windows.served(served({}));
+    expect(windows.window('iris').challengers.get('v2')!.totals.errors).toEqual({ n: 2, events: 1 });
+  });
+});
+
+describe('split epochs (strata)', () => {
+  it('keeps each epoch\'s arm totals apart, names them by the split, and merges the oldest beyond the bound', () => {
+    const window = new RouteWindow(policy, 0);
+    const arm = window.arm('challenger', 'v2');
+    window.newSplitEpoch('v2|10');
+    window.record(window.champion, false, 5, true, null, 0);
+    window.record(arm, true, 5, false, null, 0);
+    window.newSplitEpoch('v2|50');
+    window.record(arm, false, 5, false, null, 0);
+    const strata = window.strata();
+    expect(strata.map((s) => s.key)).toEqual(['v2|10', 'v2|50']);
+    expect(strata[0]!.arms.get('challenger:v2')!.errors).toEqual({ n: 1, events: 1 });
+    expect(strata[1]!.arms.get('challenger:v2')!.errors).toEqual({ n: 1, events: 0 });
+    expect(strata[1]!.arms.has('champion')).toBe(false);
+    expect(arm.totals.errors).toEqual({ n: 2, events: 1 });
+    for (let i = 0; i < 40; i++) {
+      window.newSplitEpoch(`e${i}`);
+      window.record(arm, false, 5, false, null, 0);
     }
-  });
-
-  it('answers a repeated look from the unchanged ring, and a new outcome changes the answer at once', () => {
-    const arm = new ArmWindow(100);
-    for (let i = 0; i < 100; i++) arm.recent.push(false, 10);
-    expect(arm.recent.p99OfLast(100)).toEqual({ p99: 10, of: 100 });
-    expect(arm.recent.p99OfLast(100)).toEqual({ p99: 10, of: 100 });
-    // One slow answer is the 100th of 100: the p99 (the 99th) stays; a second one moves it.
-    arm.recent.push(false, 900);
-    expect(arm.recent.p99OfLast(100)).toEqual({ p99: 10, of: 100 });
-    arm.recent.push(false, 800);
-    expect(arm.recent.p99OfLast(100)).toEqual({ p99: 800, of: 100 });
-    // A different n over the same ring is its own look.
-    expect(arm.recent.p99OfLast(2)).toEqual({ p99: 900, of: 2 });
-    expect(arm.recent.p99OfLast(100)).toEqual({ p99: 800, of: 100 });
-  });
-
-  it('answers zero for an empty ring and counts failures over the last n', () => {
-    const arm = new ArmWindow(20);
-    expect(arm.recent.p99OfLast(20)).toEqual({ p99: 0, of: 0 });
-    for (let i = 0; i < 30; i++) arm.recent.push(i % 3 === 0, 1);
-    // The last 20 of 30 are i = 10..29, of which 12, 15, 18, 21, 24, 27 failed.
-    expect(arm.recent.failuresInLast(20)).toEqual({ count: 6, of: 20 });
-    expect(arm.recent.failuresInLast(4)).toEqual({ count: 1, of: 4 });
+    const bounded = window.strata();
+    expect(bounded.length).toBeLessThanOrEqual(16);
+    expect(bounded.reduce((sum, s) => sum + (s.arms.get('challenger:v2')?.errors.n ?? 0), 0)).toBe(42);
   });
 });

@@ -10,8 +10,9 @@ function filledWindow(shadowLatencyMs: number, shadowErrorRate: number): RouteWi
   const window = new RouteWindow(defaultGuardrails, 0);
   const shadow = window.arm('shadow', 'v2');
   for (let i = 0; i < 2000; i++) {
-    window.record(window.champion, false, 5 * (0.8 + 0.4 * random()), true, i);
-    window.record(shadow, random() < shadowErrorRate, shadowLatencyMs * (0.8 + 0.4 * random()), false, i);
+    if (i % 100 === 0) window.refreshThreshold(); // the controller does this every tick
+    window.record(window.champion, false, 5 * (0.8 + 0.4 * random()), true, null, i);
+    window.record(shadow, random() < shadowErrorRate, shadowLatencyMs * (0.8 + 0.4 * random()), false, null, i);
   }
   return window;
 }

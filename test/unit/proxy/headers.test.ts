@@ -29,6 +29,11 @@ describe('scanRequestHeaders', () => {
     expect(scanned.forward).toEqual(['x-request-ix', 'a', 'Content-Type', 'application/json', 'hose', 'b', 'Trailed', 'c']);
   });
 
+  it('drops Expect: node:http answered 100 Continue to the client, and undici refuses to forward it', () => {
+    const scanned = scanRequestHeaders(['Expect', '100-continue', 'Accept', 'application/json', 'expect', '100-continue', 'EXPECT', '100-continue', 'Origin', 'o'], null);
+    expect(scanned.forward).toEqual(['Accept', 'application/json', 'Origin', 'o']);
+  });
+
   it('drops the fields a Connection header names, whatever their case', () => {
     const scanned = scanRequestHeaders(['Connection', 'close, X-Hop-Secret', 'x-hop-secret', 'nope', 'X-Kept', 'yes'], null);
     expect(scanned.forward).toEqual(['X-Kept', 'yes']);

@@ -114,6 +114,15 @@ describe('RecorderClient and the recorder worker', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('records no client fault: an aborted or oversized request is neither a prediction nor a model failure', async () => {
+    const { client, dir } = await start();
+    client.served({ ...served('gone', 'setosa', 0), errorKind: 'client_abort' });
+    client.served({ ...served('oversized', 'setosa', 0), status: 0, errorKind: 'body_too_large', responseBody: null });
+    client.served({ ...served('failed', 'setosa', 0), status: 503, errorKind: 'status_5xx' });
+    await client.flush();
+    expect((await readLog(dir)).map((r) => [r.type, r.requestId, r.error])).toEqual([['served', 'failed', 'status_5xx']]);
+  });
+
   it('counts observations that arrive after close as lost, and closes once', async () => {
     const { client, metrics, dir } = await start();
     client.served(served('r1', 'setosa', 0));
