@@ -117,6 +117,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
   const arms = route.arms;
   const behaviour: ArmBehaviour[] = arms.map((arm) => ({ errorRate: scenario.arms[arm.name]!.errorRate, sample: samplerFor(scenario.arms[arm.name]!.latencyMs) }));
   const requests = new Float64Array(arms.length);
+  const modes: ServedObservation['mode'][] = arms.map(() => 'champion');
   const endMs = EPOCH_MS + scenario.durationSeconds * 1000;
   const rollout = route.policy.rollout !== undefined;
 
@@ -234,6 +235,8 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
       bucketGroup = groupId;
     }
     const shadows = decision.shadows;
+    // Each arm's mode in this split, as the data plane reports it (a served challenger is canary or ab).
+    for (let i = 1; i < arms.length; i++) modes[i] = modeOf(decision, arms[i]!);
     for (;;) {
       if (nextChangeAt <= nextArrival && nextChangeAt < until) {
         applyChange();
@@ -277,7 +280,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
       served.stickyKey = key;
       served.variant = arm.name;
       served.role = arm.role;
-      served.mode = arm.role === 'champion' ? 'champion' : modeOf(decision, arm);
+      served.mode = modes[arm.index]!;
       served.status = failed ? 503 : 200;
       served.errorKind = failed ? 'status_5xx' : null;
       served.latencyMs = b.sample(rng);
@@ -285,7 +288,6 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
       served.mirrored = mirrored;
       const fallsBack = failed && arm.fallback;
       served.fellBack = fallsBack;
-      served.fallbackFor = null;
       windows.served(served);
       if (fallsBack) {
         // The champion answers in place of the failed challenger, as the data plane's fallback does.
@@ -302,6 +304,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
         served.fallbackFor = arm.name;
         served.mirrored = 0;
         windows.served(served);
+        served.fallbackFor = null;
       }
     }
     // The last interval may be cut short by the end of the scenario; it still ends with a look.
