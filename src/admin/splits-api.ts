@@ -111,17 +111,35 @@ export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promis
     app.post<{ Params: { route: string } }>('/v1/routes/:route/resume', { preHandler: deps.auth.preHandler }, async (request) => {
       const who = adminNameOf(request);
       const route = routeNamed(request.params.route);
-      return exclusive(route.name, async () => {
+      const resumed = await exclusive(route.name, async () => {
         const before = decisionOf(route.name);
         const paused = deps.state.isPaused(route.name) || before?.state.paused === true;
         const rolledBack = deps.state.isRolledBack(route.name) || before?.state.rolledBack === true;
-        if (!paused && !rolledBack) return { route: viewOf(route.name), changed: false, eventId: null };
-        // Resuming is the person's decision that ends a rollback too: the route returns to its flag/override/policy split.
+        if (!paused && !rolledBack) return null;
+        const rolledBackFrom = deps.state.rolledBackFrom(route.name);
+        // Resuming is the person's decision that ends a rollback too: the route returns to its flag/override/policy split,
+        // and clearing the rollback starts a new experiment in the same step (StateStore.setRolledBack).
         if (paused) deps.state.setPaused(route.name, false);
         if (rolledBack) deps.state.setRolledBack(route.name, false);
         const event = record(who, 'resume', route.name, auditStateOf(before), { clearedPause: paused, clearedRollback: rolledBack });
-        return { route: viewOf(route.name), changed: true, eventId: event.id };
+        return { eventId: event.id, restore: rolledBack && deps.flags.drives(route.name) ? (rolledBackFrom ?? []) : [] };
       });
+      if (resumed === null) return { route: viewOf(route.name), changed: false, eventId: null };
+      // A rollback of a flag-driven route wrote rollout 0 to Unleash, so the flag would keep the challenger at 0 %: write
+      // back the split the route served before the rollback (as a policy route gets it back by clearing the flag).
+      const restored: Record<string, unknown>[] = [];
+      for (const share of resumed.restore) {
+        const live = decisionOf(route.name)?.state.challengers.find((c) => c.name === share.name);
+        if (share.mode === 'shadow' || share.percent <= 0 || (live !== undefined && live.percent === share.percent)) continue;
+        try {
+          const { detail, event } = await deps.changer.change(route, share.name, share.percent, share.mode, who, 'resume.restore');
+          restored.push({ ...detail, eventId: event.id });
+        } catch (err) {
+          deps.logger?.error({ err, route: route.name, challenger: share.name }, 'restoring the split from before the rollback failed');
+          restored.push({ challenger: share.name, percent: share.percent, error: { code: (err as { code?: string }).code ?? 'SWY_ERR_INTERNAL', message: (err as Error).message } });
+        }
+      }
+      return { route: viewOf(route.name), changed: true, eventId: resumed.eventId, ...(restored.length > 0 ? { restored } : {}) };
     });
   };
 }

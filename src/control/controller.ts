@@ -38,8 +38,8 @@ interface RouteMemory {
   pooledGuardrails: GuardrailMemory;
   /** The last tick's coordination view of the route. */
   link: RouteLink | null;
-  /** Whether the live split said rolled back at the last look (a change to false is a resume). */
-  seenRolledBack: boolean;
+  /** The route's experiment generation (StateStore) this memory judges; it moves when a rollback is resumed. */
+  generation: number;
   /** Since when (clock ms) a follower's own hard breaker has been in breach. */
   breachSince: number | null;
   /** The running state of a follower's own breakers (on this replica's counts). */
@@ -193,7 +193,7 @@ export class Controller {
     if (!memory || memory.route !== decision.route) {
       memory = {
         state: initialControlState(), guardrails: {}, srm: { key: null, base: [0, 0], p: 1 }, lastVerdicts: [], challenger: null, route: decision.route,
-        epoch: null, pooledGuardrails: {}, link: null, seenRolledBack: decision.state.rolledBack, breachSince: null, followerGuardrails: {},
+        epoch: null, pooledGuardrails: {}, link: null, generation: this.#deps.state.generation(name), breachSince: null, followerGuardrails: {},
         baseline: countsBaseline(this.#deps.experiments ?? null, name),
         published: new Map(),
       };
@@ -226,15 +226,16 @@ export class Controller {
     const name = decision.route.name;
     const memory = this.#memoryFor(decision);
     const policy: GuardrailPolicy = decision.route.policy.guardrails ?? defaultGuardrails;
-    // A change of the live split from rolled back to not is a resume (here, or applied from another replica). It starts
-    // a new experiment before anything is judged, so the evidence behind the rollback cannot undo the resume.
-    if (memory.seenRolledBack && !decision.state.rolledBack) {
+    // A resumed rollback (here, or applied from another replica) moved the generation: a new experiment starts before
+    // anything is judged, so the evidence behind the rollback cannot undo the resume.
+    const generation = this.#deps.state.generation(name);
+    if (memory.generation !== generation) {
+      memory.generation = generation;
       this.#newExperiment(name, memory);
       memory.state = initialControlState();
       memory.epoch = null;
       this.#coordination.syncNow(name);
     }
-    memory.seenRolledBack = decision.state.rolledBack;
     this.#deps.windows.window(name).refreshThreshold();
     const controlled = this.#controlled(decision);
     if (controlled && controlled.name !== memory.challenger) {
@@ -252,7 +253,7 @@ export class Controller {
       memory.epoch = epoch;
     }
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
-    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), policy, this.#experimentSnapshot(name, memory));
+    const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
     const inputs = this.#inputs(name, challenger, link.pooled);
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
@@ -441,13 +442,12 @@ export class Controller {
     if (decision.state.rolledBack) return { changed: false };
     const before = { servedPercent: decision.servedTotal, challengers: decision.state.challengers };
     // Traffic first: this swap happens before any other effect, so no request after it sees the challenger.
-    this.#deps.state.setRolledBack(routeName, true);
+    this.#deps.state.setRolledBack(routeName, true, decision.state.challengers);
     const memory = this.#memory.get(routeName);
     const coordination = this.#coordination;
     const role: CoordinationRole = memory?.link?.role ?? (coordination.enabled ? 'degraded' : 'alone');
     if (memory) {
       memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason };
-      memory.seenRolledBack = true;
     }
     const arms = memory?.link?.pooled ? pooledArmViews(memory.link.pooled) : this.#arms(this.#deps.windows.window(routeName));
     const replica = coordination.enabled ? { role, instanceId: coordination.instanceId } : {};
@@ -507,7 +507,7 @@ export class Controller {
     // Before the first tick (just started or restored) judge now, without advancing the running statistics.
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
-    const link = this.#coordination.link(routeName, memory.epoch, window, policy, this.#experimentSnapshot(routeName, memory));
+    const link = this.#coordination.link(routeName, memory.epoch, window, this.#experimentSnapshot(routeName, memory));
     const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;

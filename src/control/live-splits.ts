@@ -9,18 +9,34 @@ export interface SplitOverlay {
   source: SplitSource;
 }
 
-/** Owns the inputs of every route's live state; each mutation rebuilds the snapshot off the request path and swaps it. */
+/**
+ * A route's operator control state as its one owner (the StateStore) holds it: LiveSplits reads it when it builds a
+ * snapshot and keeps no copy, so a rollback, pause or override cannot disagree between the two.
+ */
+export interface RouteControlReader {
+  override(route: string): { readonly challengers: readonly ChallengerShare[]; readonly groupId?: string } | undefined;
+  isPaused(route: string): boolean;
+  isRolledBack(route: string): boolean;
+}
+
+const noControl: RouteControlReader = { override: () => undefined, isPaused: () => false, isRolledBack: () => false };
+
+/** Builds every route's live state from the policy, flag overlays and the control state; each change swaps one new snapshot. */
 export class LiveSplits {
   #routes: readonly CompiledRoute[] = [];
   #version = '';
   readonly #flagOverlays = new Map<string, SplitOverlay>();
-  readonly #operatorOverlays = new Map<string, SplitOverlay>();
-  readonly #paused = new Set<string>();
-  readonly #rolledBack = new Set<string>();
+  #control: RouteControlReader = noControl;
   readonly #ref: SnapshotRef;
 
   constructor(ref: SnapshotRef) {
     this.#ref = ref;
+  }
+
+  /** Reads operator overrides, pauses and rollbacks from their owner from now on (the StateStore attaches itself). */
+  attachControl(control: RouteControlReader): void {
+    this.#control = control;
+    this.publish();
   }
 
   get snapshot(): DecisionSnapshot {
@@ -31,12 +47,12 @@ export class LiveSplits {
     return this.#routes;
   }
 
-  /** Installs a newly loaded policy; overlays for routes that no longer exist are dropped. */
+  /** Installs a newly loaded policy; flag overlays for routes that no longer exist are dropped. */
   setPolicy(routes: readonly CompiledRoute[], version: string): void {
     this.#routes = routes;
     this.#version = version;
     const names = new Set(routes.map((r) => r.name));
-    for (const map of [this.#flagOverlays, this.#operatorOverlays]) for (const key of map.keys()) if (!names.has(key)) map.delete(key);
+    for (const key of this.#flagOverlays.keys()) if (!names.has(key)) this.#flagOverlays.delete(key);
     this.publish();
   }
 
@@ -46,38 +62,17 @@ export class LiveSplits {
     this.publish();
   }
 
-  setOperatorOverlay(route: string, overlay: SplitOverlay | null): void {
-    if (overlay) this.#operatorOverlays.set(route, overlay);
-    else this.#operatorOverlays.delete(route);
-    this.publish();
-  }
-
-  setPaused(route: string, paused: boolean): void {
-    if (paused) this.#paused.add(route);
-    else this.#paused.delete(route);
-    this.publish();
-  }
-
-  setRolledBack(route: string, rolledBack: boolean): void {
-    if (rolledBack) this.#rolledBack.add(route);
-    else this.#rolledBack.delete(route);
-    this.publish();
-  }
-
-  isRolledBack(route: string): boolean {
-    return this.#rolledBack.has(route);
-  }
-
   /** The live state a route would get now. */
   stateFor(route: CompiledRoute): RouteState {
     const base = policyState(route);
-    const overlay = this.#operatorOverlays.get(route.name) ?? this.#flagOverlays.get(route.name);
-    const rolledBack = this.#rolledBack.has(route.name);
+    const override = this.#control.override(route.name);
+    const overlay: SplitOverlay | undefined = override !== undefined ? { ...override, source: 'override' } : this.#flagOverlays.get(route.name);
+    const rolledBack = this.#control.isRolledBack(route.name);
     return Object.freeze({
       challengers: overlay ? Object.freeze([...overlay.challengers]) : base.challengers,
       groupId: overlay?.groupId ?? base.groupId,
       source: rolledBack ? 'rollback' : (overlay?.source ?? base.source),
-      paused: this.#paused.has(route.name),
+      paused: this.#control.isPaused(route.name),
       rolledBack,
     });
   }

@@ -1,4 +1,4 @@
-// Operator overrides, pauses and rollbacks that survive a restart: applied to LiveSplits and saved to <data dir>/state.json.
+// The one owner of each route's control state (overrides, pauses, rollbacks, experiment generation), read by LiveSplits and saved to <data dir>/state.json.
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -6,13 +6,12 @@ import { z } from 'zod';
 import { challengerModes } from '../config/policy-schema.js';
 import type { ChallengerShare } from '../decision/snapshot.js';
 import { SWY_ERR_STATE_READ } from '../errors.js';
-import type { SplitOverlay } from './live-splits.js';
+import type { RouteControlReader } from './live-splits.js';
 
-/** The LiveSplits methods the store drives (it is the only writer of these three inputs). */
+/** What the store publishes to: LiveSplits reads the control state from the store and rebuilds the snapshot on publish. */
 export interface ControlTarget {
-  setOperatorOverlay(route: string, overlay: SplitOverlay | null): void;
-  setPaused(route: string, paused: boolean): void;
-  setRolledBack(route: string, rolledBack: boolean): void;
+  attachControl(control: RouteControlReader): void;
+  publish(): void;
 }
 
 const shareSchema = z.object({ name: z.string().min(1), mode: z.enum(challengerModes), percent: z.number().min(0).max(100) });
@@ -21,6 +20,8 @@ const stateSchema = z.object({
   overrides: z.record(z.string(), z.object({ challengers: z.array(shareSchema), groupId: z.string().optional() })).default({}),
   paused: z.array(z.string()).default([]),
   rolledBack: z.array(z.string()).default([]),
+  /** Each rolled-back route's challenger shares just before the rollback (a resume of a flag-driven route restores them). */
+  rolledBackFrom: z.record(z.string(), z.array(shareSchema)).default({}),
   savedAt: z.string().optional(),
 });
 
@@ -34,17 +35,20 @@ export interface OperatorOverride {
 }
 
 /**
- * Owns operator overrides, pauses and rollbacks: every change goes to LiveSplits at once (one snapshot swap) and is
- * saved in the background with an atomic write (temp file, fsync, rename), coalescing bursts into one write.
- * Use it instead of calling LiveSplits' three setters directly, or the change is lost on restart.
+ * Owns each route's operator overrides, pauses and rollbacks, and the generation of its experiment: every change is
+ * published to LiveSplits at once (one snapshot swap) and saved in the background with an atomic write (temp file,
+ * fsync, rename), coalescing bursts into one write. LiveSplits reads these from here and holds no copy.
  */
-export class StateStore {
+export class StateStore implements RouteControlReader {
   readonly #file: string | null;
   readonly #target: ControlTarget;
   readonly #logger: Logger | undefined;
   readonly #overrides = new Map<string, OperatorOverride>();
   readonly #paused = new Set<string>();
   readonly #rolledBack = new Set<string>();
+  readonly #rolledBackFrom = new Map<string, readonly ChallengerShare[]>();
+  /** +1 on every resume of a rollback: a new experiment (in memory; a restart starts one anyway). */
+  readonly #generation = new Map<string, number>();
   #saving: Promise<void> = Promise.resolve();
   #dirty = false;
   #writing = false;
@@ -61,12 +65,18 @@ export class StateStore {
    */
   static async open(options: { file: string | null; target: ControlTarget; logger?: Logger }): Promise<StateStore> {
     const store = new StateStore(options.file, options.target, options.logger);
-    if (options.file === null) return store;
+    if (options.file === null) {
+      store.#target.attachControl(store);
+      return store;
+    }
     let text: string;
     try {
       text = await readFile(options.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return store;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        store.#target.attachControl(store);
+        return store;
+      }
       throw new SWY_ERR_STATE_READ(options.file, (err as Error).message, { cause: err });
     }
     let parsed: PersistedState;
@@ -80,9 +90,8 @@ export class StateStore {
     for (const [route, override] of Object.entries(parsed.overrides)) store.#overrides.set(route, override);
     for (const route of parsed.paused) store.#paused.add(route);
     for (const route of parsed.rolledBack) store.#rolledBack.add(route);
-    for (const [route, override] of store.#overrides) store.#target.setOperatorOverlay(route, toOverlay(override));
-    for (const route of store.#paused) store.#target.setPaused(route, true);
-    for (const route of store.#rolledBack) store.#target.setRolledBack(route, true);
+    for (const [route, shares] of Object.entries(parsed.rolledBackFrom)) if (store.#rolledBack.has(route)) store.#rolledBackFrom.set(route, shares);
+    store.#target.attachControl(store);
     options.logger?.info({ file: options.file, overrides: store.#overrides.size, paused: store.#paused.size, rolledBack: store.#rolledBack.size }, 'control state restored');
     return store;
   }
@@ -91,23 +100,42 @@ export class StateStore {
   setOverride(route: string, override: OperatorOverride | null): void {
     if (override === null) this.#overrides.delete(route);
     else this.#overrides.set(route, { challengers: override.challengers.map((c) => ({ ...c })), ...(override.groupId ? { groupId: override.groupId } : {}) });
-    this.#target.setOperatorOverlay(route, override === null ? null : toOverlay(override));
+    this.#target.publish();
     this.#save();
   }
 
   setPaused(route: string, paused: boolean): void {
     if (paused) this.#paused.add(route);
     else this.#paused.delete(route);
-    this.#target.setPaused(route, paused);
+    this.#target.publish();
     this.#save();
   }
 
-  /** A rolled-back route serves only the champion until a person resumes it; this persists across restarts. */
-  setRolledBack(route: string, rolledBack: boolean): void {
-    if (rolledBack) this.#rolledBack.add(route);
-    else this.#rolledBack.delete(route);
-    this.#target.setRolledBack(route, rolledBack);
+  /**
+   * A rolled-back route serves only the champion until a person resumes it; this persists across restarts. `from` is
+   * the split just before the rollback. Clearing a rollback starts a new experiment (the generation moves) in the same
+   * synchronous step, so nothing can judge the resumed route with the evidence that rolled it back.
+   */
+  setRolledBack(route: string, rolledBack: boolean, from?: readonly ChallengerShare[]): void {
+    if (rolledBack) {
+      this.#rolledBack.add(route);
+      if (from !== undefined) this.#rolledBackFrom.set(route, from.map((c) => ({ name: c.name, mode: c.mode, percent: c.percent })));
+    } else if (this.#rolledBack.delete(route)) {
+      this.#rolledBackFrom.delete(route);
+      this.#generation.set(route, this.generation(route) + 1);
+    }
+    this.#target.publish();
     this.#save();
+  }
+
+  /** The route's experiment generation: it moves on every resume of a rollback (here or applied from the fleet). */
+  generation(route: string): number {
+    return this.#generation.get(route) ?? 0;
+  }
+
+  /** The challenger shares a rolled-back route served just before its rollback (undefined when unknown). */
+  rolledBackFrom(route: string): readonly ChallengerShare[] | undefined {
+    return this.#rolledBackFrom.get(route);
   }
 
   override(route: string): OperatorOverride | undefined {
@@ -129,6 +157,7 @@ export class StateStore {
       overrides: Object.fromEntries([...this.#overrides].map(([route, o]) => [route, { challengers: o.challengers.map((c) => ({ ...c })), ...(o.groupId ? { groupId: o.groupId } : {}) }])),
       paused: [...this.#paused].sort(),
       rolledBack: [...this.#rolledBack].sort(),
+      rolledBackFrom: Object.fromEntries([...this.#rolledBackFrom].map(([route, shares]) => [route, shares.map((c) => ({ ...c }))])),
     };
   }
 
@@ -161,9 +190,6 @@ export class StateStore {
   }
 }
 
-function toOverlay(override: OperatorOverride): SplitOverlay {
-  return { challengers: override.challengers, ...(override.groupId ? { groupId: override.groupId } : {}), source: 'override' };
-}
 
 /** Writes a temp file next to `file`, fsyncs it and renames it over `file`, so readers see the old or the new file. */
 async function writeAtomically(file: string, text: string): Promise<void> {

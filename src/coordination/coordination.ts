@@ -1,6 +1,5 @@
 // The controller's view of the fleet: pooled statistics, who leads a route, and how a rollback reaches every replica.
 import type { RouteWindow } from '../analysis/window.js';
-import type { GuardrailPolicy } from '../config/policy-schema.js';
 import type { ControlState } from '../control/phases.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import type { ExperimentSnapshot, PooledView } from './pooled.js';
@@ -53,7 +52,7 @@ export interface Coordination {
    * Binds the route's live window to `epoch` for publishing and returns what this replica may do. `experiment` (labelled
    * outcomes and pair agreement since the experiment began) replaces what is published with the window; omitted, it stays.
    */
-  link(route: string, epoch: string | null, window: RouteWindow, policy: GuardrailPolicy, experiment?: ExperimentSnapshot): RouteLink;
+  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink;
   /** The leader's rollout state, published with the next exchange so a new leader continues from it. */
   reportState(route: string, state: ControlState): void;
   /** Publishes a local rollback to the fleet; `fenced` when it is the leader's decision. Never rejects. */

@@ -10,7 +10,6 @@ import { Cluster, Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RouteWindow } from '../analysis/window.js';
-import type { GuardrailPolicy } from '../config/policy-schema.js';
 import type { AuditLog } from '../control/audit.js';
 import type { ControlState } from '../control/phases.js';
 import type { OperatorOverride } from '../control/state-store.js';
@@ -73,7 +72,7 @@ interface RouteSync {
   challenger: string | null;
   base: SyncBase;
   shared: Versioned | null;
-  bound: { epoch: string; window: RouteWindow; field: string; policy: GuardrailPolicy; experiment: ExperimentSnapshot } | null;
+  bound: { epoch: string; window: RouteWindow; field: string; experiment: ExperimentSnapshot } | null;
   serial: number;
   /** Other fields of the current epoch's hash as last read (this replica's live window is added at link time). */
   others: { epoch: string; payloads: ReplicaPayload[]; readAt: number } | null;
@@ -221,17 +220,16 @@ export class RedisCoordination implements Coordination {
     return this.#currentEpoch(sync);
   }
 
-  link(route: string, epoch: string | null, window: RouteWindow, policy: GuardrailPolicy, experiment?: ExperimentSnapshot): RouteLink {
+  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
     if (epoch !== null && (sync.bound === null || sync.bound.window !== window || sync.bound.epoch !== epoch)) {
       // A new window (reset, reload, restart) gets a new field: its totals are new evidence, the old field's stay valid.
       sync.serial++;
-      sync.bound = { epoch, window, field: `${this.instanceId}/${this.#nonce}.${sync.serial}`, policy, experiment: experiment ?? noExperiment };
-    } else if (sync.bound !== null) {
-      sync.bound.policy = policy;
-      if (experiment !== undefined) sync.bound.experiment = experiment;
+      sync.bound = { epoch, window, field: `${this.instanceId}/${this.#nonce}.${sync.serial}`, experiment: experiment ?? noExperiment };
+    } else if (sync.bound !== null && experiment !== undefined) {
+      sync.bound.experiment = experiment;
     }
     const leader = this.#leaderOf(sync, now);
     const others = sync.others;

@@ -346,6 +346,22 @@ describe('split changes on flag-driven routes write through to Unleash', () => {
     });
   });
 
+  it('restores the flag\'s split from before a rollback when the route is resumed (the rollback wrote rollout 0)', async () => {
+    const set = await call(swy.adminUrl, 'PUT', '/v1/routes/iris/split', { token: ADMIN_SECRET, body: { challenger: 'iris-v2', percent: 25 } });
+    expect(set.status).toBe(200);
+    const rolled = await call(swy.adminUrl, 'POST', '/v1/routes/iris/rollback', { token: ADMIN_SECRET });
+    expect(rolled.status).toBe(200);
+    await waitFor('rollout 0 written to Unleash', async () => (await strategyOf(flag))?.strategies[0]?.rollout === 0);
+    await waitFor('flag at 0 applied', async () => (await routeView('iris')).challengers[0]?.percent === 0);
+    const resumed = await call<{ route: RouteView; restored: { percent: number; kind: string }[] }>(swy.adminUrl, 'POST', '/v1/routes/iris/resume', { token: ADMIN_SECRET });
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.restored).toMatchObject([{ kind: 'unleash', challenger: 'iris-v2', percent: 25 }]);
+    expect(resumed.body.route).toMatchObject({ rolledBack: false, challengers: [{ name: 'iris-v2', percent: 25, servedPercent: 25 }, { name: 'iris-v3', percent: 0 }] });
+    expect((await strategyOf(flag))!.strategies[0]).toMatchObject({ rollout: 25 });
+    const events = (await call<{ events: AuditEvent[] }>(swy.adminUrl, 'GET', '/v1/events?route=iris&limit=3')).body.events;
+    expect(events.map((e) => e.action)).toEqual(['resume.restore', 'resume', 'rollback']);
+  });
+
   it('refuses a flag route change with 409 when no Unleash admin token is configured', async () => {
     const reply = await call(readOnly.adminUrl, 'PUT', '/v1/routes/iris/split', { token: ADMIN_SECRET, body: { challenger: 'iris-v2', percent: 50 } });
     expect(reply.status).toBe(409);

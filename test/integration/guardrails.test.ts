@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { runCli } from '../helpers/cli.js';
+import { stickyBucket } from '../../src/decision/bucket.js';
+import { servingArm } from '../../src/decision/split.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
 const token = 'test-admin-token';
@@ -169,6 +171,95 @@ describe('automatic rollback', () => {
     const resumed = await request(`${second.adminUrl}/v1/routes/iris/resume`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     await resumed.body.dump();
     expect(await routeState(second)).toMatchObject({ rolledBack: false, challengers: [{ servedPercent: 50 }] });
+  });
+});
+
+describe('resume and the sample-ratio check', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  async function start(extra: Record<string, unknown> = {}) {
+    const champion = await startUpstream(behave.json('setosa'));
+    const challenger = await startUpstream(behave.json('setosa'));
+    cleanup.push(() => champion.close(), () => challenger.close());
+    // No timer: the test ticks the controller itself, so "the next tick" is exact.
+    const swy = await startSwitchyard(policy(champion.url, challenger.url, extra), { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 3_600_000 });
+    cleanup.push(() => swy.close());
+    swy.app.controller.tick();
+    return { challenger, swy };
+  }
+
+  /** One request per key, 32 at a time. */
+  async function send(swy: RunningSwitchyard, keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 32) {
+      await Promise.all(keys.slice(i, i + 32).map(async (key) => {
+        const res = await request(`${swy.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-user-id': key } });
+        await res.body.dump();
+      }));
+    }
+  }
+
+  /** Keys the route's current split serves from `arm`. */
+  function keysOn(swy: RunningSwitchyard, arm: string, n: number, prefix: string): string[] {
+    const decision = swy.app.splits.snapshot.byName.get('iris')!;
+    const keys: string[] = [];
+    for (let i = 0; keys.length < n; i++) if (servingArm(decision, stickyBucket(`${prefix}-${i}`, decision.groupId)).name === arm) keys.push(`${prefix}-${i}`);
+    return keys;
+  }
+
+  const srmOf = async (swy: RunningSwitchyard) => ((await analysis(swy)) as unknown as { srm: { pValue: number; ok: boolean } }).srm;
+
+  const admin = (swy: RunningSwitchyard, method: 'POST' | 'PUT', path: string, body?: unknown) =>
+    request(`${swy.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+
+  it('keeps a resume after a breaker rollback: the evidence that rolled back is gone before the next tick', async () => {
+    const { challenger, swy } = await start({ guardrails: { minRequests: 20 } });
+    challenger.setBehaviour(behave.status(500));
+    await send(swy, Array.from({ length: 200 }, (_, i) => `u${i}`));
+    swy.app.controller.tick();
+    expect(await routeState(swy)).toMatchObject({ rolledBack: true });
+    challenger.setBehaviour(behave.json('setosa'));
+    const resumed = await admin(swy, 'POST', '/v1/routes/iris/resume');
+    expect(resumed.statusCode).toBe(200);
+    await resumed.body.dump();
+    // Main's controller judged the resumed route on the old failures at its next tick and rolled it back again.
+    for (let i = 0; i < 5; i++) swy.app.controller.tick();
+    expect(await routeState(swy)).toMatchObject({ rolledBack: false, challengers: [{ servedPercent: 50 }] });
+    const a = await analysis(swy);
+    expect(a.phase).not.toBe('rolled_back');
+    expect(a.guardrails.filter((g) => g.state === 'breach')).toEqual([]);
+    await send(swy, Array.from({ length: 100 }, (_, i) => `v${i}`));
+    swy.app.controller.tick();
+    expect(await routeState(swy)).toMatchObject({ rolledBack: false });
+  });
+
+  it('judges the sample ratio over the current split only: a manual split change clears a stale mismatch', async () => {
+    const { swy } = await start();
+    // A skewed client population: nearly only users the bucketing puts on the champion, so the 50 % split looks broken.
+    await send(swy, [...keysOn(swy, 'iris-v1', 500, 'skew'), ...keysOn(swy, 'iris-v2', 20, 'skew')]);
+    swy.app.controller.tick();
+    expect((await srmOf(swy)).ok).toBe(false);
+    const set = await admin(swy, 'PUT', '/v1/routes/iris/split', { challenger: 'iris-v2', percent: 40 });
+    expect(set.statusCode).toBe(200);
+    await set.body.dump();
+    swy.app.controller.tick();
+    // Main kept the stale failure (p 3e-13 in the issue) through every later split and blocked promotion with it.
+    expect(await srmOf(swy)).toEqual({ pValue: 1, ok: true });
+  });
+
+  it('counts randomisation units, not requests: a few very active users are no mismatch', async () => {
+    const { swy } = await start();
+    const busy = keysOn(swy, 'iris-v1', 10, 'busy');
+    const quiet = keysOn(swy, 'iris-v2', 10, 'quiet');
+    // 1,000 champion requests against 40 challenger ones (counted as requests: p about 1e-19), from 10 users each side.
+    await send(swy, Array.from({ length: 100 }, () => busy).flat());
+    await send(swy, Array.from({ length: 4 }, () => quiet).flat());
+    swy.app.controller.tick();
+    expect((await srmOf(swy)).ok).toBe(true);
+    const arms = ((await analysis(swy)) as unknown as { arms: { name: string; requests: number }[] }).arms;
+    expect(arms.map((a) => a.requests)).toEqual([1000, 40]);
   });
 });
 
