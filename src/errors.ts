@@ -18,6 +18,7 @@ export const SWY_ERR_DRAINING = createError('SWY_ERR_DRAINING', 'Switchyard is s
 export const SWY_ERR_POLICY_INVALID = createError('SWY_ERR_POLICY_INVALID', 'Policy is invalid:\n%s', 500);
 export const SWY_ERR_POLICY_READ = createError('SWY_ERR_POLICY_READ', 'Could not read policy %s: %s', 500);
 export const SWY_ERR_ENV_INVALID = createError('SWY_ERR_ENV_INVALID', 'Environment is invalid:\n%s', 500);
+export const SWY_ERR_SCENARIO_INVALID = createError('SWY_ERR_SCENARIO_INVALID', 'Simulation scenario is invalid:\n%s', 500);
 
 /** Admin */
 export const SWY_ERR_UNAUTHORIZED = createError('SWY_ERR_UNAUTHORIZED', 'Missing or wrong bearer token for a mutating admin call', 401);

@@ -10,7 +10,8 @@ import { helpOption } from './options.js';
 
 const usage = 'Usage: switchyard analyze <file-or-dir>... [--json]\nReads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such file in it).';
 
-async function expand(targets: string[]): Promise<string[]> {
+/** The log files behind the arguments: files as given, and every .ndjson/.ndjson.gz file of a directory (sorted). */
+export async function expand(targets: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const target of targets) {
     const info = await stat(target);
@@ -21,7 +22,8 @@ async function expand(targets: string[]): Promise<string[]> {
   return files;
 }
 
-async function* readRecords(files: string[], skipped: { lines: number }): AsyncGenerator<LogRecord> {
+/** Every record of the files in order (gzip by extension); unreadable lines are counted in `skipped`. */
+export async function* readRecords(files: string[], skipped: { lines: number }): AsyncGenerator<LogRecord> {
   for (const file of files) {
     const raw = createReadStream(file);
     const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;

@@ -20,6 +20,12 @@ Commands:
                               http://127.0.0.1:9090), --token (SWITCHYARD_ADMIN_TOKEN) and --json.
   analyze <file-or-dir>... [--json]
                               Report agreement, McNemar on labelled pairs, score and latency tests from pair logs.
+  simulate <scenario.json> [--json] [--replicates N] [--workers N]
+                              Run the policy's real controller and guardrails over synthetic traffic (seeded replicates
+                              on a virtual clock): how often it promotes or rolls back, how long it takes, and why.
+  backtest --config <policy> <pair-logs>... [--route r] [--json]
+                              Replay recorded served and pair records through the policy's controller: when it would
+                              have rolled back, advanced a step or promoted, with the evidence.
 
 Run \`switchyard <command> --help\` for a command's options.`;
 
@@ -50,6 +56,10 @@ export async function runCli(argv: string[]): Promise<number> {
       return (await import('./control.js')).analysisCommand(rest);
     case 'analyze':
       return (await import('./analyze.js')).analyzeCommand(rest);
+    case 'simulate':
+      return (await import('./simulate.js')).simulateCommand(rest);
+    case 'backtest':
+      return (await import('./backtest.js')).backtestCommand(rest);
     case undefined:
     case 'help':
     case '--help':

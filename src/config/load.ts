@@ -50,7 +50,7 @@ export function formatPath(segments: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
-type SchemaDef = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; innerType?: z.ZodType; entries?: Record<string, unknown>; in?: z.ZodType };
+type SchemaDef = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; valueType?: z.ZodType; innerType?: z.ZodType; entries?: Record<string, unknown>; in?: z.ZodType };
 
 function schemaAt(schema: z.ZodType, segments: readonly PropertyKey[]): z.ZodType | undefined {
   let current: z.ZodType | undefined = schema;
@@ -63,14 +63,16 @@ function schemaAt(schema: z.ZodType, segments: readonly PropertyKey[]): z.ZodTyp
     const segment = segments[index++];
     if (def.type === 'object' && def.shape) current = def.shape[String(segment)];
     else if (def.type === 'array' && def.element) current = def.element;
+    else if (def.type === 'record' && def.valueType) current = def.valueType;
     else return undefined;
   }
   return undefined;
 }
 
-function allowedFor(issue: z.core.$ZodIssue): string | undefined {
+/** What a field allows, for the problem listing; `root` is the schema the issue's path starts from (default: a policy). */
+export function allowedFor(issue: z.core.$ZodIssue, root: z.ZodType = policySchema): string | undefined {
   if (issue.code === 'unrecognized_keys') {
-    const target = schemaAt(policySchema, issue.path);
+    const target = schemaAt(root, issue.path);
     const def = target ? (target as unknown as { _zod: { def: SchemaDef } })._zod.def : undefined;
     if (def?.shape) return `known fields: ${Object.keys(def.shape).join(', ')}`;
   }
