@@ -89,13 +89,16 @@ export const LOG_LATENCY_VARIANCE_FLOOR = 1e-4;
 export interface MarginLooks {
   /** H0: effect <= margin, one-sided towards "worse" (its running minimum p-value rolls back). */
   worse: MixtureLook;
-  /** H0: effect >= margin, one-sided towards "better" (rejecting it is "confidently within the margin"). */
-  within: MixtureLook;
+  /**
+   * The always-valid confidence sequence at alpha (the interval shown to people): its upper bound below the margin is
+   * "confidently within the margin".
+   */
+  interval: MixtureLook;
 }
 
 function looksAt(delta: number, v: number, nTotal: number, margin: number, alpha: { worse: number; within: number }, nStar: number): MarginLooks {
-  const options = (level: number, alternative: 'greater' | 'less'): MixtureOptions => ({ alpha: level, mixing: { nStar }, theta0: margin, alternative });
-  return { worse: mixtureLook(delta, v, nTotal, options(alpha.worse, 'greater')), within: mixtureLook(delta, v, nTotal, options(alpha.within, 'less')) };
+  const options = (level: number, alternative: 'greater' | 'two-sided'): MixtureOptions => ({ alpha: level, mixing: { nStar }, theta0: margin, alternative });
+  return { worse: mixtureLook(delta, v, nTotal, options(alpha.worse, 'greater')), interval: mixtureLook(delta, v, nTotal, options(alpha.within, 'two-sided')) };
 }
 
 /**
@@ -124,7 +127,7 @@ function combine(parts: readonly { delta: number; v: number; nC: number; nT: num
  * over one or more epochs (pairs of control and treatment counts). The variance is evaluated at the boundary of the
  * null (p_T = k·p_C + m, with p_C estimated under that constraint from both arms), not at the observed rates: a small
  * arm with few events then cannot look more certain than the boundary allows, which is what made "within the margin"
- * claims invalid at 1/99 splits (docs/statistics.md, "Error rate").
+ * claims invalid at 1/99 splits (docs/statistics.md, "Error rate"). The larger of that and the observed-rate variance is used.
  */
 export function rateMarginLooks(strata: readonly (readonly [Counts, Counts])[], k: number, margin: number, alpha: { worse: number; within: number }, nStar: number): MarginLooks | null {
   const parts = [];
@@ -134,7 +137,12 @@ export function rateMarginLooks(strata: readonly (readonly [Counts, Counts])[], 
     const pooled = (control.events + treatment.events + 0.5 - treatment.n * margin) / (control.n + k * treatment.n + 1);
     const pC = Math.min(upper, Math.max(0.5 / (control.n + treatment.n + 1), pooled));
     const pT = Math.min(1 - 1e-9, k * pC + margin);
-    parts.push({ delta: treatment.events / treatment.n - (k * control.events) / control.n, v: (k * k * pC * (1 - pC)) / control.n + (pT * (1 - pT)) / treatment.n, nC: control.n, nT: treatment.n });
+    const boundary = (k * k * pC * (1 - pC)) / control.n + (pT * (1 - pT)) / treatment.n;
+    // Nor may it look more certain than the observed rates say (a challenger beyond the boundary varies more).
+    const oC = control.events / control.n;
+    const oT = treatment.events / treatment.n;
+    const observed = (k * k * oC * (1 - oC)) / control.n + (oT * (1 - oT)) / treatment.n;
+    parts.push({ delta: oT - k * oC, v: Math.max(boundary, observed), nC: control.n, nT: treatment.n });
   }
   const combined = combine(parts);
   return combined === null ? null : looksAt(combined.delta, combined.v, combined.n, margin, alpha, nStar);
@@ -231,8 +239,9 @@ function breakerVerdicts(inputs: GuardrailInputs, policy: GuardrailPolicy, memor
 /**
  * Evaluates every guardrail. Each statistical guardrail tests H0 "challenger no worse than the margin" one-sidedly
  * with the half-normal mixture (τ² from the planned sample size) and rolls back when its running always-valid p-value
- * survives Holm or Bonferroni at the statistical share of alpha; it is "within" when the mirror-image test rejects
- * "at or beyond the margin" at alpha (intersection-union, no split needed). Returns the verdicts and the new memory.
+ * survives Holm or Bonferroni at the statistical share of alpha; it is "within" when the upper bound of its always-valid
+ * confidence sequence at alpha is below the margin (intersection-union over the guardrails, no split needed; a
+ * two-sided sequence, so at most alpha/2 or so per claim in practice). Returns the verdicts and the new memory.
  */
 export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPolicy, memory: GuardrailMemory): { verdicts: GuardrailVerdict[]; memory: GuardrailMemory } {
   const { champion, challenger } = inputs;
@@ -276,6 +285,7 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
   const statistical = statisticalNames.map((name, i): GuardrailVerdict => {
     const entry = looks[name];
     const worse = entry.looks?.worse;
+    const interval = entry.looks?.interval;
     const judged = worse !== undefined && worse.status === 'ok';
     const p = tests[name]?.pValue ?? null;
     let state: GuardrailState;
@@ -286,12 +296,12 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
     } else if (!judged) {
       state = 'collecting';
       reason = entry.looks === null ? entry.waiting : 'no variance yet';
-    } else if (entry.looks!.within.reject) {
+    } else if (interval!.csUpper < entry.margin) {
       state = 'within';
-      reason = `confidently within ${tolerated(name, policy)}: effect ${fmt(worse.delta)}, upper bound ${fmt(worse.csUpper)} vs margin ${fmt(entry.margin)}`;
+      reason = `confidently within ${tolerated(name, policy)}: effect ${fmt(worse.delta)}, upper bound ${fmt(interval!.csUpper)} < margin ${fmt(entry.margin)}`;
     } else {
       state = 'healthy';
-      reason = `no breach detected; not yet confidently within ${tolerated(name, policy)} (effect ${fmt(worse.delta)}, upper bound ${fmt(worse.csUpper)} vs margin ${fmt(entry.margin)})`;
+      reason = `no breach detected; not yet confidently within ${tolerated(name, policy)} (effect ${fmt(worse.delta)}, upper bound ${fmt(interval!.csUpper)} vs margin ${fmt(entry.margin)})`;
     }
     return {
       name,
@@ -302,8 +312,8 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
       estimate: judged ? worse.delta : null,
       threshold: entry.margin,
       pValue: p,
-      csLower: judged ? worse.csLower : null,
-      csUpper: judged ? worse.csUpper : null,
+      csLower: judged ? interval!.csLower : null,
+      csUpper: judged ? interval!.csUpper : null,
       alpha: policy.correction === 'holm' ? familyAlpha : familyAlpha / k,
       reason,
     };

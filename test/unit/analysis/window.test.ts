@@ -1,7 +1,7 @@
 // The live window: unit counting for the sample-ratio check, refused latency samples, the tail threshold and client faults.
 import { describe, expect, it } from 'vitest';
 import { defaultGuardrails, type GuardrailPolicy } from '../../../src/config/policy-schema.js';
-import { LiveWindows, RouteWindow } from '../../../src/analysis/window.js';
+import { LiveWindows, RouteWindow, select } from '../../../src/analysis/window.js';
 import type { ServedObservation } from '../../../src/record/port.js';
 
 const policy: GuardrailPolicy = { ...defaultGuardrails, latency: { ...defaultGuardrails.latency, baselineRequests: 20, ratio: 2, p99CeilingMs: 100 } };
@@ -96,5 +96,27 @@ describe('split epochs (strata)', () => {
     const bounded = window.strata();
     expect(bounded.length).toBeLessThanOrEqual(16);
     expect(bounded.reduce((sum, s) => sum + (s.arms.get('challenger:v2')?.errors.n ?? 0), 0)).toBe(42);
+  });
+});
+
+describe('select', () => {
+  it('returns the k-th smallest value, as a sort would, for ties, runs and random data', () => {
+    const random = (() => {
+      let state = 11;
+      return () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    })();
+    const cases = [
+      Array.from({ length: 1000 }, () => random() * 100),
+      Array.from({ length: 1000 }, () => Math.floor(random() * 5)),
+      Array.from({ length: 999 }, (_, i) => i),
+      Array.from({ length: 500 }, (_, i) => 500 - i),
+      [7],
+    ];
+    for (const values of cases) {
+      const sorted = [...values].sort((a, b) => a - b);
+      for (const k of [0, Math.floor(values.length / 2), Math.ceil(0.95 * values.length) - 1, values.length - 1]) {
+        expect(select(Float64Array.from(values), k)).toBe(sorted[k]);
+      }
+    }
   });
 });

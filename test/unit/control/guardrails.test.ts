@@ -4,6 +4,7 @@ import { defaultGuardrails, routeSchema, type GuardrailPolicy } from '../../../s
 import { RouteWindow, stratumPairs, type ArmTotals } from '../../../src/analysis/window.js';
 import { breakerStep, evaluateGuardrails, rateMarginLooks, type GuardrailMemory, type GuardrailVerdict } from '../../../src/control/guardrails.js';
 import { createPrng as prng } from '../../../src/demo/prng.js';
+import { mixtureLook } from '../../../src/analysis/stats/index.js';
 
 /** Guardrail settings as a policy file would give them (defaults applied by the real schema). */
 function guardrails(overrides: Record<string, unknown> = {}): GuardrailPolicy {
@@ -106,11 +107,16 @@ describe('ramps and drift', () => {
 
 describe('the error-rate margin', () => {
   it('does not call a small arm with few events "within" when its rate sits at the margin', () => {
-    // 1/99 split: champion 1 % of 9900, challenger at exactly the 2 % boundary but with a lucky 0 events in 100.
-    const looks = rateMarginLooks([[{ n: 9_900, events: 99 }, { n: 100, events: 0 }]], 1, 0.01, { worse: 0.045, within: 0.05 }, 10_000)!;
-    expect(looks.within.reject).toBe(false);
-    // The plug-in variance of the observed rates (0 events: variance only from the champion) would have claimed it.
-    expect(looks.within.v).toBeGreaterThan((0.01 * 0.99) / 9_900 + 0.015 * 0.985 / 100 - 1e-12);
+    // 1/99 split: champion 1 % of 39,600; the challenger truly at the 2 % boundary, with a lucky 2 events in 400.
+    const champion = { n: 39_600, events: 396 };
+    const challenger = { n: 400, events: 2 };
+    const looks = rateMarginLooks([[champion, challenger]], 1, 0.01, { worse: 0.045, within: 0.05 }, 10_000)!;
+    expect(looks.interval.csUpper).toBeGreaterThan(0.01);
+    // The variance of the (smoothed) observed rates, as main used, would have called it confidently within.
+    const smoothed = (c: { n: number; events: number }) => (c.events + 0.5) / (c.n + 1);
+    const plugIn = (smoothed(champion) * (1 - smoothed(champion))) / champion.n + (smoothed(challenger) * (1 - smoothed(challenger))) / challenger.n;
+    const old = mixtureLook(0.005 - 0.01, plugIn, 40_000, { alpha: 0.05, mixing: { nStar: 10_000 }, theta0: 0.01 });
+    expect(old.csUpper).toBeLessThan(0.01);
   });
 
   it('accepts a relative margin: 5 % against 5 % is within "× 1.2", 7 % is a breach', () => {
