@@ -1,5 +1,5 @@
 // Offline report over prediction logs: agreement with a confidence interval, McNemar on labelled pairs, paired score and latency tests.
-import { mcNemarTest, pairedTTestSamples, wilcoxonSignedRankSamples, wilsonInterval, type Interval } from './stats/index.js';
+import { mcNemarTest, pairedTTestSamples, wilcoxonSignedRankSamples, wilsonInterval, type Interval, type WilcoxonResult } from './stats/index.js';
 
 /** The fields of a log record the report reads (records are written by src/record/pair-recorder.ts). */
 export interface LogRecord {
@@ -25,7 +25,15 @@ export interface RouteReport {
   agreement: { agree: number; of: number; rate: number | null; ci95: Interval | null };
   labelled: { n: number; championAccuracy: number | null; challengerAccuracy: number | null; mcNemar: { b: number; c: number; pValue: number | null } };
   scoreDifference: { n: number; meanDiff: number | null; ci95: Interval | null; pValue: number | null };
-  latency: { n: number; championMedianMs: number | null; challengerMedianMs: number | null; wilcoxonPValue: number | null; meanDiffMs: number | null };
+  latency: {
+    n: number;
+    championMedianMs: number | null;
+    challengerMedianMs: number | null;
+    wilcoxonPValue: number | null;
+    /** How the p-value was computed: scipy's `auto` rule (exact for small samples, ties and zeros included; see docs/statistics.md). */
+    wilcoxonMethod: WilcoxonResult['method'] | null;
+    meanDiffMs: number | null;
+  };
   served: Record<string, { requests: number; failures: number }>;
 }
 
@@ -130,6 +138,7 @@ export function buildPairsReport(records: Iterable<LogRecord>): RouteReport[] {
         championMedianMs: median(latY),
         challengerMedianMs: median(latX),
         wilcoxonPValue: latency && latency.status === 'ok' ? finiteOrNull(latency.pValue) : null,
+        wilcoxonMethod: latency && latency.status === 'ok' ? latency.method : null,
         meanDiffMs: latX.length > 0 ? latX.reduce((s, x, i) => s + x - latY[i]!, 0) / latX.length : null,
       },
       served,

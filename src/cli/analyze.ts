@@ -43,6 +43,11 @@ const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`
 const num = (x: number | null, digits = 3) => (x === null ? '-' : x.toFixed(digits));
 const p = (x: number | null) => (x === null ? '-' : x < 1e-4 ? x.toExponential(1) : x.toFixed(4));
 
+/** The exact distribution and the normal approximation answer differently for small samples: say which one was used. */
+function wilcoxonMethodLabel(method: RouteReport['latency']['wilcoxonMethod']): string {
+  return method === 'exact' ? ' (exact)' : method === 'approx' ? ' (normal approx.)' : '';
+}
+
 function render(report: RouteReport): string {
   const a = report.agreement;
   const l = report.labelled;
@@ -51,7 +56,7 @@ function render(report: RouteReport): string {
     `  agreement        ${a.agree}/${a.of} = ${pct(a.rate)}  95% CI ${a.ci95 ? `${pct(a.ci95[0])} .. ${pct(a.ci95[1])}` : '-'}`,
     `  labelled pairs   ${l.n}: champion ${pct(l.championAccuracy)}, challenger ${pct(l.challengerAccuracy)}; McNemar b=${l.mcNemar.b} c=${l.mcNemar.c} p=${p(l.mcNemar.pValue)}`,
     `  score diff       n=${report.scoreDifference.n} mean ${num(report.scoreDifference.meanDiff)} (challenger - champion) p=${p(report.scoreDifference.pValue)}`,
-    `  latency          n=${report.latency.n} median champion ${num(report.latency.championMedianMs, 2)} ms, challenger ${num(report.latency.challengerMedianMs, 2)} ms; Wilcoxon p=${p(report.latency.wilcoxonPValue)}`,
+    `  latency          n=${report.latency.n} median champion ${num(report.latency.championMedianMs, 2)} ms, challenger ${num(report.latency.challengerMedianMs, 2)} ms; Wilcoxon p=${p(report.latency.wilcoxonPValue)}${wilcoxonMethodLabel(report.latency.wilcoxonMethod)}`,
   ];
   for (const [variant, s] of Object.entries(report.served)) lines.push(`  served ${variant.padEnd(10)} ${s.requests} requests, ${s.failures} failures`);
   return lines.join('\n');

@@ -1,4 +1,4 @@
-// Rank tests for reports: Mann-Whitney U with the Hodges-Lehmann shift, and the Wilcoxon signed-rank test (METHODS.md §2).
+// Rank tests for reports: Mann-Whitney U with the Hodges-Lehmann shift, and the Wilcoxon signed-rank test (docs/statistics.md).
 import { normalPValue } from './proportions.js';
 import { logChoose, normalSf } from './special.js';
 import type { Alternative, TestStatus } from './types.js';
@@ -74,7 +74,7 @@ export interface MannWhitneyResult {
 }
 
 /**
- * Mann-Whitney U test (scipy 1.10 semantics, METHODS.md §2). Two-sided asymptotic: U = max(U1, U2),
+ * Mann-Whitney U test (scipy 1.10 semantics). Two-sided asymptotic: U = max(U1, U2),
  * z = (U − n1n2/2 − 0.5·cc)/sd, p = clip(2Φ̄(z), 0, 1); exact: p = clip(2·P(U >= max(U1, U2)), 0, 1).
  * Conventions: all values identical → sd = 0 and z = −Infinity (cc, p = 1) or NaN (no cc, p = NaN),
  * status `degenerate`; an empty sample → p = 1, status `insufficient-data`.
@@ -258,6 +258,16 @@ function kthPairDifference(xs: Float64Array, ys: Float64Array, k: number): numbe
 
 // --- Wilcoxon signed-rank -------------------------------------------------------------------------------
 
+/** scipy's `auto` rule: above this many differences (zeros included) the normal approximation is used. */
+const AUTO_EXACT_MAX = 50;
+/** scipy's `auto` rule with ties or zeros: an exhaustive sign-flip test up to this many differences (2^13 <= 9999 resamples). */
+const AUTO_EXACT_TIES_MAX = 13;
+/**
+ * Largest number of ranked differences for which `method: 'exact'` computes the distribution (O(m·n²) work, about
+ * 8 million additions at the cap); beyond it the normal approximation is used and reported.
+ */
+const EXACT_MAX_RANKED = 200;
+
 /** Options of the Wilcoxon signed-rank test. */
 export interface WilcoxonOptions {
   /** `greater`: the differences tend to be positive. Default two-sided. */
@@ -269,13 +279,23 @@ export interface WilcoxonOptions {
   zeroMethod?: 'wilcox' | 'pratt' | 'zsplit';
   /** Continuity correction of the normal approximation (default false, as scipy). */
   correction?: boolean;
-  /** `exact` (only without ties or zeros; approximation otherwise), `approx`, or `auto` (exact when n <= 50). */
+  /**
+   * `auto` (default, scipy >= 1.13): with more than 50 differences (zeros counted) the normal approximation;
+   * otherwise the exact distribution when there are neither ties nor zeros, and also with ties or zeros when there
+   * are at most 13 differences (where scipy runs an exhaustive sign-flip permutation test: the same distribution);
+   * the normal approximation in between.
+   * `exact`: the exact distribution over the actual ranks, ties and zeros included, up to 200 ranked differences
+   * (normal approximation beyond, reported in `method`). With ties or zeros this differs from scipy's
+   * `method='exact'`, which rounds R+ and reads the tie-free table (a conservative approximation).
+   * `approx`: the normal approximation (scipy's `asymptotic`).
+   */
   method?: 'auto' | 'exact' | 'approx';
 }
 
 /** Result of the Wilcoxon signed-rank test. */
 export interface WilcoxonResult {
   status: TestStatus;
+  /** Method actually used: `exact` is the exact sign-flip distribution over the actual ranks. */
   method: 'exact' | 'approx';
   /** min(R+, R−) two-sided, R+ one-sided. */
   statistic: number;
@@ -287,13 +307,21 @@ export interface WilcoxonResult {
   nZero: number;
   mean: number;
   sd: number;
+  /** Normal-approximation z (also reported when the exact method is used). */
   z: number;
   pValue: number;
 }
 
 /**
- * Wilcoxon signed-rank test on paired differences d = x − y (scipy 1.10 semantics, METHODS.md §2):
- * Var = [n(n+1)(2n+1) − ½Σ(t³ − t)]/24 over the ranks used, z = (T − mean − cc)/sd, cc = 0.5·sign(T − mean).
+ * Wilcoxon signed-rank test on paired differences d = x − y (scipy semantics; the rules are in
+ * docs/statistics.md, "Wilcoxon signed-rank: exact distribution").
+ * Normal approximation: Var = [n(n+1)(2n+1) − ½Σ(t³ − t)]/24 over the ranks used, z = (T − mean − cc)/sd,
+ * cc = 0.5·sign(T − mean) when `correction` is on.
+ * Exact: under H0 each nonzero difference is positive or negative with probability ½ independently, its rank fixed
+ * at its actual (average, for ties) rank among the ranked |d| — zeros included in the ranking for `pratt` and
+ * `zsplit`, where they never change sign. p two-sided = min(1, 2·min(P(R+ <= r), P(R+ >= r))), `greater`
+ * P(R+ >= r), `less` P(R+ <= r): exactly scipy's exhaustive permutation test, and its tie-free table when there are
+ * no ties or zeros. Which method `auto` picks: see `WilcoxonOptions.method`.
  * Convention: nothing left to rank (all d = 0 with `wilcox`/`pratt`, or no pairs) → p = 1, status `degenerate`.
  */
 export function wilcoxonSignedRank(differences: ArrayLike<number>, options: WilcoxonOptions = {}): WilcoxonResult {
@@ -313,11 +341,17 @@ export function wilcoxonSignedRank(differences: ArrayLike<number>, options: Wilc
   let rPlus = 0;
   let rMinus = 0;
   let rZero = 0;
+  // Ranks are integers or halves, so twice a rank is an exact integer: the exact distribution works in those units.
+  let doubledRPlus = 0;
+  const doubledNonzeroRanks: number[] = [];
   for (let i = 0; i < count; i++) {
     const d = used[i]!;
-    if (d > 0) rPlus += ranks[i]!;
-    else if (d < 0) rMinus += ranks[i]!;
+    if (d > 0) {
+      rPlus += ranks[i]!;
+      doubledRPlus += 2 * ranks[i]!;
+    } else if (d < 0) rMinus += ranks[i]!;
     else rZero += ranks[i]!;
+    if (d !== 0) doubledNonzeroRanks.push(2 * ranks[i]!);
   }
   if (zeroMethod === 'zsplit') {
     rPlus += rZero / 2;
@@ -338,10 +372,8 @@ export function wilcoxonSignedRank(differences: ArrayLike<number>, options: Wilc
   let cc = 0;
   if (correction) cc = alternative === 'two-sided' ? 0.5 * Math.sign(statistic - mean) : alternative === 'less' ? -0.5 : 0.5;
   const z = (statistic - mean - cc) / sd;
-  const requested = options.method ?? 'auto';
-  const exactFeasible = nZero === 0 && tieTerm === 0 && count <= 50;
-  const useExact = exactFeasible && (requested === 'exact' || requested === 'auto');
-  const pValue = useExact ? wilcoxonExactPValue(rPlus, count, alternative) : normalPValue(z, alternative);
+  const useExact = chooseExact(options.method ?? 'auto', differences.length, count, nZero > 0 || tieTerm > 0);
+  const pValue = useExact ? signedRankExactPValue(doubledRPlus, doubledNonzeroRanks, alternative) : normalPValue(z, alternative);
   return { status: 'ok', method: useExact ? 'exact' : 'approx', statistic, rPlus, rMinus, nUsed: count, nZero, mean, sd, z, pValue };
 }
 
@@ -354,26 +386,52 @@ export function wilcoxonSignedRankSamples(x: ArrayLike<number>, y: ArrayLike<num
 }
 
 /**
- * Exact p-value from the null distribution of R+: coefficients of Π_{i=1..n}(1 + q^i)/2^n (exact integers for n <= 50).
- * Two-sided: 2·min(P(R+ <= r), P(R+ >= r)), 1 at the centre.
+ * Whether to use the exact distribution. `auto` is scipy's rule (scipy.stats.wilcoxon, 1.13 and later): it counts
+ * all differences, zeros included, and sees ties among the ranked |d| (zeros tied with each other count as zeros).
  */
-function wilcoxonExactPValue(rPlus: number, n: number, alternative: Alternative): number {
-  const maxSum = (n * (n + 1)) / 2;
-  const counts = new Float64Array(maxSum + 1);
-  counts[0] = 1;
+function chooseExact(method: 'auto' | 'exact' | 'approx', differences: number, ranked: number, tiesOrZeros: boolean): boolean {
+  if (method === 'approx') return false;
+  if (method === 'exact') return ranked <= EXACT_MAX_RANKED;
+  if (differences > AUTO_EXACT_MAX) return false;
+  return !tiesOrZeros || differences <= AUTO_EXACT_TIES_MAX;
+}
+
+/**
+ * Null distribution of 2R+ when each of the given doubled ranks enters the sum with probability ½ independently:
+ * P(2R+ = s) for s = 0..Σ. Every step halves, so each entry is (count)·2^−m, a dyadic rational that a double holds
+ * exactly while the count fits 53 bits (m <= 52); beyond that the entries carry a few ulps of rounding, all terms
+ * positive, so tails stay accurate relatively.
+ */
+function signedRankDistribution(doubledRanks: readonly number[]): Float64Array {
+  let total = 0;
+  for (const rank of doubledRanks) total += rank;
+  const probabilities = new Float64Array(total + 1);
+  probabilities[0] = 1;
   let top = 0;
-  for (let i = 1; i <= n; i++) {
-    for (let s = top; s >= 0; s--) counts[s + i] = counts[s + i]! + counts[s]!;
-    top += i;
+  for (const rank of doubledRanks) {
+    // In place, from the top: probabilities[s] on the right still holds the previous step's value.
+    for (let s = top + rank; s >= 0; s--) {
+      const without = s <= top ? probabilities[s]! : 0;
+      const withRank = s >= rank ? probabilities[s - rank]! : 0;
+      probabilities[s] = 0.5 * (without + withRank);
+    }
+    top += rank;
   }
-  const total = 2 ** n;
-  const r = Math.round(rPlus);
+  return probabilities;
+}
+
+/**
+ * Exact p-value of R+ (given doubled, over the nonzero differences only: a zero's share of R+ never changes sign, so
+ * it shifts the observed value and every outcome alike and drops out). Both tails are direct sums of positive terms.
+ */
+function signedRankExactPValue(doubledRPlus: number, doubledRanks: readonly number[], alternative: Alternative): number {
+  const distribution = signedRankDistribution(doubledRanks);
+  const observed = Math.round(doubledRPlus);
   let lessOrEqual = 0;
-  for (let s = 0; s <= r; s++) lessOrEqual += counts[s]!;
+  for (let s = 0; s <= observed && s < distribution.length; s++) lessOrEqual += distribution[s]!;
   let greaterOrEqual = 0;
-  for (let s = r; s <= maxSum; s++) greaterOrEqual += counts[s]!;
-  if (alternative === 'greater') return greaterOrEqual / total;
-  if (alternative === 'less') return lessOrEqual / total;
-  if (r === maxSum / 2) return 1;
-  return Math.min(1, (2 * Math.min(lessOrEqual, greaterOrEqual)) / total);
+  for (let s = Math.max(0, observed); s < distribution.length; s++) greaterOrEqual += distribution[s]!;
+  if (alternative === 'greater') return greaterOrEqual;
+  if (alternative === 'less') return lessOrEqual;
+  return Math.min(1, 2 * Math.min(lessOrEqual, greaterOrEqual));
 }

@@ -29,6 +29,15 @@ it('reports agreement with a Wilson interval, McNemar from joined feedback, and 
   expect(report!.labelled.mcNemar.pValue).toBeCloseTo(22 / 1024, 10);
   expect(report!.latency).toMatchObject({ n: 100, championMedianMs: 6, challengerMedianMs: 9, meanDiffMs: 3 });
   expect(report!.latency.wilcoxonPValue).toBeLessThan(1e-10);
+  expect(report!.latency.wilcoxonMethod).toBe('approx');
+});
+
+it('uses the exact Wilcoxon distribution for a few pairs with tied and equal latencies, and says so', () => {
+  // Challenger − champion: 2, 2, 0, 2, 2, 3 ms. The zero is dropped; ranks 2.5 (×4) and 5, all positive, so R+ is the
+  // largest of the 2^5 equally likely sign outcomes: exact two-sided p = 2/32. The normal approximation would say 0.034.
+  const latencies: Array<[number, number]> = [[10, 12], [11, 13], [10, 10], [12, 14], [9, 11], [10, 13]];
+  const [report] = buildPairsReport(latencies.map((l, i) => pair(i, 'a', 'a', l)));
+  expect(report!.latency).toMatchObject({ n: 6, wilcoxonMethod: 'exact', wilcoxonPValue: 2 / 32 });
 });
 
 it('returns nothing for no records and ignores records without a route', () => {
