@@ -69,3 +69,10 @@ describe('simulation scenarios', () => {
     await expect(loadScenario(path.join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'SWY_ERR_POLICY_READ' });
   });
 });
+
+describe('the README\'s example scenarios', () => {
+  it.each(['iris-rollout-50rps.json', 'base5-absolute-margin.json', 'base5-relative-margin.json'])('examples/%s loads, with its policy', async (file) => {
+    const scenario = await loadScenario(path.join(import.meta.dirname, '../../../examples', file));
+    expect(scenario.replicates).toBeGreaterThanOrEqual(100);
+  });
+});
