@@ -29,7 +29,9 @@ import { LiveSplits } from './control/live-splits.js';
 import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
 import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
+import { clientErrorListener } from './proxy/client-error.js';
 import { DataPlane, type Lifecycle } from './proxy/data-plane.js';
+import { maxRequestHeaderFields } from './proxy/headers.js';
 import { UpstreamPools } from './proxy/upstreams.js';
 import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
@@ -160,6 +162,9 @@ export class Switchyard {
     this.dataServer = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 0 }, this.plane.handle);
     // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (PERF.md §5.2).
     this.dataServer.keepAliveTimeout = 65_000;
+    // One field more than the limit, so a request node:http truncated is recognisable and refused (proxy/headers.ts).
+    this.dataServer.maxHeadersCount = maxRequestHeaderFields + 1;
+    this.dataServer.on('clientError', clientErrorListener(this.dataServer, this.plane.metrics));
     this.snapshots.onSwap((next) => {
       this.#publishSplitMetrics(next);
       this.#publishRecordingPolicies(next);

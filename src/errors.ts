@@ -5,6 +5,9 @@ import createError from '@fastify/error';
 export const SWY_ERR_NO_ROUTE = createError('SWY_ERR_NO_ROUTE', 'No route matches %s %s', 404);
 export const SWY_ERR_METHOD_NOT_ALLOWED = createError('SWY_ERR_METHOD_NOT_ALLOWED', 'Route %s does not accept method %s', 405);
 export const SWY_ERR_BODY_TOO_LARGE = createError('SWY_ERR_BODY_TOO_LARGE', 'Request body exceeds the limit of %s bytes for route %s', 413);
+export const SWY_ERR_HEADERS_TOO_LARGE = createError('SWY_ERR_HEADERS_TOO_LARGE', 'Request headers exceed the limit of %s; send fewer or smaller header fields', 431);
+export const SWY_ERR_HEADERS_TIMEOUT = createError('SWY_ERR_HEADERS_TIMEOUT', 'The request headers did not arrive within %s ms', 408);
+export const SWY_ERR_CHUNK_EXTENSIONS_TOO_LARGE = createError('SWY_ERR_CHUNK_EXTENSIONS_TOO_LARGE', 'Chunk extensions exceed the limit of 16 KiB per request; send chunks without extensions', 413);
 
 /** Upstreams */
 export const SWY_ERR_UPSTREAM_CONNECT = createError('SWY_ERR_UPSTREAM_CONNECT', 'Could not connect to upstream %s', 502);

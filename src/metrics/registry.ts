@@ -51,7 +51,7 @@ export class Metrics {
 
   readonly rejected = new Counter({
     name: 'switchyard_rejected_requests_total',
-    help: 'Requests refused or abandoned through no fault of a variant, by reason (no_route, method, bad_path, body_too_large, draining, client_abort).',
+    help: 'Requests refused or abandoned through no fault of a variant, by reason (no_route, method, bad_path, bad_host, bad_request, headers_too_large, headers_timeout, body_too_large, draining, client_abort).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -3,13 +3,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
-import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_INTERNAL, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
+import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_HEADERS_TOO_LARGE, SWY_ERR_INTERNAL, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
 import { randomBucket, stickyBucket } from '../decision/bucket.js';
 import { matchRoute, servingArm } from '../decision/split.js';
 import type { Arm, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
 import { isClientFault, type ObservationPort } from '../record/port.js';
 import { classifyUpstreamError, clientErrorFor, type UpstreamErrorKind } from './error-map.js';
-import { cookieValue, queryValue, responseHeaders, scanRequestHeaders, type ResponseFraming } from './headers.js';
+import { cookieValue, isValidHost, maxRequestHeaderFields, queryValue, responseHeaders, scanRequestHeaders, type ResponseFraming } from './headers.js';
 import type { ArmMetrics, DataPathMetrics } from './data-path-metrics.js';
 import type { UpstreamPools } from './upstreams.js';
 
@@ -70,11 +70,19 @@ class BodyLimit extends Transform {
   }
 }
 
-/** Returns true when a request path holds a dot segment that an upstream would resolve outside the route prefix. */
-function hasDotSegment(path: string): boolean {
-  if (path.indexOf('/.') === -1 && path.indexOf('%2') === -1) return false;
+/**
+ * Returns true when a request path holds something an upstream could resolve outside the route prefix: a dot segment,
+ * plain or percent-encoded, or a backslash. WHATWG URL parsers (`new URL()`) read a backslash as "/", so
+ * `/v1/models/main\..\admin` is `/v1/admin` to them; RFC 3986 does not allow a raw backslash in a path at all. An
+ * encoded one (%5C) is data, unless it would make a dot segment for a server that decodes it into a separator.
+ */
+function unsafePath(path: string): boolean {
+  // The common path holds none of these: four substring scans cost less than one split, on every request.
+  if (path.indexOf('/.') === -1 && path.indexOf('%2') === -1 && path.indexOf('%5') === -1 && path.indexOf('\\') === -1) return false;
   const end = path.indexOf('?');
-  const pathname = (end === -1 ? path : path.slice(0, end)).replace(/%2e/gi, '.').replace(/%2f/gi, '/');
+  const raw = end === -1 ? path : path.slice(0, end);
+  if (raw.indexOf('\\') !== -1) return true;
+  const pathname = raw.replace(/%2e/gi, '.').replace(/%2f|%5c/gi, '/');
   return pathname.split('/').some((segment) => segment === '.' || segment === '..');
 }
 
@@ -388,15 +396,28 @@ export class DataPlane {
       sendError(res, new SWY_ERR_DRAINING(), randomUUID(), null, true);
       return;
     }
-    if (url.charCodeAt(0) !== 47 /* "/" */ || hasDotSegment(url)) {
+    if (url.charCodeAt(0) !== 47 /* "/" */ || unsafePath(url)) {
       this.metrics.rejected('bad_path');
-      sendError(res, new SWY_ERR_BAD_REQUEST('the request target must be an origin-form path without "." or ".." segments'), randomUUID(), null);
+      sendError(res, new SWY_ERR_BAD_REQUEST('the request path must start with "/" and hold no "." or ".." segment (also percent-encoded, or between %5C) and no backslash (send it as %5C)'), randomUUID(), null);
+      return;
+    }
+    const raw = req.rawHeaders;
+    if (raw.length > 2 * maxRequestHeaderFields) {
+      // node:http kept only the first fields (see maxRequestHeaderFields): framing may be among those it dropped.
+      this.metrics.rejected('headers_too_large');
+      sendError(res, new SWY_ERR_HEADERS_TOO_LARGE(`${maxRequestHeaderFields} header fields`), randomUUID(), null, true);
       return;
     }
     const decision = matchRoute(snapshot, url);
     const route = decision?.route;
-    const scanned = scanRequestHeaders(req.rawHeaders, route && route.stickiness.kind === 'header' ? route.stickiness.name : null);
+    const scanned = scanRequestHeaders(raw, route && route.stickiness.kind === 'header' ? route.stickiness.name : null);
     const requestId = scanned.requestId ?? randomUUID();
+    if (scanned.duplicateHost || (scanned.host !== null && !isValidHost(scanned.host))) {
+      this.metrics.rejected('bad_host');
+      const problem = scanned.duplicateHost ? 'must appear once' : 'must be host[:port] only, without userinfo, path, query, fragment, backslash or spaces (RFC 9110 §7.2)';
+      sendError(res, new SWY_ERR_BAD_REQUEST(`the Host header ${problem}`), requestId, null, true);
+      return;
+    }
     if (!decision || !route) {
       this.metrics.rejected('no_route');
       const q = url.indexOf('?');

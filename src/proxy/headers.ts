@@ -51,6 +51,32 @@ const requestFields = fieldTable(['connection', 'keep-alive', 'proxy-connection'
 /** Response fields: hop-by-hop ones, the two the proxy sets itself, and the framing ones it notes. */
 const responseFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'x-request-id', 'x-switchyard-variant', 'content-length', 'content-type']);
 
+/**
+ * The most header fields a request may carry. node:http keeps only the first `server.maxHeadersCount` fields of a
+ * request and drops the rest unseen (framing fields included), while its parser still frames the body by them: a
+ * `Transfer-Encoding` or `Content-Length` behind enough junk fields would go unseen here and the body limit with it. The
+ * data server keeps one field more than this (src/app.ts), so a request over the limit is recognisable and refused
+ * before any scan; legitimate requests carry a few dozen.
+ */
+export const maxRequestHeaderFields = 1_000;
+
+/**
+ * Which characters a Host value may hold (RFC 9110 §7.2: uri-host [":" port]; RFC 3986 reg-name, IP-literal, IPv4):
+ * unreserved, pct-encoded and sub-delims, ":" for the port and "[" "]" around an IPv6 literal. No "@", "/", "?", "#",
+ * backslashes or spaces: userinfo, paths and queries in Host are how host-confusion attacks are smuggled to upstreams.
+ */
+const hostChars = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:[]") hostChars[c.charCodeAt(0)] = 1;
+
+/** True when a Host value is host[:port] and nothing else (an empty value is allowed: RFC 9112 §3.2). */
+export function isValidHost(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 127 || hostChars[c] === 0) return false;
+  }
+  return true;
+}
+
 /** What one pass over the client's raw headers found, plus the headers to forward. */
 export interface ScannedRequestHeaders {
   /** Flat [name, value, name, value, ...] list for undici. */
@@ -61,6 +87,8 @@ export interface ScannedRequestHeaders {
   contentLength: number;
   chunked: boolean;
   host: string | null;
+  /** More than one Host field: RFC 9112 §3.2 says to answer 400, since peers would disagree on which one counts. */
+  duplicateHost: boolean;
   forwardedFor: string | null;
 }
 
@@ -79,6 +107,7 @@ export function scanRequestHeaders(raw: readonly string[], stickyHeader: string 
   let contentLength = -1;
   let chunked = false;
   let host: string | null = null;
+  let duplicateHost = false;
   let forwardedFor: string | null = null;
   let connectionTokens: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
@@ -90,7 +119,10 @@ export function scanRequestHeaders(raw: readonly string[], stickyHeader: string 
       else if (field === 'cookie') cookie = cookie === null ? value : `${cookie}; ${value}`;
       else {
         if (field === 'transfer-encoding') chunked = true;
-        else if (field === 'host') host = value;
+        else if (field === 'host') {
+          if (host !== null) duplicateHost = true;
+          host = value;
+        }
         else if (field === 'x-forwarded-for') forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
         else if (field === 'connection') connectionTokens = value;
         else if (field === 'x-request-id' && requestIdPattern.test(value)) requestId = value;
@@ -102,7 +134,7 @@ export function scanRequestHeaders(raw: readonly string[], stickyHeader: string 
     forward.push(name, value);
   }
   if (connectionTokens !== null && !isPlainConnection(connectionTokens)) dropConnectionOptions(forward, connectionTokens);
-  return { forward, requestId, stickyValue, cookie, contentLength, chunked, host, forwardedFor };
+  return { forward, requestId, stickyValue, cookie, contentLength, chunked, host, duplicateHost, forwardedFor };
 }
 
 /** Fast path: "keep-alive" or "close" names no other field, so there is nothing more to strip. */
