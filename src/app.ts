@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -121,6 +121,8 @@ export class Switchyard {
   #watcher: FSWatcher | null = null;
   #reloading: Promise<ReloadResult> | null = null;
   #closed = false;
+  /** Open connections of the data server. */
+  readonly #dataSockets = new Set<Socket>();
   /** The route policy objects last sent to the recorder worker. */
   #recordingPolicies: readonly unknown[] = [];
 
@@ -162,6 +164,15 @@ export class Switchyard {
     this.dataServer = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 0 }, this.plane.handle);
     // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (PERF.md §5.2).
     this.dataServer.keepAliveTimeout = 65_000;
+    // The drain closes quiet keep-alive connections itself (see drain()), so it tracks them; no per-request cost.
+    const sockets = this.#dataSockets;
+    const forget = function forget(this: Socket) {
+      sockets.delete(this);
+    };
+    this.dataServer.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', forget);
+    });
     // One field more than the limit, so a request node:http truncated is recognisable and refused (proxy/headers.ts).
     this.dataServer.maxHeadersCount = maxRequestHeaderFields + 1;
     this.dataServer.on('clientError', clientErrorListener(this.dataServer, this.plane.metrics));
@@ -336,23 +347,54 @@ export class Switchyard {
   /**
    * Drains: stop accepting, let in-flight requests finish (bounded by drainMs), then close everything.
    * Readiness turns false first so a load balancer stops sending new traffic.
+   *
+   * No connection is closed under a request. A request arriving on an open connection is answered (503
+   * SWY_ERR_DRAINING) and every answer given during the drain says `Connection: close`, so clients close those
+   * connections knowingly. A keep-alive connection that stays quiet is closed only between requests: once it has read
+   * nothing and owed no answer over a whole sweep interval. node:http's closeIdleConnections(), which
+   * http.Server#close() also calls, is not used: it destroys every connection whose parser is between messages, among
+   * them one whose next request already sits unread in the kernel or is on the wire, and one whose ended answer is
+   * still being flushed; its clients saw ECONNRESET (issue 19: 0-3 per run at 500 req/s).
    */
   async drain(): Promise<{ forced: boolean }> {
     this.lifecycle.draining = true;
-    const closed = new Promise<void>((resolve) => this.dataServer.close(() => resolve()));
-    this.dataServer.closeIdleConnections();
+    const server = this.dataServer;
+    // Stops accepting without http.Server#close (see above); its callback runs once the last connection has closed.
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const quiet = new Map<Socket, number>();
+    this.#sweepIdle(quiet);
+    const sweepMs = Math.max(10, Math.min(1_000, this.options.drainMs / 4));
+    // From a timer the sweep runs in the next check phase, after the poll phase has read whatever bytes had arrived.
+    const sweeper = setInterval(() => setImmediate(() => this.#sweepIdle(quiet)), sweepMs);
     let timer: NodeJS.Timeout | undefined;
     const forced = await Promise.race([
-      this.plane.idle().then(() => false),
+      closed.then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), this.options.drainMs);
       }),
     ]);
+    clearInterval(sweeper);
     clearTimeout(timer);
-    this.dataServer.closeAllConnections();
+    if (forced) server.closeAllConnections();
     await closed;
+    // Every connection is gone: this only stops node:http's connection-checking timer.
+    server.close();
     await this.close();
     return { forced };
+  }
+
+  /**
+   * Closes the data connections that were idle at the previous sweep and still are, having read no byte since: no
+   * answer owed (node:http detaches the response from its socket once it is flushed), nothing buffered to write. A
+   * connection with an answer under way is noted as busy, so it must then stay quiet for a whole interval too.
+   */
+  #sweepIdle(quiet: Map<Socket, number>): void {
+    for (const socket of this.#dataSockets) {
+      const busy = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null || socket.writableLength > 0;
+      const read = socket.bytesRead;
+      if (!busy && quiet.get(socket) === read) socket.destroy();
+      else quiet.set(socket, busy ? -1 : read);
+    }
   }
 
   /** Closes listeners, watchers and pools at once. */
