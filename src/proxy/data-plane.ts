@@ -77,8 +77,9 @@ class BodyLimit extends Transform {
  * encoded one (%5C) is data, unless it would make a dot segment for a server that decodes it into a separator.
  */
 function unsafePath(path: string): boolean {
-  // The common path holds none of these: four substring scans cost less than one split, on every request.
-  if (path.indexOf('/.') === -1 && path.indexOf('%2') === -1 && path.indexOf('%5') === -1 && path.indexOf('\\') === -1) return false;
+  // On every request: the common path holds no ".", "%" or backslash, and a one-character scan costs less than half of a
+  // two-character one (V8), so those come first and the pairs are looked for only when their first character is there.
+  if (path.indexOf('\\') === -1 && (path.indexOf('.') === -1 || path.indexOf('/.') === -1) && (path.indexOf('%') === -1 || (path.indexOf('%2') === -1 && path.indexOf('%5') === -1))) return false;
   const end = path.indexOf('?');
   const raw = end === -1 ? path : path.slice(0, end);
   if (raw.indexOf('\\') !== -1) return true;
