@@ -158,7 +158,7 @@ export class Switchyard {
       this.lifecycle,
     );
     this.dataServer = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 0 }, this.plane.handle);
-    // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (PERF.md §5.2).
+    // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (docs/performance.md, "Keep-alive timeouts").
     this.dataServer.keepAliveTimeout = 65_000;
     this.snapshots.onSwap((next) => {
       this.#publishSplitMetrics(next);

@@ -80,7 +80,8 @@ function hasDotSegment(path: string): boolean {
 
 /**
  * One upstream exchange, implemented as an undici dispatch handler: it streams the upstream answer straight to the
- * client (PERF.md §5.3: `dispatch` with a raw handler avoids `request()` + pipe overhead).
+ * client: `dispatch` with our own handler avoids the per-response stream of `request()` + pipe
+ * (docs/performance.md, "Upstream calls: undici `dispatch` with our own handler").
  */
 class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   readonly plane: DataPlane;
@@ -301,7 +302,7 @@ function servedMode(decision: RouteDecision, arm: Arm): 'canary' | 'ab' {
   return 'canary';
 }
 
-/** The data plane: a plain `node:http` request listener (fastify serves only the admin port; PERF.md §4). */
+/** The data plane: a plain `node:http` request listener (fastify serves only the admin port; docs/performance.md, "Plain node:http on the data path"). */
 export class DataPlane {
   readonly snapshots: SnapshotRef;
   readonly pools: UpstreamPools;
@@ -475,7 +476,7 @@ export class DataPlane {
     const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, null, this.observations.captureBytes(decision.route.name, mirrors));
     (res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
-    // Mirrors are scheduled after the primary is dispatched and never awaited (PERF.md §5.10).
+    // Mirrors are scheduled after the primary is dispatched and never awaited (docs/performance.md, "Mirrors go out after the primary and are never awaited").
     if (mirrors) exchange.mirrored = this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId);
   }
 

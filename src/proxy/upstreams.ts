@@ -1,7 +1,7 @@
 // One long-lived undici keep-alive Pool per upstream origin, shared across policy reloads and closed when unused.
 import { Pool } from 'undici';
 
-/** Pool settings; keepAliveTimeout stays below common model-server idle timeouts (PERF.md §5.2: keep-alive race). */
+/** Pool settings; keepAliveTimeout stays below common model-server idle timeouts (docs/performance.md, "Keep-alive timeouts"). */
 export interface PoolOptions {
   connections: number;
   keepAliveTimeoutMs: number;
@@ -25,7 +25,7 @@ export class UpstreamPools {
     if (!pool) {
       pool = new Pool(origin, {
         connections: this.#options.connections,
-        // Inference calls are long and variable: pipelining would add head-of-line blocking (PERF.md §5.6).
+        // Inference calls are long and variable: pipelining would add head-of-line blocking (docs/performance.md, "No pipelining to model servers").
         pipelining: 1,
         keepAliveTimeout: this.#options.keepAliveTimeoutMs,
         keepAliveMaxTimeout: 60_000,
