@@ -1,4 +1,4 @@
-// Vitest configuration: unit suites run without services; integration suites share one real Unleash server.
+// Vitest configuration: unit and fault suites run without services; integration suites share one real Unleash server.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/deploy/**/*.test.ts'] } },
+      // Fault injection (issue 19): real sockets, processes and data dirs against misbehaving servers and disks.
+      { extends: true, test: { name: 'faults', include: ['test/faults/**/*.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/helpers/unleash-global-setup.ts'] } },
     ],
   },

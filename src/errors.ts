@@ -35,3 +35,4 @@ export const SWY_ERR_FLAG_READ = createError('SWY_ERR_FLAG_READ', 'Could not rea
 
 /** Control state */
 export const SWY_ERR_STATE_READ = createError('SWY_ERR_STATE_READ', 'Could not load persisted control state from %s: %s (fix or remove the file; it holds operator overrides, pauses and rollbacks)', 500);
+export const SWY_ERR_STATE_WRITE = createError('SWY_ERR_STATE_WRITE', 'Could not save control state to %s: %s; the change is live in memory but would be lost on restart (free space or make the data dir writable: the save is retried on the next change and with a backoff)', 500);

@@ -182,6 +182,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stateSaveFailures = new Counter({
+    name: 'switchyard_state_save_failures_total',
+    help: 'Failed saves of the control state (state.json: overrides, pauses, rollbacks); the change stays live in memory and the save is retried on the next change and with a backoff.',
+    registers: [this.registry],
+  });
+
+  readonly stateUnsaved = new Gauge({
+    name: 'switchyard_state_unsaved_changes',
+    help: 'Control-state changes live in memory but not yet saved to state.json (a restart would lose them); stays above 0 while saves fail.',
+    registers: [this.registry],
+  });
+
   readonly coordinationDegraded = new Gauge({
     name: 'switchyard_coordination_degraded',
     help: '1 while Redis coordination is configured but Redis is unreachable or slow: this replica decides from its own statistics (hard breakers on, rollout steps held); 0 otherwise.',
