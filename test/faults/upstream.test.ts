@@ -109,6 +109,8 @@ describe('one route cannot starve another on the same upstream', () => {
     const after = await request(`${swy.dataUrl}/v1/models/uploads:predict`, { method: 'POST', body: '{"x":1}' });
     expect(after.statusCode).toBe(200);
     await after.body.dump();
+    // The refused requests were dropped unsent when connections freed up, not sent late to an upstream nobody waits on.
+    expect(upstream.heads()).toBe(CONNECTIONS + 2);
 
     expect(await metric(swy.adminUrl, 'switchyard_rejected_requests_total{reason="client_timeout"}')).toBe(CONNECTIONS);
     expect(await metric(swy.adminUrl, 'switchyard_upstream_errors_total{route="uploads",variant="uploads-v1",kind="busy"}')).toBe(QUEUED);
@@ -216,6 +218,10 @@ describe('a connection the upstream closed before answering is retried once on a
     // The race really happened (otherwise this test would prove nothing): each retry is a request that met it.
     expect(getRetries).toBeGreaterThan(TOTAL / 100);
     expect(postRetries).toBeGreaterThan(TOTAL / 100);
+    // A request that succeeded on its retry is no failure of the variant: only final outcomes are counted.
+    expect(await metric(swy.adminUrl, 'switchyard_upstream_errors_total{route="reads",variant="reads-v1",kind="reset"}')).toBe(getErrors);
+    expect(await metric(swy.adminUrl, 'switchyard_upstream_errors_total{route="scores",variant="scores-v1",kind="reset"}')).toBe(postErrors);
+    expect(await metric(swy.adminUrl, 'switchyard_requests_total{route="reads",variant="reads-v1",role="champion",code_class="2xx"}')).toBe(TOTAL - getErrors);
   }, 120_000);
 });
 
