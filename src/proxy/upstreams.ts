@@ -1,7 +1,7 @@
 // Long-lived undici keep-alive pools: one per route and upstream origin (a lane), shared across reloads, closed when unused.
 import { Pool } from 'undici';
 
-/** Pool settings; keepAliveTimeout stays below common model-server idle timeouts (PERF.md §5.2: keep-alive race). */
+/** Pool settings; keepAliveTimeout stays below common model-server idle timeouts, so we rarely reuse a connection they closed. */
 export interface PoolOptions {
   connections: number;
   keepAliveTimeoutMs: number;
@@ -12,7 +12,7 @@ const defaults: PoolOptions = { connections: 256, keepAliveTimeoutMs: 4_000 };
 function createPool(origin: string, connectTimeoutMs: number, options: PoolOptions): Pool {
   return new Pool(origin, {
     connections: options.connections,
-    // Inference calls are long and variable: pipelining would add head-of-line blocking (PERF.md §5.6).
+    // Inference calls are long and variable: pipelining would add head-of-line blocking.
     pipelining: 1,
     keepAliveTimeout: options.keepAliveTimeoutMs,
     keepAliveMaxTimeout: 60_000,
