@@ -237,12 +237,13 @@ export class Switchyard {
 
   #install(policy: Parameters<typeof compilePolicy>[0], version: string, files: string[]): void {
     const routes = compilePolicy(policy);
-    // Open pools at load time so the first request does not pay for pool creation.
+    // Open lanes at load time so the first request does not pay for pool creation; one per route and upstream, so
+    // no route can take the connections another route needs.
     const keep = new Set<string>();
     for (const route of routes) {
       for (const arm of route.arms) {
-        this.pools.get(arm.origin, route.connectTimeoutMs);
-        keep.add(UpstreamPools.key(arm.origin, route.connectTimeoutMs));
+        this.pools.lane(route.name, arm.origin, route.connectTimeoutMs);
+        keep.add(UpstreamPools.laneKey(route.name, arm.origin, route.connectTimeoutMs));
       }
     }
     // On a reload, persisted state the new policy does not admit is dropped (audited) before the new routes go live.

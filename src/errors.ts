@@ -5,12 +5,14 @@ import createError from '@fastify/error';
 export const SWY_ERR_NO_ROUTE = createError('SWY_ERR_NO_ROUTE', 'No route matches %s %s', 404);
 export const SWY_ERR_METHOD_NOT_ALLOWED = createError('SWY_ERR_METHOD_NOT_ALLOWED', 'Route %s does not accept method %s', 405);
 export const SWY_ERR_BODY_TOO_LARGE = createError('SWY_ERR_BODY_TOO_LARGE', 'Request body exceeds the limit of %s bytes for route %s', 413);
+export const SWY_ERR_CLIENT_TIMEOUT = createError('SWY_ERR_CLIENT_TIMEOUT', 'No byte of the request body arrived for %s ms, so the request was dropped; send the body without pausing (the route\'s timeouts.bodyIdleMs sets this limit)', 408);
 
 /** Upstreams */
 export const SWY_ERR_UPSTREAM_CONNECT = createError('SWY_ERR_UPSTREAM_CONNECT', 'Could not connect to upstream %s', 502);
 export const SWY_ERR_UPSTREAM_TIMEOUT = createError('SWY_ERR_UPSTREAM_TIMEOUT', 'Upstream %s did not answer within %s ms', 504);
 export const SWY_ERR_UPSTREAM_RESET = createError('SWY_ERR_UPSTREAM_RESET', 'Upstream %s closed the connection before answering', 502);
 export const SWY_ERR_UPSTREAM_UNAVAILABLE = createError('SWY_ERR_UPSTREAM_UNAVAILABLE', 'Upstream %s is unavailable', 503);
+export const SWY_ERR_UPSTREAM_BUSY = createError('SWY_ERR_UPSTREAM_BUSY', 'Every connection of route %s to upstream %s stayed busy for %s ms, so the request was not sent; retry later', 503);
 export const SWY_ERR_INTERNAL = createError('SWY_ERR_INTERNAL', 'Internal error: %s', 500);
 export const SWY_ERR_DRAINING = createError('SWY_ERR_DRAINING', 'Switchyard is shutting down; retry on another replica', 503);
 
