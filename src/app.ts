@@ -69,6 +69,10 @@ export interface SwitchyardOptions {
   webhookUrls?: readonly string[];
   /** Redis coordination between replicas (docs/replicas.md); without a Redis URL each replica decides alone. */
   coordination?: CoordinationOptions | null;
+  /** How long an admin change waits for state.json to be saved before it answers `persisted: false` (default 2000 ms). */
+  stateSaveWaitMs?: number;
+  /** First retry delay of a failed state.json save when no change comes (default 1000 ms, doubling up to a minute). */
+  stateRetryMs?: number;
 }
 
 /** Settings of the prediction log. */
@@ -162,7 +166,7 @@ export class Switchyard {
       this.lifecycle,
     );
     this.dataServer = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 0 }, this.plane.handle);
-    // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (PERF.md §5.2).
+    // Above common load-balancer idle timeouts (60 s), so the LB never reuses a socket we just closed (docs/performance.md, "Keep-alive timeouts").
     this.dataServer.keepAliveTimeout = 65_000;
     // The drain closes quiet keep-alive connections itself (see drain()), so it tracks them; no per-request cost.
     const sockets = this.#dataSockets;
@@ -217,7 +221,7 @@ export class Switchyard {
       flagStatus: (route) => app.flags.status(route),
       plugins: [
         splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), logger: app.logger }),
-        controlApi(app.controller, auth),
+        controlApi(app.controller, auth, app.state),
         feedbackApi(app.recorder, auth.preHandler),
       ],
     });
@@ -230,7 +234,10 @@ export class Switchyard {
     // Only an explicit dataDir persists: embedded and test instances must not share ./data/state.json.
     const persistDir = options.dataDir ?? null;
     this.audit = new AuditLog({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
-    this.state = await StateStore.open({ file: persistDir === null ? null : path.join(persistDir, 'state.json'), target: this.splits, logger: this.logger });
+    this.state = await StateStore.open({
+      file: persistDir === null ? null : path.join(persistDir, 'state.json'), target: this.splits, logger: this.logger, audit: this.audit, metrics: this.metrics,
+      saveWaitMs: options.stateSaveWaitMs, retryMs: options.stateRetryMs,
+    });
     // Validated here (SWY_ERR_ENV_INVALID on a bad URL) so a half-built instance is closed; it connects on start().
     this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, metrics: this.metrics, logger: this.logger });
     this.flags = createFlagSource(options.flags, { splits: this.splits, metrics: this.metrics, logger: this.logger });
@@ -246,14 +253,17 @@ export class Switchyard {
 
   #install(policy: Parameters<typeof compilePolicy>[0], version: string, files: string[]): void {
     const routes = compilePolicy(policy);
-    // Open pools at load time so the first request does not pay for pool creation.
+    // Open lanes at load time so the first request does not pay for pool creation; one per route and upstream, so
+    // no route can take the connections another route needs.
     const keep = new Set<string>();
     for (const route of routes) {
       for (const arm of route.arms) {
-        this.pools.get(arm.origin, route.connectTimeoutMs);
-        keep.add(UpstreamPools.key(arm.origin, route.connectTimeoutMs));
+        this.pools.lane(route.name, arm.origin, route.connectTimeoutMs);
+        keep.add(UpstreamPools.laneKey(route.name, arm.origin, route.connectTimeoutMs));
       }
     }
+    // On a reload, persisted state the new policy does not admit is dropped (audited) before the new routes go live.
+    this.state?.reconcile(routes);
     this.splits.setPolicy(routes, version);
     this.flags?.setRoutes(routes);
     this.policyVersion = version;
@@ -413,7 +423,7 @@ export class Switchyard {
     await this.admin?.close();
     await this.flags?.close();
     await this.#unleashAdmin?.close();
-    await this.state?.flush();
+    await this.state?.close();
     await this.audit?.flush();
     // After a drain nothing is in flight; on a direct close, abort rather than wait on a hanging upstream.
     await this.pools.destroy();

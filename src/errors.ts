@@ -8,12 +8,14 @@ export const SWY_ERR_BODY_TOO_LARGE = createError('SWY_ERR_BODY_TOO_LARGE', 'Req
 export const SWY_ERR_HEADERS_TOO_LARGE = createError('SWY_ERR_HEADERS_TOO_LARGE', 'Request headers exceed the limit of %s; send fewer or smaller header fields', 431);
 export const SWY_ERR_HEADERS_TIMEOUT = createError('SWY_ERR_HEADERS_TIMEOUT', 'The request headers did not arrive within %s ms', 408);
 export const SWY_ERR_CHUNK_EXTENSIONS_TOO_LARGE = createError('SWY_ERR_CHUNK_EXTENSIONS_TOO_LARGE', 'Chunk extensions exceed the limit of 16 KiB per request; send chunks without extensions', 413);
+export const SWY_ERR_CLIENT_TIMEOUT = createError('SWY_ERR_CLIENT_TIMEOUT', 'No byte of the request body arrived for %s ms, so the request was dropped; send the body without pausing (the route\'s timeouts.bodyIdleMs sets this limit)', 408);
 
 /** Upstreams */
 export const SWY_ERR_UPSTREAM_CONNECT = createError('SWY_ERR_UPSTREAM_CONNECT', 'Could not connect to upstream %s', 502);
 export const SWY_ERR_UPSTREAM_TIMEOUT = createError('SWY_ERR_UPSTREAM_TIMEOUT', 'Upstream %s did not answer within %s ms', 504);
 export const SWY_ERR_UPSTREAM_RESET = createError('SWY_ERR_UPSTREAM_RESET', 'Upstream %s closed the connection before answering', 502);
 export const SWY_ERR_UPSTREAM_UNAVAILABLE = createError('SWY_ERR_UPSTREAM_UNAVAILABLE', 'Upstream %s is unavailable', 503);
+export const SWY_ERR_UPSTREAM_BUSY = createError('SWY_ERR_UPSTREAM_BUSY', 'Every connection of route %s to upstream %s stayed busy for %s ms, so the request was not sent; retry later', 503);
 export const SWY_ERR_INTERNAL = createError('SWY_ERR_INTERNAL', 'Internal error: %s', 500);
 export const SWY_ERR_DRAINING = createError('SWY_ERR_DRAINING', 'Switchyard is shutting down; retry on another replica', 503);
 
@@ -38,3 +40,4 @@ export const SWY_ERR_FLAG_READ = createError('SWY_ERR_FLAG_READ', 'Could not rea
 
 /** Control state */
 export const SWY_ERR_STATE_READ = createError('SWY_ERR_STATE_READ', 'Could not load persisted control state from %s: %s (fix or remove the file; it holds operator overrides, pauses and rollbacks)', 500);
+export const SWY_ERR_STATE_WRITE = createError('SWY_ERR_STATE_WRITE', 'Could not save control state to %s: %s; the change is live in memory but would be lost on restart (free space or make the data dir writable: the save is retried on the next change and with a backoff)', 500);

@@ -54,7 +54,8 @@ function badRequest(error: z.ZodError, where: string, input: unknown, allowed: s
 
 /**
  * Registers the routes API's mutating half. Every mutation needs the bearer token, runs one at a time per route,
- * and is recorded in the audit log with who, before and after.
+ * and is recorded in the audit log with who, before and after. Each answer says whether the control state is on disk
+ * (`persisted`, with a SWY_ERR_STATE_WRITE warning when not), waiting a bounded time for the save, outside the route lock.
  */
 export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promise<void> {
   const exclusive = <T>(route: string, work: () => Promise<T>): Promise<T> => deps.changer.exclusive(route, work);
@@ -96,25 +97,28 @@ export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promis
       const live = decisionOf(route.name)?.state.challengers.find((c) => c.name === challenger);
       const mode: ChallengerMode = body.data.mode ?? live?.mode ?? policyChallenger.mode;
       const { detail, event } = await deps.changer.change(route, challenger, percent, mode, who);
-      return { route: viewOf(route.name), change: detail, eventId: event.id };
+      const persistence = await deps.state.persisted();
+      return { route: viewOf(route.name), change: detail, eventId: event.id, ...persistence };
     });
 
     app.post<{ Params: { route: string } }>('/v1/routes/:route/pause', { preHandler: deps.auth.preHandler }, async (request) => {
       const who = adminNameOf(request);
       const route = routeNamed(request.params.route);
-      return exclusive(route.name, async () => {
+      const result = await exclusive(route.name, async () => {
         const before = decisionOf(route.name);
         if (deps.state.isPaused(route.name)) return { route: viewOf(route.name), changed: false, eventId: null };
         deps.state.setPaused(route.name, true);
         const event = record(who, 'pause', route.name, auditStateOf(before));
         return { route: viewOf(route.name), changed: true, eventId: event.id };
       });
+      return { ...result, ...(await deps.state.persisted()) };
     });
 
     app.post<{ Params: { route: string } }>('/v1/routes/:route/resume', { preHandler: deps.auth.preHandler }, async (request) => {
       const route = routeNamed(request.params.route);
       const { changed, eventId, restored } = await deps.resume(route, adminNameOf(request));
-      return { route: viewOf(route.name), changed, eventId, ...(restored.length > 0 ? { restored } : {}) };
+      const persistence = await deps.state.persisted();
+      return { route: viewOf(route.name), changed, eventId, ...(restored.length > 0 ? { restored } : {}), ...persistence };
     });
   };
 }

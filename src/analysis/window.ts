@@ -1,7 +1,7 @@
 // Live per-route, per-arm statistics fed by the request path (O(1) per observation) for guardrails and analysis.
 import type { GuardrailPolicy } from '../config/policy-schema.js';
 import { defaultGuardrails } from '../config/policy-schema.js';
-import { isClientFault, type ObservationPort, type ServedObservation, type ShadowObservation } from '../record/port.js';
+import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from '../record/port.js';
 import { createCounts, createMoments, mergeCounts, mergeMoments, pushCount, pushMoment, type Counts, type Moments } from './stats/index.js';
 
 /** Latency floor for the log transform: sub-microsecond timings would otherwise dominate the log mean. */
@@ -320,7 +320,7 @@ export class LiveWindows implements ObservationPort {
   served(o: ServedObservation): void {
     // The champion's answer given in place of a failed challenger belongs to the challenger's (failed) request, and
     // what a client does (aborting, sending too much or too slowly) is never evidence about a model.
-    if (o.fallbackFor !== null || isClientFault(o.errorKind)) return;
+    if (o.fallbackFor !== null || !isVariantEvidence(o.errorKind)) return;
     const window = this.window(o.route);
     const now = this.#clock();
     if (o.role === 'champion') window.record(window.champion, isFailure(o.status, o.errorKind), o.latencyMs, true, o.stickyKey, now);
@@ -328,7 +328,7 @@ export class LiveWindows implements ObservationPort {
   }
 
   shadowed(o: ShadowObservation): void {
-    if (isClientFault(o.errorKind)) return;
+    if (!isVariantEvidence(o.errorKind)) return;
     const window = this.window(o.route);
     window.record(window.arm('shadow', o.variant), isFailure(o.status, o.errorKind), o.latencyMs, false, null, this.#clock());
   }

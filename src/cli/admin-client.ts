@@ -28,18 +28,37 @@ export interface AdminCallError extends Error {
   status: number | null;
 }
 
+/** What a change answers about the control state on disk (servers from before it answer without these fields). */
+export interface PersistenceFields {
+  persisted?: boolean;
+  /** SWY_ERR_STATE_WRITE when the change is live but could not be saved (it would be lost on restart). */
+  warnings?: { code: string; message: string }[];
+}
+
+/** Prints a change's warnings to stderr (stdout stays the result, JSON or table): the change itself was made. */
+export function printWarnings(result: PersistenceFields): void {
+  for (const warning of result.warnings ?? []) console.error(`warning: ${warning.code}: ${warning.message}`);
+}
+
 /** Result of PUT /v1/routes/:route/split. */
-export interface SplitResult {
+export interface SplitResult extends PersistenceFields {
   route: RouteView;
   change: { kind: 'override' | 'unleash'; challenger: string; mode: string; percent: number; flag?: string; environment?: string; operation?: string };
   eventId: number;
 }
 
 /** Result of pause and resume. */
-export interface ToggleResult {
+export interface ToggleResult extends PersistenceFields {
   route: RouteView;
   changed: boolean;
   eventId: number | null;
+}
+
+/** Result of POST /v1/routes/:route/rollback. */
+export interface RollbackResult extends PersistenceFields {
+  route: string;
+  changed: boolean;
+  analysis: RouteAnalysis;
 }
 
 /** Talks to one Switchyard admin listener. */
@@ -72,8 +91,8 @@ export class AdminApiClient {
     return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/resume`)) as ToggleResult;
   }
 
-  async rollback(route: string): Promise<{ route: string; changed: boolean; analysis: RouteAnalysis }> {
-    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/rollback`)) as { route: string; changed: boolean; analysis: RouteAnalysis };
+  async rollback(route: string): Promise<RollbackResult> {
+    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/rollback`)) as RollbackResult;
   }
 
   async analysis(route: string): Promise<RouteAnalysis> {

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { RouteAnalysis } from '../control/controller.js';
 import type { AbReport, ShadowGateReport } from '../control/experiment-report.js';
-import { adminClientFrom, adminOptions, adminOptionsUsage, reportCallError } from './admin-client.js';
+import { adminClientFrom, adminOptions, adminOptionsUsage, printWarnings, reportCallError } from './admin-client.js';
 import { renderTable } from './table.js';
 
 const fmt = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? '-' : !Number.isFinite(x) ? String(x) : Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(digits) : x.toExponential(2));
@@ -92,6 +92,7 @@ async function run(command: 'rollback' | 'analysis', args: string[], env: NodeJS
       const result = await client.rollback(parsed.route);
       if (parsed.values.json) console.log(JSON.stringify(result, null, 2));
       else console.log(`${parsed.route}: ${result.changed ? 'rolled back; the challenger serves 0% until `switchyard resume`' : 'already rolled back; nothing changed'}\n\n${analysisText(result.analysis)}`);
+      printWarnings(result);
     } else {
       const analysis = await client.analysis(parsed.route);
       console.log(parsed.values.json ? JSON.stringify(analysis, null, 2) : analysisText(analysis));

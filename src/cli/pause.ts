@@ -1,6 +1,6 @@
 // `switchyard pause <route>`: hold a route's progressive rollout at its current step (traffic keeps its split).
 import { parseArgs } from 'node:util';
-import { adminClientFrom, adminOptions, adminOptionsUsage, reportCallError, type AdminApiClient, type ToggleResult } from './admin-client.js';
+import { adminClientFrom, adminOptions, adminOptionsUsage, printWarnings, reportCallError, type AdminApiClient, type ToggleResult } from './admin-client.js';
 import { routesTable } from './table.js';
 
 /** Runs pause or resume: same arguments, same output. */
@@ -32,6 +32,7 @@ export async function toggleCommand(
     const result = await call(adminClientFrom(parsed.values, env), route);
     if (parsed.values.json) console.log(JSON.stringify(result, null, 2));
     else console.log(`${route}: ${result.changed ? `${command}d (audit event ${result.eventId})` : `already ${command === 'pause' ? 'paused' : 'running'}; nothing changed`}\n\n${routesTable([result.route])}`);
+    printWarnings(result);
     return 0;
   } catch (err) {
     return reportCallError(command, err);

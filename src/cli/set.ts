@@ -1,7 +1,7 @@
 // `switchyard set <route> <challenger> <percent> [--mode canary|ab|shadow]`: change a split through the admin API.
 import { parseArgs } from 'node:util';
 import { challengerModes } from '../config/policy-schema.js';
-import { adminClientFrom, adminOptions, adminOptionsUsage, reportCallError } from './admin-client.js';
+import { adminClientFrom, adminOptions, adminOptionsUsage, printWarnings, reportCallError } from './admin-client.js';
 import { routesTable } from './table.js';
 
 const usage = `Usage: switchyard set <route> <challenger> <percent> [--mode ${challengerModes.join('|')}] [--token T] [--admin-url URL] [--json]
@@ -47,6 +47,7 @@ export async function setCommand(args: string[], env: NodeJS.ProcessEnv = proces
         : 'local override on this instance';
       console.log(`${route}: ${challenger} ${result.change.mode} ${percent}% — ${where} (audit event ${result.eventId})\n\n${routesTable([result.route])}`);
     }
+    printWarnings(result);
     return 0;
   } catch (err) {
     return reportCallError('set', err);

@@ -4,7 +4,7 @@ import type { Arm, CompiledRoute, RouteState, StickinessSpec } from '../decision
 
 function toArm(index: number, name: string, role: Arm['role'], url: string, fallback: boolean): Arm {
   const parsed = new URL(url);
-  // Precomputing origin and base path keeps `new URL()` off the request path (PERF.md §5.5).
+  // Precomputing origin and base path keeps `new URL()` off the request path (docs/performance.md, "Upstream URLs are parsed when the policy is compiled").
   return Object.freeze({ index, name, role, origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, ''), fallback });
 }
 

@@ -62,8 +62,11 @@ const stickinessSchema = z
 
 const timeoutsSchema = z.strictObject({
   connectMs: z.number().int().min(1).max(60_000).default(1_000),
+  /** Upstream answer time; also how long a request may wait for one of the route's upstream connections. */
   requestMs: z.number().int().min(1).max(600_000).default(30_000),
   shadowMs: z.number().int().min(1).max(600_000).optional(),
+  /** A request body with no byte arriving for this long gets 408 (nginx's client_body_timeout is 60 s). */
+  bodyIdleMs: z.number().int().min(1).max(600_000).default(60_000),
 });
 
 const flagSchema = z.strictObject({
@@ -182,7 +185,12 @@ export const routeSchema = z
     champion: championSchema,
     challengers: z.array(challengerSchema).default([]),
     stickiness: stickinessSchema.optional(),
-    timeouts: timeoutsSchema.default({ connectMs: 1_000, requestMs: 30_000 }),
+    timeouts: timeoutsSchema.default({ connectMs: 1_000, requestMs: 30_000, bodyIdleMs: 60_000 }),
+    /**
+     * The route's inference has no side effect, so a POST that met an upstream connection closed before any answer
+     * (the keep-alive race) may be sent once more on a fresh connection, as GET and HEAD always are.
+     */
+    sideEffectFree: z.boolean().default(false),
     bodyLimitBytes: z.number().int().min(0).max(1024 * 1024 * 1024).default(1024 * 1024),
     flag: flagSchema.optional(),
     shadow: shadowSchema.default({ maxInFlight: 64, methods: ['POST', 'GET', 'HEAD'], maxBodyBytes: 256 * 1024 }),

@@ -16,7 +16,7 @@ const VARIANT_PAYLOAD_TYPES = ['json', 'string', 'csv', 'number'] as const;
 const TOTAL_VARIANT_WEIGHT = 1000;
 /** Unleash's error bodies are short JSON; cap what goes into messages so a proxy's HTML page cannot flood logs. */
 const MAX_BODY_IN_MESSAGE = 600;
-/** Codes undici (or the OS) reports when the peer closed a pooled keep-alive socket under us (recipe gotcha 15). */
+/** Codes undici (or the OS) reports when the peer closed a pooled keep-alive socket under us (docs/flags.md, Unleash behaviours, item 6). */
 const SOCKET_RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 const variantPayloadSchema = z.object({ type: z.enum(VARIANT_PAYLOAD_TYPES), value: z.string() });
@@ -42,7 +42,7 @@ const strategySchema = z
     title: z.string().nullish().transform((title) => title ?? null),
     disabled: z.boolean().nullish().transform((disabled) => disabled === true),
     sortOrder: z.number().nullish().transform((order) => order ?? 0),
-    // Unleash stores parameters as strings; a number sent for `rollout` comes back as "50" (recipe gotcha 3).
+    // Unleash stores parameters as strings; a number sent for `rollout` comes back as "50" (docs/flags.md, Unleash behaviours, item 3).
     parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
     constraints: z.array(constraintSchema).default([]),
     variants: z.array(strategyVariantSchema).default([]),
@@ -97,7 +97,7 @@ export interface StrategyVariantInput {
 export interface FlexibleRolloutInput {
   /** Percentage of keys enabled: integer 0..100. */
   rollout: number;
-  /** Context field the bucketing hashes, e.g. 'requestKey'; the client must send it (recipe gotcha 4). */
+  /** Context field the bucketing hashes, e.g. 'requestKey'; the client must send it (docs/flags.md, Unleash behaviours, item 4). */
   stickiness: string;
   /** Hash salt; keep it stable across rollout changes so enabled keys stay enabled. */
   groupId: string;
@@ -105,7 +105,7 @@ export interface FlexibleRolloutInput {
   title?: string;
 }
 
-/** Same as FlexibleRolloutInput but variants are mandatory: a PUT without them wipes them (recipe gotcha 2). */
+/** Same as FlexibleRolloutInput but variants are mandatory: a PUT without them wipes them (docs/flags.md, Unleash behaviours, item 2). */
 export interface ReplaceStrategyInput extends FlexibleRolloutInput {
   variants: StrategyVariantInput[];
 }
@@ -202,7 +202,7 @@ export class UnleashAdminClient {
     this.#pool = new Pool(this.#origin, {
       connections: positiveInteger('constructor', 'connections', options.connections ?? 4),
       // Unleash advertises `Keep-Alive: timeout=15`; undici would keep sockets ~14 s. Capping lower leaves margin for
-      // event-loop stalls, and the single retry below covers the stall that outlives even that (recipe gotcha 15).
+      // event-loop stalls, and the single retry below covers the stall that outlives even that (docs/flags.md, Unleash behaviours, item 6).
       keepAliveTimeout: Math.min(4_000, keepAliveMaxTimeoutMs),
       keepAliveMaxTimeout: keepAliveMaxTimeoutMs,
       connectTimeout: connectTimeoutMs,
@@ -419,8 +419,8 @@ function flexibleRolloutBody(operation: string, input: FlexibleRolloutInput): un
 
 /**
  * Validates variants and fills in weightType. Unleash re-spreads every 'variable' weight evenly (700/300 both
- * variable became 500/500, recipe gotcha 1), so when no variant says otherwise the first one is 'variable' and the
- * rest 'fix': with weights summing to 1000 every variant then gets exactly its given weight.
+ * variable became 500/500; docs/flags.md, Unleash behaviours, item 1), so when no variant says otherwise the first one
+ * is 'variable' and the rest 'fix': with weights summing to 1000 every variant then gets exactly its given weight.
  */
 function toWireVariants(operation: string, variants: readonly StrategyVariantInput[], strategyStickiness: string): StrategyVariant[] {
   if (variants.length === 0) return [];

@@ -198,7 +198,7 @@ export class UnleashFlagSource implements FlagSource {
       timeout: SDK_TIMEOUT_MS,
       disableMetrics: s.disableMetrics ?? false,
       customHeaders: { Authorization: s.apiToken },
-      // In memory: a backup file from an earlier run would make the client start on old flags (recipe gotcha 9);
+      // In memory: a backup file from an earlier run would make the client start on old flags (docs/flags.md, Unleash behaviours, item 5);
       // the policy split or the bootstrap file is the explicit, reviewed fallback instead.
       storageProvider: new InMemStorageProvider(),
       skipInstanceCountWarning: true,

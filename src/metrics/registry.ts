@@ -23,8 +23,15 @@ export class Metrics {
 
   readonly upstreamErrors = new Counter({
     name: 'switchyard_upstream_errors_total',
-    help: 'Upstream failures by route, variant and kind (connect, timeout, reset, status_5xx, other).',
+    help: 'Upstream failures by route, variant and kind (connect, timeout, reset, status_5xx, busy, other).',
     labelNames: ['route', 'variant', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRetries = new Counter({
+    name: 'switchyard_upstream_retries_total',
+    help: 'Requests sent once more on a fresh connection because the upstream closed the one they went out on before answering.',
+    labelNames: ['route', 'variant'] as const,
     registers: [this.registry],
   });
 
@@ -51,7 +58,7 @@ export class Metrics {
 
   readonly rejected = new Counter({
     name: 'switchyard_rejected_requests_total',
-    help: 'Requests refused or abandoned through no fault of a variant, by reason (no_route, method, bad_path, bad_host, bad_request, headers_too_large, headers_timeout, body_too_large, draining, client_abort).',
+    help: 'Requests refused or abandoned through no fault of a variant, by reason (no_route, method, bad_path, bad_host, bad_request, headers_too_large, headers_timeout, body_too_large, draining, client_abort, client_timeout).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -179,6 +186,18 @@ export class Metrics {
     name: 'switchyard_webhooks_total',
     help: 'Webhook deliveries by result (delivered, failed after retries).',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateSaveFailures = new Counter({
+    name: 'switchyard_state_save_failures_total',
+    help: 'Failed saves of the control state (state.json: overrides, pauses, rollbacks); the change stays live in memory and the save is retried on the next change and with a backoff.',
+    registers: [this.registry],
+  });
+
+  readonly stateUnsaved = new Gauge({
+    name: 'switchyard_state_unsaved_changes',
+    help: 'Control-state changes live in memory but not yet saved to state.json (a restart would lose them); stays above 0 while saves fail.',
     registers: [this.registry],
   });
 

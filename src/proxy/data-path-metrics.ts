@@ -14,6 +14,8 @@ export interface ArmMetrics {
   readonly duration: DurationSeries;
   error(kind: UpstreamErrorKind): void;
   fallback(): void;
+  /** A request sent once more after its connection was closed before any answer (the failed try is not an error). */
+  retry(): void;
 }
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -53,6 +55,7 @@ export class DataPathMetrics {
     const m = this.#metrics;
     const errors = new Map<UpstreamErrorKind, CounterChild>();
     const fallbacks = m.fallbacks.labels(route, arm.name);
+    let retries: CounterChild | null = null;
     return {
       requests: classes.map((c) => m.requests.labels(route, arm.name, role, c)),
       duration: m.requestDuration.labels(route, arm.name, role),
@@ -66,6 +69,10 @@ export class DataPathMetrics {
       },
       fallback() {
         fallbacks.inc();
+      },
+      retry() {
+        // Bound on first use: most arms never retry, and an unused child would export a zero series for each.
+        (retries ??= m.upstreamRetries.labels(route, arm.name)).inc();
       },
     };
   }

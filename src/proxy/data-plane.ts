@@ -3,15 +3,15 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
-import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_DRAINING, SWY_ERR_HEADERS_TOO_LARGE, SWY_ERR_INTERNAL, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST } from '../errors.js';
+import { SWY_ERR_BODY_TOO_LARGE, SWY_ERR_CLIENT_TIMEOUT, SWY_ERR_DRAINING, SWY_ERR_HEADERS_TOO_LARGE, SWY_ERR_INTERNAL, SWY_ERR_METHOD_NOT_ALLOWED, SWY_ERR_NO_ROUTE, SWY_ERR_BAD_REQUEST, SWY_ERR_UPSTREAM_BUSY } from '../errors.js';
 import { randomBucket, stickyBucket } from '../decision/bucket.js';
 import { matchRoute, servingArm } from '../decision/split.js';
-import type { Arm, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
+import type { Arm, CompiledRoute, RouteDecision, SnapshotRef } from '../decision/snapshot.js';
 import { isClientFault, type ObservationPort } from '../record/port.js';
 import { classifyUpstreamError, clientErrorFor, type UpstreamErrorKind } from './error-map.js';
 import { cookieValue, isValidHost, maxRequestHeaderFields, queryValue, responseHeaders, scanRequestHeaders, type ResponseFraming } from './headers.js';
 import type { ArmMetrics, DataPathMetrics } from './data-path-metrics.js';
-import type { UpstreamPools } from './upstreams.js';
+import type { Lane, UpstreamPools } from './upstreams.js';
 
 /** Starts mirrors for one request; supplied by the shadow layer, null when no route mirrors. */
 export interface MirrorLauncher {
@@ -71,6 +71,34 @@ class BodyLimit extends Transform {
 }
 
 /**
+ * Thrown from `onConnect` for an exchange that already ended while it waited for a connection: undici then drops the
+ * request without writing it and keeps the connection (abort() would destroy it). One shared instance: no stack per use.
+ */
+const endedWhileWaiting = Object.assign(new Error('the exchange ended before it got an upstream connection'), { code: 'SWY_ERR_ENDED_WHILE_WAITING' });
+/** Ends an exchange whose client left while it waited for a connection (counted as client_abort). */
+const clientLeftWhileWaiting = Object.assign(new Error('the client went away while the request waited for an upstream connection'), { code: 'SWY_ERR_CLIENT_ABORTED' });
+
+/** The wait for one of the lane's connections lasted the route's requestMs: refuse the request (it was never sent). */
+function connectionWaitTimedOut(exchange: Exchange): void {
+  exchange.queueTimer = null;
+  const route = exchange.decision.route;
+  exchange.fail(new SWY_ERR_UPSTREAM_BUSY(route.name, exchange.arm.name, route.requestTimeoutMs));
+}
+
+/**
+ * True when the request may be sent again after `err`: the upstream closed or reset the connection before any byte
+ * of an answer arrived, the body can be replayed (none, or kept in memory), it was not retried yet, and sending it
+ * twice is harmless: GET and HEAD always, other methods (POST) on a route declared `sideEffectFree`.
+ */
+function mayRetry(exchange: Exchange, err: Error): boolean {
+  if (exchange.retried || exchange.status !== 0 || exchange.streamed || exchange.res.headersSent) return false;
+  const code = (err as { code?: unknown }).code;
+  if (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET' && code !== 'EPIPE') return false;
+  const method = exchange.req.method;
+  return method === 'GET' || method === 'HEAD' || exchange.decision.route.policy.sideEffectFree;
+}
+
+/**
  * Returns true when a request path holds something an upstream could resolve outside the route prefix: a dot segment,
  * plain or percent-encoded, or a backslash. WHATWG URL parsers (`new URL()`) read a backslash as "/", so
  * `/v1/models/main\..\admin` is `/v1/admin` to them; RFC 3986 does not allow a raw backslash in a path at all. An
@@ -89,7 +117,8 @@ function unsafePath(path: string): boolean {
 
 /**
  * One upstream exchange, implemented as an undici dispatch handler: it streams the upstream answer straight to the
- * client (PERF.md §5.3: `dispatch` with a raw handler avoids `request()` + pipe overhead).
+ * client: `dispatch` with our own handler avoids the per-response stream of `request()` + pipe
+ * (docs/performance.md, "Upstream calls: undici `dispatch` with our own handler").
  */
 class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   readonly plane: DataPlane;
@@ -98,6 +127,8 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   readonly decision: RouteDecision;
   readonly arm: Arm;
   readonly armMetrics: ArmMetrics;
+  /** The route's connections to this arm's upstream. */
+  readonly lane: Lane;
   readonly requestId: string;
   readonly stickyKey: string | null;
   readonly path: string;
@@ -129,6 +160,9 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   resume: (() => void) | null;
   suppressed: boolean;
   done: boolean;
+  /** Bounds the wait for a connection; armed only when the lane had none free at dispatch (see `start`). */
+  queueTimer: NodeJS.Timeout | null;
+  retried: boolean;
 
   constructor(plane: DataPlane, req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, requestId: string, stickyKey: string | null, path: string, headers: string[], body: Buffer | IncomingMessage | Transform | null, fallbackFrom: Exchange | null, captureLimit: number) {
     this.plane = plane;
@@ -137,6 +171,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     this.decision = decision;
     this.arm = arm;
     this.armMetrics = plane.metrics.forArm(decision.route.name, arm, fallbackFrom !== null);
+    this.lane = plane.laneFor(decision.route, arm);
     this.requestId = requestId;
     this.stickyKey = stickyKey;
     this.path = path;
@@ -161,11 +196,20 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     this.resume = null;
     this.suppressed = false;
     this.done = false;
+    this.queueTimer = null;
+    this.retried = false;
   }
 
   start(): void {
+    const lane = this.lane;
+    // Beyond the lane's connections undici queues the request with no time limit. Only then is a timer armed: one per
+    // request would cost every request, and below the limit a connection is free or being opened (connectMs bounds it).
+    if (++lane.inFlight > lane.connections) this.queueTimer = setTimeout(connectionWaitTimedOut, this.decision.route.requestTimeoutMs, this);
+    this.dispatchTo(lane.pool);
+  }
+
+  dispatchTo(pool: Pool): void {
     const route = this.decision.route;
-    const pool = this.plane.poolFor(this.arm, route.connectTimeoutMs);
     pool.dispatch(
       {
         path: this.arm.basePath + this.path,
@@ -180,11 +224,23 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   }
 
   onConnect(abort: (reason?: Error) => void): void {
-    if (this.done) {
-      abort();
-      return;
+    if (this.queueTimer !== null) {
+      clearTimeout(this.queueTimer);
+      this.queueTimer = null;
     }
+    // Refused or abandoned while it waited: undici drops it unsent (see endedWhileWaiting).
+    if (this.done) throw endedWhileWaiting;
     this.abort = abort;
+  }
+
+  /**
+   * Ends the exchange from our side with `err`: through undici when the request holds a connection (abort calls
+   * onError at once), directly while it still waits for one.
+   */
+  fail(err: Error): void {
+    if (this.done) return;
+    if (this.abort !== null) this.abort(err);
+    if (!this.done) this.onError(err);
   }
 
   /**
@@ -193,11 +249,17 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
    * test/integration/client-faults.test.ts fails if it ever stops.
    */
   onRequestSent(): void {
+    if (!this.streamed) return;
     // An upstream that answered before the upload ended was timed from the dispatch: its answer did not wait for it.
-    if (this.streamed && this.status === 0) this.startedAt = performance.now();
+    if (this.status === 0) this.startedAt = performance.now();
+    // The whole body is in: the body idle timer stops (unless the answer already finished and node:http set its own
+    // keep-alive timer on the socket in its place).
+    if (!this.res.writableFinished) this.req.socket?.setTimeout(0);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // An informational answer (103 Early Hints, or any 1xx) precedes the real one: skipped, the final one is served.
+    if (statusCode < 200) return true;
     this.status = statusCode;
     this.resume = resume;
     if (statusCode >= 500 && this.canFallBack) {
@@ -253,10 +315,19 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     if (this.done) return;
     const kind: UpstreamErrorKind = this.req.destroyed && !this.res.writableFinished && (err as { code?: string }).code === 'UND_ERR_ABORTED' ? 'client_abort' : classifyUpstreamError(err);
     const route = this.decision.route;
+    if (kind === 'reset' && mayRetry(this, err)) {
+      // The keep-alive race: the upstream closed a kept-alive connection as this request went out on it. Not the
+      // variant's failure unless the retry fails too: only the final outcome is finished and counted.
+      this.retried = true;
+      this.abort = null;
+      this.armMetrics.retry();
+      this.dispatchTo(this.lane.fresh());
+      return;
+    }
     if (isClientFault(kind)) {
       // The client's doing: no fallback (the champion would get the same request), and a client that left gets nothing.
       this.finish(this.status, kind, false);
-      if (kind === 'body_too_large') sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name, true);
+      if (kind === 'body_too_large' || kind === 'client_timeout') sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name, true);
       return;
     }
     if (this.canFallBack && !this.res.headersSent) {
@@ -265,12 +336,18 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
       return;
     }
     this.finish(0, kind, false);
-    sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name);
+    // A body still arriving will not be read: the connection closes after the answer.
+    sendError(this.res, clientErrorFor(kind, this.arm.name, route.requestTimeoutMs, route.bodyLimitBytes, route.name, err), this.requestId, this.arm.name, !this.req.complete);
   }
 
   /** Records metrics and the observation once per exchange. */
   finish(status: number, errorKind: UpstreamErrorKind | null, fellBack: boolean): void {
     this.done = true;
+    this.lane.inFlight--;
+    if (this.queueTimer !== null) {
+      clearTimeout(this.queueTimer);
+      this.queueTimer = null;
+    }
     const latencyMs = performance.now() - this.startedAt;
     if (isClientFault(errorKind)) {
       // Not the arm's request, answer or error: counted with the other refusals the client caused.
@@ -310,7 +387,7 @@ function servedMode(decision: RouteDecision, arm: Arm): 'canary' | 'ab' {
   return 'canary';
 }
 
-/** The data plane: a plain `node:http` request listener (fastify serves only the admin port; PERF.md §4). */
+/** The data plane: a plain `node:http` request listener (fastify serves only the admin port; docs/performance.md, "Plain node:http on the data path"). */
 export class DataPlane {
   readonly snapshots: SnapshotRef;
   readonly pools: UpstreamPools;
@@ -323,8 +400,10 @@ export class DataPlane {
   #idle: (() => void) | null;
   /** One 'close' listener for every response (`this` is the response), instead of a closure per request. */
   readonly #onResponseClose: (this: ServerResponse) => void;
-  /** The pool of each compiled arm, so a request does not build a lookup key (arms are recompiled on reload). */
-  readonly #poolOfArm = new WeakMap<Arm, Pool>();
+  /** One 'timeout' listener for every response whose request has a body (`this` is the response). */
+  readonly #onBodyIdle: (this: ServerResponse) => void;
+  /** The lane of each compiled arm, so a request does not build a lookup key (arms are recompiled on reload, per route). */
+  readonly #laneOfArm = new WeakMap<Arm, Lane>();
 
   constructor(deps: DataPlaneDeps, lifecycle: Lifecycle) {
     this.snapshots = deps.snapshots;
@@ -340,17 +419,21 @@ export class DataPlane {
     this.#onResponseClose = function onResponseClose(this: ServerResponse) {
       closed(this.req, this);
     };
+    const bodyIdle = (res: ServerResponse) => this.#bodyIdle(res);
+    this.#onBodyIdle = function onBodyIdle(this: ServerResponse) {
+      bodyIdle(this);
+    };
   }
 
-  /** The upstream pool of an arm (created with the route's connect timeout on first use). */
-  poolFor(arm: Arm, connectTimeoutMs: number): Pool {
-    let pool = this.#poolOfArm.get(arm);
-    // A reload may have closed the pool of an arm a request matched just before it: ask the registry again, as before.
-    if (pool === undefined || pool.closed || pool.destroyed) {
-      pool = this.pools.get(arm.origin, connectTimeoutMs);
-      this.#poolOfArm.set(arm, pool);
+  /** The route's lane to an arm's upstream (created with the route's connect timeout on first use). */
+  laneFor(route: CompiledRoute, arm: Arm): Lane {
+    let lane = this.#laneOfArm.get(arm);
+    // A reload may have closed the lane of an arm a request matched just before it: ask the registry again, as before.
+    if (lane === undefined || lane.closed) {
+      lane = this.pools.lane(route.name, arm.origin, route.connectTimeoutMs);
+      this.#laneOfArm.set(arm, lane);
     }
-    return pool;
+    return lane;
   }
 
   /** The `request` listener of the data server. */
@@ -377,9 +460,11 @@ export class DataPlane {
   #closed(req: IncomingMessage, res: ServerResponse): void {
     this.inFlight--;
     const exchange = (res as ServerResponse & { exchange?: Exchange }).exchange;
-    if (exchange && !exchange.done && exchange.abort) {
-      // The client went away: stop the upstream call instead of streaming into a closed socket.
-      exchange.abort();
+    if (exchange && !exchange.done) {
+      // The client went away: stop the upstream call instead of streaming into a closed socket, or drop the request
+      // before it is sent when it still waits for a connection.
+      if (exchange.abort) exchange.abort();
+      else exchange.fail(clientLeftWhileWaiting);
     }
     if (!req.complete && !req.destroyed) req.destroy();
     if (this.inFlight === 0 && this.#idle) {
@@ -387,6 +472,32 @@ export class DataPlane {
       this.#idle = null;
       idle();
     }
+  }
+
+  /**
+   * No body byte arrived for the route's bodyIdleMs (node:http's socket timeout, armed in #route): answer 408 and close,
+   * unless bytes wait unread, which means we or the upstream are behind, not the client.
+   */
+  #bodyIdle(res: ServerResponse): void {
+    const req = res.req;
+    const socket = req.socket;
+    if (req.complete) return;
+    if (req.readableLength > 0) {
+      // The timer does not run again by itself: re-arm it for the client's next pause.
+      socket?.setTimeout(socket.timeout ?? 0);
+      return;
+    }
+    const idleMs = socket?.timeout ?? 0;
+    const exchange = (res as ServerResponse & { exchange?: Exchange }).exchange;
+    if (exchange !== undefined) {
+      // Streaming to the upstream, or waiting for a connection to do so: the exchange answers 408 as a client fault.
+      exchange.fail(new SWY_ERR_CLIENT_TIMEOUT(idleMs));
+      return;
+    }
+    // Still reading a body to keep before dispatch: nothing was sent anywhere.
+    if (res.writableEnded) return;
+    this.metrics.rejected('client_timeout');
+    sendError(res, new SWY_ERR_CLIENT_TIMEOUT(idleMs), scanRequestHeaders(req.rawHeaders, null).requestId ?? randomUUID(), null, true);
   }
 
   #route(req: IncomingMessage, res: ServerResponse): void {
@@ -453,6 +564,13 @@ export class DataPlane {
     if (scanned.host !== null) scanned.forward.push('x-forwarded-host', scanned.host);
 
     const hasBody = scanned.contentLength > 0 || scanned.chunked;
+    if (hasBody) {
+      // A client that stops sending its body must not hold a socket, or an upstream connection, for ever: node:http's
+      // socket timeout runs while no byte arrives and is stopped once the body is in (#bufferThenDispatch,
+      // Exchange.onRequestSent); #bodyIdle answers it.
+      req.socket.setTimeout(route.policy.timeouts.bodyIdleMs);
+      res.on('timeout', this.#onBodyIdle);
+    }
     let mirrors = decision.shadows !== null && this.mirror !== null && bucket <= maxShadow(decision);
     if (mirrors && !route.shadowMethods.has(method)) {
       this.mirror!.skipped(decision, bucket, 'method');
@@ -488,6 +606,9 @@ export class DataPlane {
     });
     // A request emits 'end' once and is dropped afterwards: a plain listener saves the once-wrapper and its removal.
     req.on('end', () => {
+      // Answered 408 while the body idled (#bodyIdle): the rest came too late.
+      if (res.writableEnded) return;
+      req.socket?.setTimeout(0);
       // The exchange, and with it the upstream's time, starts only now: the client's upload is not the variant's.
       this.#dispatch(req, res, decision, arm, requestId, stickyKey, url, headers, offset === length ? body : body.subarray(0, offset), bucket, mirrors);
     });
@@ -497,7 +618,7 @@ export class DataPlane {
     const exchange = new Exchange(this, req, res, decision, arm, requestId, stickyKey, url, headers, body, null, this.observations.captureBytes(decision.route.name, mirrors));
     (res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
-    // Mirrors are scheduled after the primary is dispatched and never awaited (PERF.md §5.10).
+    // Mirrors are scheduled after the primary is dispatched and never awaited (docs/performance.md, "Mirrors go out after the primary and are never awaited").
     if (mirrors) exchange.mirrored = this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId);
   }
 

@@ -8,10 +8,12 @@ import {
 } from '../errors.js';
 
 /**
- * How an exchange failed. The upstream's kinds are the `kind` label of switchyard_upstream_errors_total; the client's
- * (`body_too_large`, `client_abort`: see isClientFault in src/record/port.ts) are counted as rejected requests instead.
+ * How an exchange failed. The upstream's kinds are the `kind` label of switchyard_upstream_errors_total (`busy`: every
+ * connection of the route to that upstream stayed taken for the route's requestMs, so the request was never sent); the
+ * client's (`body_too_large`, `client_abort`, `client_timeout`: see isClientFault in src/record/port.ts) are counted as
+ * rejected requests instead.
  */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'body_too_large' | 'client_abort' | 'other';
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'busy' | 'body_too_large' | 'client_abort' | 'client_timeout' | 'other';
 
 /** Classifies a transport error by its code (never by message or instanceof: undici copies may differ). */
 export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
@@ -40,12 +42,16 @@ export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
     case 'UND_ERR_ABORTED':
     case 'SWY_ERR_CLIENT_ABORTED':
       return 'client_abort';
+    case 'SWY_ERR_CLIENT_TIMEOUT':
+      return 'client_timeout';
+    case 'SWY_ERR_UPSTREAM_BUSY':
+      return 'busy';
     default:
       return 'other';
   }
 }
 
-/** The client-facing error for a failure kind; `cause` keeps the transport error for logs. */
+/** The client-facing error for a failure kind; `cause` keeps the transport error for logs (or is the error, for our own kinds). */
 export function clientErrorFor(kind: UpstreamErrorKind, upstream: string, timeoutMs: number, bodyLimit: number, route: string, cause: unknown): Error & { statusCode: number; code: string } {
   let err: Error & { statusCode?: number; code: string };
   switch (kind) {
@@ -61,6 +67,10 @@ export function clientErrorFor(kind: UpstreamErrorKind, upstream: string, timeou
     case 'body_too_large':
       err = new SWY_ERR_BODY_TOO_LARGE(bodyLimit, route);
       break;
+    case 'busy':
+    case 'client_timeout':
+      // Raised by the data plane itself with the figures the message needs: it is already the client's error.
+      return cause as Error & { statusCode: number; code: string };
     default:
       err = new SWY_ERR_UPSTREAM_UNAVAILABLE(upstream);
   }

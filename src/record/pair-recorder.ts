@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { Metrics } from '../metrics/registry.js';
 import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, type Extracted, type Extractor } from './extract.js';
-import { isClientFault, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { RecordSink } from './sinks/sink.js';
 
 /** Per-route recording settings, compiled once per policy version. */
@@ -146,7 +146,7 @@ export class PairRecorder implements ObservationPort {
     // A challenger failure replaced by the champion is not the answer the client got; the fallback observation is.
     // A client fault (it went away, or its body was over the limit) is nobody's prediction and no variant's failure:
     // not recorded, as the guardrail windows ignore it; a mirror's shadow half then stays unpaired (not compared).
-    if (observation.fellBack || isClientFault(observation.errorKind)) return;
+    if (observation.fellBack || !isVariantEvidence(observation.errorKind)) return;
     if (observation.mirrored === 0 && observation.responseBody === null && observation.errorKind === null) return;
     this.#enqueue({ served: observation, shadow: null });
   }

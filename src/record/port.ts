@@ -35,13 +35,23 @@ export interface ServedObservation {
 }
 
 /**
- * True for the kinds of failure the client caused: it went away (mid-upload or mid-answer) or sent a body over the
- * route's limit. They say nothing about the variant that happened to serve the request, so no guardrail, breaker,
- * upstream-error metric or prediction record may count them against it; an observation of one is still emitted so
- * the port can tell it apart from a request that never reached an arm.
+ * True for the kinds of failure the client caused: it went away (mid-upload or mid-answer), sent a body over the
+ * route's limit, or stopped sending its body for the route's body idle timeout. They say nothing about the variant
+ * that happened to serve the request, so no guardrail, breaker, upstream-error metric or prediction record may count
+ * them against it; an observation of one is still emitted so the port can tell it apart from a request that never
+ * reached an arm.
  */
 export function isClientFault(kind: UpstreamErrorKind | null): boolean {
-  return kind === 'client_abort' || kind === 'body_too_large';
+  return kind === 'client_abort' || kind === 'body_too_large' || kind === 'client_timeout';
+}
+
+/**
+ * Whether an outcome is evidence about the variant for guardrails and the prediction log: not a client fault, and not
+ * a request refused because its route's connections were all taken (`busy`: slow clients can take them all; an
+ * upstream that is itself slow already shows in the timeouts and latency of the requests that hold them).
+ */
+export function isVariantEvidence(kind: UpstreamErrorKind | null): boolean {
+  return kind !== 'busy' && !isClientFault(kind);
 }
 
 /** Receives observations. Implementations must return at once and never throw. */

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { Metrics } from '../metrics/registry.js';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
-import { isClientFault, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { ExperimentTotals, FromWorker, RecorderWorkerSettings, ToWorker, WireObservation } from './recorder-protocol.js';
 
 export interface RecorderClientOptions {
@@ -108,7 +108,7 @@ export class RecorderClient implements ObservationPort {
   served(o: ServedObservation): void {
     // Same filter as the recorder: a replaced challenger failure, a client fault and unsampled plain successes carry
     // nothing to record.
-    if (o.fellBack || isClientFault(o.errorKind)) return;
+    if (o.fellBack || !isVariantEvidence(o.errorKind)) return;
     if (o.mirrored === 0 && o.responseBody === null && o.errorKind === null) return;
     const policy = this.#policies.policyOf(o.route);
     const keepInput = policy !== undefined && captureLimits(policy).logInputs && o.requestBody !== null;

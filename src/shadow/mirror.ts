@@ -123,7 +123,7 @@ export class ShadowMirror implements MirrorLauncher {
       const call = new MirrorCall(this, decision, shadow.arm, requestId, this.#observations.captureBytes(route.name, true));
       const pool = this.#pools.get(shadow.arm.origin, route.connectTimeoutMs);
       const mirroredHeaders = [...headers, 'x-switchyard-shadow', '1'];
-      // setImmediate: the primary's dispatch goes out first; the mirror never delays it (PERF.md §2d).
+      // setImmediate: the primary's dispatch goes out first; the mirror never delays it (docs/performance.md, "Mirrors go out after the primary and are never awaited").
       setImmediate(() => {
         try {
           pool.dispatch(

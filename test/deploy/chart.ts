@@ -47,6 +47,8 @@ export const routerMetrics: Readonly<Record<string, { readonly labels: readonly 
   switchyard_rollout_step: { labels: ['route'] },
   switchyard_promotions_total: { labels: ['route'] },
   switchyard_webhooks_total: { labels: ['result'] },
+  switchyard_state_save_failures_total: { labels: [] },
+  switchyard_state_unsaved_changes: { labels: [] },
   switchyard_coordination_degraded: { labels: [] },
   switchyard_leader: { labels: ['route'] },
 };

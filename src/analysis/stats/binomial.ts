@@ -1,4 +1,4 @@
-// Exact binomial test with Clopper-Pearson and Wilson intervals (METHODS.md §2, scipy.stats.binomtest semantics).
+// Exact binomial test with Clopper-Pearson and Wilson intervals (scipy.stats.binomtest semantics; docs/statistics.md, "Fixed-horizon tests and their conventions").
 import { betaQuantile, binomialCdf, binomialPmf, binomialSf, normalIsf } from './special.js';
 import type { Alternative, Interval, TestStatus } from './types.js';
 

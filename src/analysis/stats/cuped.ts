@@ -1,4 +1,4 @@
-// CUPED variance reduction with a pre-routing covariate (Deng et al. 2013, as GrowthBook cuped-technical.mdx; METHODS.md §1.8).
+// CUPED variance reduction with a pre-routing covariate (Deng et al. 2013, as GrowthBook; docs/statistics.md, "CUPED").
 import { normalPValue } from './proportions.js';
 import { mergeCoMoments, type CoMoments } from './streaming.js';
 import type { TestStatus } from './types.js';

@@ -1,7 +1,8 @@
 // Public surface of the statistics engine (package export `switchyard/stats`): pure functions, no I/O.
 //
 // Fixed-horizon tests are for final reports at a pre-declared sample size; gate continuously only with the
-// always-valid tests in sequential.ts and srm.ts (METHODS.md §0). Every result carries a `status`: switch on it.
+// always-valid tests in sequential.ts and srm.ts. Every result carries a `status`: switch on it
+// (docs/statistics.md, "Fixed-horizon and always-valid tests").
 
 export type { Alternative, Interval, TestStatus } from './types.js';
 

@@ -1,4 +1,4 @@
-// Fixed-horizon t-tests on means: Welch's unequal-variance test and the paired t-test (METHODS.md §2, §1.3).
+// Fixed-horizon t-tests on means (Welch's unequal-variance test, the paired t-test) and the relative lift (docs/statistics.md, "Fixed-horizon tests and their conventions", "Relative lift").
 import { momentsOf, momentsVariance, type Moments } from './streaming.js';
 import { studentTCdf, studentTQuantile, studentTSf } from './special.js';
 import type { Alternative, Interval, TestStatus } from './types.js';
@@ -32,7 +32,8 @@ export interface WelchTTestResult {
 }
 
 /**
- * Welch's t-test from streaming moments (METHODS.md §2): t = (x̄ − ȳ)/sqrt(s_x²/n_x + s_y²/n_y),
+ * Welch's t-test from streaming moments (docs/statistics.md, "Fixed-horizon tests and their conventions"):
+ * t = (x̄ − ȳ)/sqrt(s_x²/n_x + s_y²/n_y),
  * ν = (s_x²/n_x + s_y²/n_y)² / ((s_x²/n_x)²/(n_x−1) + (s_y²/n_y)²/(n_y−1)), p = 2·F̄_t(|t|, ν).
  * Conventions (scipy's values): an arm with n < 2 → t, df, p NaN, status `insufficient-data`;
  * both variances 0 → df NaN, t NaN (equal means, p NaN) or ±Infinity (p 0), status `degenerate`.
@@ -95,7 +96,8 @@ export interface PairedTTestResult {
 }
 
 /**
- * Paired t-test from the moments of the per-pair differences d = x − y (METHODS.md §2): t = d̄/(s_d/√n), ν = n − 1.
+ * Paired t-test from the moments of the per-pair differences d = x − y: t = d̄/(s_d/√n), ν = n − 1
+ * (docs/statistics.md, "Fixed-horizon tests and their conventions").
  * Conventions (scipy's values): n < 2 → t, p NaN, `insufficient-data`; s_d = 0 → t NaN (d̄ = 0, p NaN)
  * or ±Infinity (p 0), status `degenerate`.
  */
@@ -134,9 +136,9 @@ export interface RelativeLift {
 }
 
 /**
- * Relative lift (μ_T − μ_C)/μ_C with its delta-method variance (METHODS.md §1.3, GrowthBook), ready for
- * `mixtureLook`. Conventions: n < 2 in an arm → `insufficient-data`; μ̂_C = 0 → `degenerate`; both with NaN fields
- * (mixtureLook turns them into an insufficient-data look, never a decision).
+ * Relative lift (μ_T − μ_C)/μ_C with its delta-method variance, as GrowthBook, ready for `mixtureLook`
+ * (docs/statistics.md, "Relative lift"). Conventions: n < 2 in an arm → `insufficient-data`; μ̂_C = 0 →
+ * `degenerate`; both with NaN fields (mixtureLook turns them into an insufficient-data look, never a decision).
  */
 export function relativeLift(control: Moments, treatment: Moments): RelativeLift {
   if (!(control.n > 1 && treatment.n > 1)) return { status: 'insufficient-data', estimate: NaN, variance: NaN };

@@ -1,4 +1,4 @@
-// Multiple-testing adjustments of p-values: Bonferroni, Holm (FWER) and Benjamini-Hochberg (FDR), as R's p.adjust (METHODS.md §2, §4.3).
+// Multiple-testing adjustments of p-values: Bonferroni, Holm (FWER) and Benjamini-Hochberg (FDR), as R's p.adjust (docs/statistics.md, "Multiple testing").
 
 /** Indexes of the finite p-values, sorted by p ascending (stable); NaN entries are left out of the family, as R does. */
 function sortedFinite(pValues: readonly number[]): number[] {

@@ -1,4 +1,4 @@
-// McNemar's test on discordant pairs for shadow-mode classification (METHODS.md §2, §3.2).
+// McNemar's test on discordant pairs for shadow-mode classification (docs/statistics.md, "Shadow mode: paired tests", "Fixed-horizon tests and their conventions").
 import { binomialCdf, chiSquareSf } from './special.js';
 import type { TestStatus } from './types.js';
 
@@ -20,7 +20,8 @@ export interface McNemarResult {
 }
 
 /**
- * McNemar's test of H0: P(b-type discordance) = P(c-type) (METHODS.md §2). Prefer the exact p-value when b + c < 25.
+ * McNemar's test of H0: P(b-type discordance) = P(c-type). Prefer the exact p-value when b + c < 25
+ * (docs/statistics.md, "Fixed-horizon tests and their conventions").
  * b + c = 0: statistics NaN, every p-value 1, status `insufficient-data`.
  */
 export function mcNemarTest(b: number, c: number): McNemarResult {

@@ -1,4 +1,4 @@
-// Fixed-horizon tests on two proportions: pooled z-test, Fisher's exact test and the 2x2 chi-square (METHODS.md §2).
+// Fixed-horizon tests on two proportions: pooled z-test, Fisher's exact test and the 2x2 chi-square (docs/statistics.md, "Fixed-horizon tests and their conventions").
 import { chiSquareSf, normalIsf, normalSf } from './special.js';
 import type { Alternative, Interval, TestStatus } from './types.js';
 
@@ -31,7 +31,8 @@ export interface TwoProportionZTestResult {
 }
 
 /**
- * Pooled two-proportion z-test (METHODS.md §2): z = (p1 − p2)/sqrt(p̂(1−p̂)(1/n1+1/n2)), p = 2Φ̄(|z|) via erfc.
+ * Pooled two-proportion z-test: z = (p1 − p2)/sqrt(p̂(1−p̂)(1/n1+1/n2)), p = 2Φ̄(|z|) via erfc
+ * (docs/statistics.md, "Fixed-horizon tests and their conventions", "Normal tails").
  * Conventions: SE = 0 (all successes or all failures) → z = 0, p = 1, status `degenerate`;
  * an empty arm → z = 0, p = 1, status `insufficient-data`.
  */
@@ -98,8 +99,9 @@ export interface FisherExactOptions {
 }
 
 /**
- * Fisher's exact test on a 2x2 table (METHODS.md §2). Probabilities of the hypergeometric distribution of `a`
- * are built in log space by the ratio recurrence from the mode, so tiny p-values keep their digits.
+ * Fisher's exact test on a 2x2 table (docs/statistics.md, "Fixed-horizon tests and their conventions").
+ * Probabilities of the hypergeometric distribution of `a` are built in log space by the ratio recurrence from the
+ * mode, so tiny p-values keep their digits.
  * Two-sided: sum of pmf(x) over x with pmf(x) <= pmf(a)·(1 + ε). A zero row or column (or a cell that is not a
  * non-negative integer): OR NaN, p = 1, `degenerate`.
  */
@@ -188,7 +190,8 @@ export interface ChiSquare2x2Result {
 /**
  * Pearson chi-square test of independence on a 2x2 table, optionally with Yates' correction (default on, as scipy):
  * each observed count moves toward its expected count by min(0.5, |O − E|), so it is never over-corrected
- * (METHODS.md §2). A zero margin (some expected count 0) or an invalid cell: statistic NaN, p = 1, status `degenerate`.
+ * (docs/statistics.md, "Fixed-horizon tests and their conventions"). A zero margin (some expected count 0) or an
+ * invalid cell: statistic NaN, p = 1, status `degenerate`.
  */
 export function chiSquare2x2(table: Table2x2, options: { correction?: boolean } = {}): ChiSquare2x2Result {
   const corrected = options.correction ?? true;

@@ -1,4 +1,4 @@
-// Always-valid sequential tests: normal-mixture mSPRT (two- and one-sided), confidence sequences, running-min p-values, sequential McNemar and SLO e-values (METHODS.md §0, §1.3–§1.5, §4).
+// Always-valid sequential tests: normal-mixture mSPRT (two- and one-sided), confidence sequences, running-min p-values, sequential McNemar and SLO e-values (docs/statistics.md, "The statistics engine: formulas and conventions").
 //
 // Everything here may be evaluated after every batch, any number of times, and stays valid (Ville's inequality).
 // These functions never throw and never return NaN in an e-value, a p-value or a bound: insufficient data gives
@@ -10,8 +10,9 @@ import type { Alternative, TestStatus } from './types.js';
 // --- Closed forms --------------------------------------------------------------------------------------
 
 /**
- * ln Λ of the normal-mixture SPRT for Δ̂ ~ N(θ, v) with mixing prior θ ~ N(θ₀, τ²) (METHODS.md §0, §4.1):
- * ln Λ = ½·ln(v/(v + τ²)) + τ²(Δ̂ − θ₀)²/(2v(v + τ²)). Computed in log space, so it is finite where Λ overflows.
+ * ln Λ of the normal-mixture SPRT for Δ̂ ~ N(θ, v) with mixing prior θ ~ N(θ₀, τ²):
+ * ln Λ = ½·ln(v/(v + τ²)) + τ²(Δ̂ − θ₀)²/(2v(v + τ²)). Computed in log space, so it is finite where Λ overflows
+ * (docs/statistics.md, "Mixture likelihood ratio and confidence sequence").
  */
 export function normalMixtureLogLambda(delta: number, v: number, tau2: number, theta0 = 0): number {
   const d = delta - theta0;
@@ -19,8 +20,9 @@ export function normalMixtureLogLambda(delta: number, v: number, tau2: number, t
 }
 
 /**
- * ln Λ± of the one-sided (half-normal) mixture (METHODS.md §4.1), valid for the composite null s·(θ − θ₀) <= 0:
- * Λ± = 2·Λ·Φ(s·(Δ̂ − θ₀)·τ/sqrt(v(v + τ²))), s = +1 for `greater` (Λ⁺), −1 for `less` (Λ⁻).
+ * ln Λ± of the one-sided (half-normal) mixture, valid for the composite null s·(θ − θ₀) <= 0:
+ * Λ± = 2·Λ·Φ(s·(Δ̂ − θ₀)·τ/sqrt(v(v + τ²))), s = +1 for `greater` (Λ⁺), −1 for `less` (Λ⁻)
+ * (docs/statistics.md, "One-sided mixture").
  */
 export function oneSidedMixtureLogLambda(delta: number, v: number, tau2: number, theta0: number, side: 'greater' | 'less'): number {
   const s = side === 'greater' ? 1 : -1;
@@ -29,26 +31,30 @@ export function oneSidedMixtureLogLambda(delta: number, v: number, tau2: number,
 }
 
 /**
- * Half-width of the normal-mixture confidence sequence (METHODS.md §0): sqrt(v(v + τ²)/τ² · ln((v + τ²)/(v·α²))).
- * Δ̂ ± half-width covers θ at every look simultaneously with probability >= 1 − α.
+ * Half-width of the normal-mixture confidence sequence: sqrt(v(v + τ²)/τ² · ln((v + τ²)/(v·α²))).
+ * Δ̂ ± half-width covers θ at every look simultaneously with probability >= 1 − α
+ * (docs/statistics.md, "Mixture likelihood ratio and confidence sequence").
  */
 export function confidenceSequenceHalfWidth(v: number, tau2: number, alpha: number): number {
   return Math.sqrt(((v * (v + tau2)) / tau2) * (Math.log1p(tau2 / v) - 2 * Math.log(alpha)));
 }
 
-/** GrowthBook's ρ = sqrt((−2 ln α + ln(1 − 2 ln α))/N*) (METHODS.md §1.3, §4.2). */
+/** GrowthBook's ρ = sqrt((−2 ln α + ln(1 − 2 ln α))/N*) (docs/statistics.md, "Mixing variance"). */
 export function growthBookRho(alpha: number, nStar: number): number {
   const lnAlpha = Math.log(alpha);
   return Math.sqrt((-2 * lnAlpha + Math.log1p(-2 * lnAlpha)) / nStar);
 }
 
-/** GrowthBook/Waudby-Smith mixing variance τ² = ρ²·N·v, narrowest CS near N = N* (METHODS.md §4.2). */
+/** GrowthBook/Waudby-Smith mixing variance τ² = ρ²·N·v, narrowest CS near N = N* (docs/statistics.md, "Mixing variance"). */
 export function growthBookTau2(v: number, nTotal: number, alpha: number, nStar: number): number {
   const rho = growthBookRho(alpha, nStar);
   return rho * rho * nTotal * v;
 }
 
-/** Eppo's sequential bound (Howard et al. 2021 eq. 14) and its equivalent mixing variance (METHODS.md §1.5). */
+/**
+ * Eppo's sequential bound (Howard et al. 2021 eq. 14) and its equivalent mixing variance
+ * (docs/statistics.md, "Mixing variance").
+ */
 export interface EppoBound {
   /** ρ = N_tune/(ln ln(e/α²) − 2 ln α). */
   rho: number;
@@ -118,9 +124,9 @@ export interface MixtureLook {
 }
 
 /**
- * One look of the normal-mixture test for Δ̂ ~ N(θ, v) (METHODS.md §0, §4.1). `nTotal` is N for the
- * GrowthBook/Eppo mixing. v <= 0, α outside (0, 1) or non-finite inputs → Λ = 1, p = 1, unbounded CS,
- * `insufficient-data`.
+ * One look of the normal-mixture test for Δ̂ ~ N(θ, v). `nTotal` is N for the GrowthBook/Eppo mixing. v <= 0,
+ * α outside (0, 1) or non-finite inputs → Λ = 1, p = 1, unbounded CS, `insufficient-data`
+ * (docs/statistics.md, "Mixture likelihood ratio and confidence sequence", "One-sided mixture").
  */
 export function mixtureLook(delta: number, v: number, nTotal: number, options: MixtureOptions): MixtureLook {
   const theta0 = options.theta0 ?? 0;
@@ -165,8 +171,9 @@ function insufficientLook(delta: number, v: number, tau2: number): MixtureLook {
 }
 
 /**
- * Two-sample mSPRT on means from streaming moments (METHODS.md §3.1, §4.1): Δ̂ = x̄_T − x̄_C,
- * v = s²_C/n_C + s²_T/n_T (plug-in, ddof 1; use log latency for latency). Needs n >= 2 per arm.
+ * Two-sample mSPRT on means from streaming moments: Δ̂ = x̄_T − x̄_C, v = s²_C/n_C + s²_T/n_T (plug-in, ddof 1;
+ * use log latency for latency). Needs n >= 2 per arm
+ * (docs/statistics.md, "Mixture tests on means, rates and paired differences").
  */
 export function meanDifferenceMsprt(control: Moments, treatment: Moments, options: MixtureOptions): MixtureLook {
   if (!(control.n > 1 && treatment.n > 1)) return insufficientLook(0, 0, 0);
@@ -175,9 +182,10 @@ export function meanDifferenceMsprt(control: Moments, treatment: Moments, option
 }
 
 /**
- * Two-sample Bernoulli mSPRT on rates (Johari et al.; METHODS.md §1.4): Δ̂ = p̂_T − p̂_C,
+ * Two-sample Bernoulli mSPRT on rates (Johari et al.): Δ̂ = p̂_T − p̂_C,
  * v = p̂_C(1 − p̂_C)/n_C + p̂_T(1 − p̂_T)/n_T from the running counts (never look-ahead means).
- * With equal n per arm this is Λ_n with V_n = p̄_x(1 − p̄_x) + p̄_y(1 − p̄_y). v = 0 (no events anywhere) → Λ = 1.
+ * With equal n per arm this is Λ_n with V_n = p̄_x(1 − p̄_x) + p̄_y(1 − p̄_y). v = 0 (no events anywhere) → Λ = 1
+ * (docs/statistics.md, "Mixture tests on means, rates and paired differences").
  */
 export function proportionDifferenceMsprt(control: Counts, treatment: Counts, options: MixtureOptions): MixtureLook {
   if (!(control.n > 0 && treatment.n > 0)) return insufficientLook(0, 0, 0);
@@ -188,8 +196,9 @@ export function proportionDifferenceMsprt(control: Counts, treatment: Counts, op
 }
 
 /**
- * One-sample (paired) mSPRT on the mean of per-request differences d = metric_B − metric_A (METHODS.md §3.2):
- * v = s_d²/n, or σ²/n when the variance of one difference is known (Johari's two-stream test uses σ² = 2σ²_metric).
+ * One-sample (paired) mSPRT on the mean of per-request differences d = metric_B − metric_A
+ * (docs/statistics.md, "Mixture tests on means, rates and paired differences"): v = s_d²/n, or σ²/n when the variance
+ * of one difference is known (Johari's two-stream test uses σ² = 2σ²_metric).
  */
 export function pairedMeanMsprt(differences: Moments, options: MixtureOptions & { knownVariance?: number }): MixtureLook {
   const n = differences.n;
@@ -204,8 +213,9 @@ export function pairedMeanMsprt(differences: Moments, options: MixtureOptions & 
 // --- Always-valid running state --------------------------------------------------------------------------
 
 /**
- * Path-dependent state of an e-process across looks (METHODS.md §4.6: store it, never recompute it from final
- * aggregates). Plain JSON: every field is finite or null, so JSON.stringify/parse round-trips it exactly.
+ * Path-dependent state of an e-process across looks: store it, never recompute it from final aggregates
+ * (docs/statistics.md, "Running state across looks"). Plain JSON: every field is finite or null, so
+ * JSON.stringify/parse round-trips it exactly.
  */
 export interface AlwaysValidState {
   looks: number;
@@ -226,8 +236,8 @@ export function createAlwaysValidState(): AlwaysValidState {
 }
 
 /**
- * Folds one look into the state: p_n = min(p_{n−1}, 1/Λ_n) (METHODS.md §1.4), intersected CS.
- * A NaN ln Λ (impossible from this module) counts as Λ = 1 so it can never lower the p-value.
+ * Folds one look into the state: p_n = min(p_{n−1}, 1/Λ_n), intersected CS. A NaN ln Λ (impossible from this
+ * module) counts as Λ = 1 so it can never lower the p-value (docs/statistics.md, "Running state across looks").
  */
 export function observeLook(
   state: AlwaysValidState,
@@ -287,8 +297,9 @@ function eValueLook(logEValue: number, status: TestStatus = 'ok'): EValueLook {
 }
 
 /**
- * Sequential McNemar e-value on discordant counts (METHODS.md §3.2): Beta(a, a)-binomial Bayes factor against
- * P(c-type | discordant) = ½, E = B(a + c, a + b)/B(a, a)·2^{b+c}. Depends only on the current (b, c).
+ * Sequential McNemar e-value on discordant counts (docs/statistics.md, "Count e-values"): Beta(a, a)-binomial
+ * Bayes factor against P(c-type | discordant) = ½, E = B(a + c, a + b)/B(a, a)·2^{b+c}. Depends only on the
+ * current (b, c).
  * b + c = 0 (or negative counts, a prior <= 0) → E = 1, `insufficient-data`.
  */
 export function sequentialMcNemar(b: number, c: number, priorA = 1): EValueLook {
@@ -306,7 +317,8 @@ export interface SloOptions {
 }
 
 /**
- * One-sample error-budget e-value for H0: p <= p₀ (METHODS.md §4.4), a Beta prior truncated to p > p₀:
+ * One-sample error-budget e-value for H0: p <= p₀, a Beta prior truncated to p > p₀
+ * (docs/statistics.md, "Count e-values"):
  * E = [B(a+x, b+n−x)·I_{1−p₀}(b+n−x, a+x)] / [B(a, b)·I_{1−p₀}(b, a)] / (p₀^x (1−p₀)^{n−x}).
  * Computed in log space (the incomplete-beta tails underflow for large n). n = 0 (or errors outside [0, n],
  * p₀ outside (0, 1), a prior <= 0) → E = 1, `insufficient-data`.

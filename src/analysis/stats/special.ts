@@ -13,7 +13,8 @@ const FPMIN = 1e-300;
 // ---------------------------------------------------------------------------------------------
 // Error function family: W. J. Cody's rational Chebyshev approximations (ACM TOMS 715, CALERF),
 // accurate to about 1e-16 relative over the whole range. erfc is computed directly in the tail
-// (never as 1 − erf), so normal tails down to ~1e-300 keep all their digits (METHODS.md §2).
+// (never as 1 − erf), so normal tails down to ~1e-300 keep all their digits
+// (docs/statistics.md, "Normal tails").
 
 const ERF_A = [3.1611237438705656, 113.86415415105016, 377.485237685302, 3209.3775891384694, 0.18577770618460315];
 const ERF_B = [23.601290952344122, 244.02463793444417, 1282.6165260773723, 2844.236833439171];
@@ -122,8 +123,8 @@ export function normalPdf(z: number): number {
 }
 
 /**
- * Upper tail Φ̄(z) = P(Z > z) = ½·erfc(z/√2) (METHODS.md §2: never 1 − Φ). For z >= 1 it is evaluated as
- * ½·erfcx(z/√2)·exp(−z²/2) with exp(−z²/2) formed from z itself: rounding z/√2 would otherwise cost
+ * Upper tail Φ̄(z) = P(Z > z) = ½·erfc(z/√2), never 1 − Φ (docs/statistics.md, "Normal tails"). For z >= 1 it is
+ * evaluated as ½·erfcx(z/√2)·exp(−z²/2) with exp(−z²/2) formed from z itself: rounding z/√2 would otherwise cost
  * about z²·1e-16 relative precision far in the tail.
  */
 export function normalSf(z: number): number {
@@ -143,7 +144,10 @@ function expMinusHalfSquare(z: number): number {
   return Math.exp(-0.5 * zsq * zsq) * Math.exp(-0.5 * del);
 }
 
-/** ln Φ(z), finite for any finite z (uses erfcx for large negative z, needed by the one-sided mixture, METHODS.md §4.1). */
+/**
+ * ln Φ(z), finite for any finite z (uses erfcx for large negative z, needed by the one-sided mixture:
+ * docs/statistics.md, "One-sided mixture").
+ */
 export function normalLogCdf(z: number): number {
   if (Number.isNaN(z)) return NaN;
   if (z >= 0) return Math.log1p(-normalSf(z));

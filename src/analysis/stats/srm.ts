@@ -1,4 +1,4 @@
-// Sample-ratio-mismatch checks of the router's own split: chi-square goodness of fit and the Dirichlet-multinomial Bayes factor (METHODS.md §1.2, §1.3).
+// Sample-ratio-mismatch checks of the router's own split: chi-square goodness of fit and the Dirichlet-multinomial Bayes factor (docs/statistics.md, "Sample-ratio tests").
 import { chiSquareSf, logPochhammerScaled } from './special.js';
 import type { TestStatus } from './types.js';
 
@@ -82,8 +82,9 @@ export interface SequentialSrmResult {
 }
 
 /**
- * One look of the Dirichlet-multinomial sequential SRM test on cumulative counts (concentration 10⁴ by default,
- * METHODS.md §3.1). Feed `logBayesFactor` to `observeLook` to keep the always-valid running-min p-value.
+ * One look of the Dirichlet-multinomial sequential SRM test on cumulative counts, concentration 10⁴ by default
+ * (docs/statistics.md, "Sample-ratio tests"). Feed `logBayesFactor` to `observeLook` to keep the always-valid
+ * running-min p-value.
  * No observations, invalid weights or concentration: BF = 1, `insufficient-data`.
  */
 export function sequentialSrm(counts: readonly number[], weights: readonly number[], concentration = 10_000): SequentialSrmResult {

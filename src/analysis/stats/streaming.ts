@@ -1,8 +1,9 @@
 // Streaming sufficient statistics (counts, Welford moments, co-moments, paired outcomes, category counts): O(1) updates, associative merge, plain JSON.
 //
 // Every accumulator is a plain object of finite numbers, so JSON.stringify/parse round-trips it and a later
-// stage can sum replicas (METHODS.md §4.6). `push*` mutates in place (the hot loop must not allocate);
-// `merge*` is pure and associative, with the empty accumulator as identity. `parse*` validates untrusted JSON.
+// stage can sum replicas (docs/statistics.md, "Streaming accumulators"). `push*` mutates in place (the hot loop
+// must not allocate); `merge*` is pure and associative, with the empty accumulator as identity. `parse*` validates
+// untrusted JSON.
 
 /** Event counts of a Bernoulli metric (e.g. errors): `events` out of `n`. */
 export interface Counts {
@@ -28,7 +29,8 @@ export interface CoMoments {
 }
 
 /**
- * Paired correctness of champion and challenger on the same requests (McNemar layout, METHODS.md §2):
+ * Paired correctness of champion and challenger on the same requests, in McNemar's layout
+ * (docs/statistics.md, "Fixed-horizon tests and their conventions"):
  * a = both correct, b = champion correct & challenger wrong, c = champion wrong & challenger correct,
  * d = both wrong; `disagreements` counts requests where the two predictions differ (no label needed).
  */
@@ -108,7 +110,7 @@ export function momentsOf(values: ArrayLike<number>): Moments {
 
 /**
  * Moments from power sums (n, Σx, Σx²), for sources that only keep sums. M2 = Σx² − (Σx)²/n loses about
- * log10(mean²/var) digits to cancellation: prefer Welford (METHODS.md §4.6).
+ * log10(mean²/var) digits to cancellation: prefer Welford (docs/statistics.md, "Streaming accumulators").
  */
 export function momentsFromSums(n: number, sum: number, sumOfSquares: number): Moments {
   if (n === 0) return createMoments();

@@ -60,11 +60,13 @@ describe('route window', () => {
 });
 
 describe('live windows', () => {
-  it('never counts a client fault or a fallback answer, and counts a fallen-back challenger request as a failure', () => {
+  it('never counts a client fault, a refusal for want of connections or a fallback answer, and counts a fallen-back challenger request as a failure', () => {
     const windows = new LiveWindows(() => 0);
     windows.setPolicy('iris', policy);
     windows.served(served({ errorKind: 'client_abort' }));
     windows.served(served({ errorKind: 'body_too_large', status: 0 }));
+    windows.served(served({ errorKind: 'client_timeout', status: 0 }));
+    windows.served(served({ errorKind: 'busy', status: 503 })); // the route's connections were all taken
     windows.served(served({ role: 'champion', variant: 'v1', mode: 'champion', fallbackFor: 'v2' }));
     expect(windows.window('iris').challengers.size).toBe(0);
     expect(windows.window('iris').champion.totals.errors.n).toBe(0);
