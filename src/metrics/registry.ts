@@ -108,7 +108,7 @@ export class Metrics {
 
   readonly feedback = new Counter({
     name: 'switchyard_feedback_total',
-    help: 'Ground-truth labels received by result (joined, unknown_request).',
+    help: 'Ground-truth labels received by result (joined, unknown_request, ambiguous_request).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -1,4 +1,4 @@
-// Joins served and shadow answers by request id into paired records, samples canary/ab records, and takes ground-truth feedback.
+// Joins served and shadow answers by join id into paired records, samples canary/ab records, and takes ground-truth feedback.
 import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
@@ -45,10 +45,13 @@ interface Remembered {
   predictions: { variant: string; role: 'champion' | 'challenger' | 'shadow'; prediction: Extracted['value'] }[];
 }
 
-/** Per-item answer of POST /v1/feedback. */
+/**
+ * Per-item answer of POST /v1/feedback: `ambiguous_request` when two predictions still remembered share the id (a
+ * client reused an x-request-id); the label is then joined to neither.
+ */
 export interface FeedbackResult {
   requestId: string;
-  status: 'joined' | 'unknown_request';
+  status: 'joined' | 'unknown_request' | 'ambiguous_request';
   correct?: Record<string, boolean | null>;
 }
 
@@ -65,6 +68,9 @@ export interface PairRecorderOptions {
   maxRemembered?: number;
 }
 
+/** The join-table value of a request id that two remembered predictions share. */
+const AMBIGUOUS = '';
+
 type Work = { served: ServedObservation; shadow: null } | { served: null; shadow: ShadowObservation };
 
 /**
@@ -78,7 +84,8 @@ export class PairRecorder implements ObservationPort {
   readonly #keySalt: string;
   readonly #maxQueue: number;
   readonly #byRoute = new WeakMap<RecordingPolicy, RouteRecording>();
-  readonly #pending: LRUCache<string, PendingPair>;
+  /** Half-joined mirrored requests by join id (ServedObservation.joinId), never by the client's request id. */
+  readonly #pending: LRUCache<number, PendingPair>;
   /**
    * Predictions kept for feedback joins, one JSON string per request: a string is a single leaf object for the
    * garbage collector, where the object form was five. These entries live for the feedback TTL, so each one is
@@ -102,7 +109,7 @@ export class PairRecorder implements ObservationPort {
     this.#keySalt = options.keySalt ?? 'switchyard';
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#recorderDrops = options.metrics.recordsDropped.labels('recorder', 'queue_full');
-    this.#pending = new LRUCache<string, PendingPair>({
+    this.#pending = new LRUCache<number, PendingPair>({
       max: options.maxPending ?? 50_000,
       ttl: 30_000,
       // An entry leaving before both halves arrived is still written, marked unpaired: nothing is silently lost.
@@ -197,7 +204,7 @@ export class PairRecorder implements ObservationPort {
 
   #onServed(o: ServedObservation): void {
     if (o.mirrored > 0) {
-      const key = `${o.route}\0${o.requestId}`;
+      const key = o.joinId;
       const entry = this.#pending.get(key) ?? { route: o.route, requestId: o.requestId, served: null, shadows: [], expected: o.mirrored };
       entry.served = o;
       entry.expected = o.mirrored;
@@ -223,13 +230,13 @@ export class PairRecorder implements ObservationPort {
   }
 
   #onShadow(o: ShadowObservation): void {
-    const key = `${o.route}\0${o.requestId}`;
+    const key = o.joinId;
     const entry = this.#pending.get(key) ?? { route: o.route, requestId: o.requestId, served: null, shadows: [], expected: 1 };
     entry.shadows.push(o);
     this.#settle(key, entry);
   }
 
-  #settle(key: string, entry: PendingPair): void {
+  #settle(key: number, entry: PendingPair): void {
     if (entry.served !== null && entry.shadows.length >= entry.expected) {
       this.#pending.delete(key);
       this.#writePair(entry, 'complete');
@@ -321,7 +328,10 @@ export class PairRecorder implements ObservationPort {
   }
 
   #remember(requestId: string, recording: RouteRecording, entry: Remembered): void {
-    this.#remembered.set(requestId, JSON.stringify(entry), { ttl: recording.feedbackTtlMs });
+    // A request id already remembered (a client reused it) can no longer tell which prediction a label is for: it is
+    // marked ambiguous, and stays so until the last of them expires.
+    const value = this.#remembered.has(requestId) ? AMBIGUOUS : JSON.stringify(entry);
+    this.#remembered.set(requestId, value, { ttl: recording.feedbackTtlMs });
   }
 
   #write(record: object): void {
@@ -345,6 +355,10 @@ export class PairRecorder implements ObservationPort {
       if (stored === undefined) {
         this.#metrics.feedback.labels('unknown_request').inc();
         return { requestId, status: 'unknown_request' };
+      }
+      if (stored === AMBIGUOUS) {
+        this.#metrics.feedback.labels('ambiguous_request').inc();
+        return { requestId, status: 'ambiguous_request' };
       }
       const found = JSON.parse(stored) as Remembered;
       const correct: Record<string, boolean | null> = {};
