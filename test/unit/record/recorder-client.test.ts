@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { routeSchema } from '../../../src/config/policy-schema.js';
 import { Metrics } from '../../../src/metrics/registry.js';
+import { recorderBudgets } from '../../../src/record/budgets.js';
 import { RecorderClient } from '../../../src/record/recorder-client.js';
 import type { ServedObservation, ShadowObservation } from '../../../src/record/port.js';
 
@@ -51,7 +52,7 @@ afterEach(async () => {
 async function start(options: { maxQueue?: number; restartMs?: number; onError?: (err: Error) => void } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'swy-recorder-'));
   const metrics = new Metrics({ defaultMetrics: false });
-  const client = new RecorderClient({ policies: { policyOf: (route) => (route === 'iris' ? policy : undefined) }, metrics, settings: { sink: 'ndjson', dir }, ...options });
+  const client = new RecorderClient({ policies: { policyOf: (route) => (route === 'iris' ? policy : undefined) }, metrics, settings: { sink: 'ndjson', dir, budgets: recorderBudgets(256) }, ...options });
   client.setPolicies([['iris', { predictions: policy.predictions, pairs: policy.pairs }]]);
   clients.push(client);
   return { client, dir, metrics };
