@@ -161,10 +161,9 @@ export class PairRecorder implements ObservationPort {
         if (reason === 'evict' || reason === 'expire') this.#writePair(entry, 'unpaired');
       },
     });
+    // Each entry's size is given when it is set (#remember).
     this.#remembered = new LRUCache<string, string>({
       maxSize: this.#budgets.joinTable,
-      // UTF-8 bytes: never fewer than the string takes in memory (one byte per character for ASCII, two otherwise).
-      sizeCalculation: (value, key) => entryOverhead + key.length + Buffer.byteLength(value),
       ttl: 3_600_000,
       dispose: (_value, _key, reason) => {
         if (reason === 'evict') this.#joinOverBudget.inc();
@@ -427,12 +426,14 @@ export class PairRecorder implements ObservationPort {
     // A request id already remembered (a client reused it) can no longer tell which prediction a label is for: it is
     // marked ambiguous, and stays so until the last of them expires.
     const value = this.#remembered.has(requestId) ? AMBIGUOUS : JSON.stringify(entry);
-    if (entryOverhead + requestId.length + Buffer.byteLength(value) > this.#budgets.joinTable) {
+    // UTF-8 bytes: never fewer than the string takes in memory (one byte per character for ASCII, two otherwise).
+    const size = entryOverhead + requestId.length + Buffer.byteLength(value);
+    if (size > this.#budgets.joinTable) {
       // Larger than the whole join table: lru-cache would not keep it (and would drop an earlier entry for the id).
       this.#joinOverBudget.inc();
       return;
     }
-    this.#remembered.set(requestId, value, { ttl: recording.feedbackTtlMs });
+    this.#remembered.set(requestId, value, { ttl: recording.feedbackTtlMs, size });
   }
 
   #write(record: object): void {
