@@ -33,6 +33,7 @@ import { clientErrorListener } from './proxy/client-error.js';
 import { DataPlane, type Lifecycle } from './proxy/data-plane.js';
 import { maxRequestHeaderFields } from './proxy/headers.js';
 import { UpstreamPools } from './proxy/upstreams.js';
+import { recorderBudgets, resolveMemoryMb } from './record/budgets.js';
 import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
 import { ShadowMirror } from './shadow/mirror.js';
@@ -57,6 +58,11 @@ export interface SwitchyardOptions {
   observationPorts?: ObservationPort[];
   /** Where paired predictions go (default: NDJSON files under `<dataDir>/pairs`). */
   pairs?: PairsOptions;
+  /**
+   * Memory the process may use, in MiB (SWITCHYARD_MEMORY_MB): every buffer of the prediction log gets a byte budget
+   * from it (record/budgets.ts). Default: the container's memory limit, else 1,024.
+   */
+  memoryMb?: number;
   /** Writable directory for pair logs and persisted state. */
   dataDir?: string;
   /** Unleash settings (flags/factory.ts unleashSettingsFromEnv); absent or null: every route keeps its policy split. */
@@ -82,6 +88,8 @@ export interface PairsOptions {
   maxFileBytes?: number;
   rotateMs?: number;
   keySalt?: string;
+  /** After a disk error, how long the NDJSON sink drops records (counted) before it tries the disk again (default 1 s). */
+  retryMs?: number;
 }
 
 /** Result of a policy reload. */
@@ -149,7 +157,7 @@ export class Switchyard {
     this.recorder = new RecorderClient({
       policies: { policyOf: (route) => this.snapshots.current.byName.get(route)?.route.policy },
       metrics: this.metrics,
-      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, keySalt: pairs.keySalt },
+      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)) },
       onError: (err) => this.logger.error({ err }, 'the recorder worker failed: it restarts shortly; prediction records are dropped (counted) meanwhile; serving goes on'),
     });
     const observations = fanOut([this.recorder, this.windows, ...(options.observationPorts ?? [])]);

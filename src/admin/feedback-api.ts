@@ -1,7 +1,8 @@
-// POST /v1/feedback: ground-truth labels joined to recent predictions by request id (one status per item, never a 500 for unknown ids).
+// POST /v1/feedback: ground-truth labels joined to recent predictions by request id (one status per item, never a 500 for unknown or ambiguous ids).
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import { SWY_ERR_BAD_REQUEST } from '../errors.js';
+import type { FeedbackResult } from '../record/pair-recorder.js';
 import type { RecorderClient } from '../record/recorder-client.js';
 
 const item = z.strictObject({
@@ -21,7 +22,8 @@ export function feedbackApi(recorder: Pick<RecorderClient, 'feedback'>, authoriz
       }
       const items = Array.isArray(parsed.data) ? parsed.data : 'items' in parsed.data ? parsed.data.items : [parsed.data];
       const results = await recorder.feedback(items);
-      return { joined: results.filter((r) => r.status === 'joined').length, unknown: results.filter((r) => r.status !== 'joined').length, results };
+      const count = (status: FeedbackResult['status']): number => results.filter((r) => r.status === status).length;
+      return { joined: count('joined'), unknown: count('unknown_request'), ambiguous: count('ambiguous_request'), results };
     });
   };
 }

@@ -15,7 +15,7 @@ import type { UnleashSettings } from '../flags/unleash.js';
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
 Env: SWITCHYARD_CONFIG, SWITCHYARD_PORT (8080), SWITCHYARD_ADMIN_PORT (9090), SWITCHYARD_HOST (0.0.0.0),
      SWITCHYARD_DRAIN_MS (10000), SWITCHYARD_LOG_LEVEL (info), SWITCHYARD_DATA_DIR (./data), SWITCHYARD_ADMIN_TOKEN,
-     SWITCHYARD_ADMIN_TOKENS (name:secret,...)
+     SWITCHYARD_ADMIN_TOKENS (name:secret,...), SWITCHYARD_MEMORY_MB (the container limit, else 1024)
 Replicas (docs/replicas.md): SWITCHYARD_REDIS_URL, SWITCHYARD_INSTANCE_ID (<host>-<pid>), SWITCHYARD_REDIS_PREFIX (swy),
      SWITCHYARD_COORDINATION_MS (250), SWITCHYARD_LEASE_MS (2000), SWITCHYARD_REDIS_TIMEOUT_MS (200)
 Flags (docs/flags.md): UNLEASH_URL, UNLEASH_API_TOKEN, UNLEASH_ADMIN_TOKEN, UNLEASH_APP_NAME (switchyard),
@@ -113,6 +113,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       webhookUrls,
       controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
       coordination,
+      memoryMb: env.SWITCHYARD_MEMORY_MB,
       pairs: {
         sink: env.SWITCHYARD_PAIRS_SINK,
         dir: env.SWITCHYARD_PAIRS_DIR,

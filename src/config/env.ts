@@ -1,6 +1,7 @@
 // Process environment → a validated, frozen runtime Config (ports, paths, tokens, Unleash and Redis settings).
 import { z } from 'zod';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
+import { maxMemoryMb, minMemoryMb } from '../record/budgets.js';
 
 /** A whole number in [min, max]; every failure says which range is allowed (zod's own text says "received NaN"). */
 function wholeNumber(min: number, max: number) {
@@ -43,6 +44,8 @@ const envSchema = z.object({
   SWITCHYARD_PAIRS_MAX_FILE_MB: numberIn(1, 100_000).default(64),
   SWITCHYARD_PAIRS_ROTATE_MINUTES: numberIn(1, 10_080).default(60),
   SWITCHYARD_KEY_SALT: optionalText,
+  /** MiB the process may use; the prediction log's byte budgets derive from it (record/budgets.ts). Default: the container limit, else 1024. */
+  SWITCHYARD_MEMORY_MB: wholeNumber(minMemoryMb, maxMemoryMb).optional(),
   UNLEASH_URL: optionalText,
   UNLEASH_API_TOKEN: optionalText,
   UNLEASH_ADMIN_TOKEN: optionalText,

@@ -108,14 +108,28 @@ export class Metrics {
 
   readonly recordsDropped = new Counter({
     name: 'switchyard_pairs_dropped_total',
-    help: 'Prediction records lost by sink and reason (queue_full, disk_error, closed, worker_down, internal_error); serving is never blocked.',
+    help: 'Prediction records lost by sink and reason (queue_full, memory_budget, disk_error, closed, worker_down, internal_error); sink="pending" and sink="join_table" with memory_budget count pairs written unpaired and predictions forgotten before their TTL to stay within budget; serving is never blocked.',
     labelNames: ['sink', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly recorderBytes = new Gauge({
+    name: 'switchyard_recorder_buffer_bytes',
+    help: 'Bytes held by each prediction-log buffer (to_worker, queue, pending, join_table, sink), as counted against its budget; set at scrape time.',
+    labelNames: ['buffer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly recorderBudget = new Gauge({
+    name: 'switchyard_recorder_budget_bytes',
+    help: 'Byte budget of each prediction-log buffer, derived from SWITCHYARD_MEMORY_MB.',
+    labelNames: ['buffer'] as const,
     registers: [this.registry],
   });
 
   readonly feedback = new Counter({
     name: 'switchyard_feedback_total',
-    help: 'Ground-truth labels received by result (joined, unknown_request).',
+    help: 'Ground-truth labels received by result (joined, unknown_request, ambiguous_request).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -16,7 +16,7 @@ import type { Lane, UpstreamPools } from './upstreams.js';
 /** Starts mirrors for one request; supplied by the shadow layer, null when no route mirrors. */
 export interface MirrorLauncher {
   /** Called after the primary was dispatched; must return at once (it schedules its own work). Returns mirrors launched. */
-  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string): number;
+  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string, joinId: number): number;
   /** Counts a mirror that could not be sent because the body was not kept. */
   skipped(decision: RouteDecision, bucket: number, reason: 'body_too_large' | 'body_streamed' | 'method'): void;
 }
@@ -38,6 +38,11 @@ export interface Lifecycle {
 }
 
 const jsonType = 'application/json; charset=utf-8';
+/**
+ * The last join id handed out: mirrored requests are paired with their shadow answers on this process-unique number,
+ * never on the client's x-request-id, which two requests may share.
+ */
+let lastJoinId = 0;
 
 /** Writes a JSON error once; the body shape is stable: {"error":{"code","message","requestId"}}. */
 function sendError(res: ServerResponse, err: { statusCode?: number; code: string; message: string }, requestId: string, variant: string | null, close = false): void {
@@ -147,6 +152,8 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   readonly canFallBack: boolean;
   readonly fallbackFrom: Exchange | null;
   mirrored: number;
+  /** The process-unique id its served and shadow answers are paired on (0: not mirrored); see record/port.ts. */
+  joinId: number;
   captureLimit: number;
   captured: Buffer[] | null;
   capturedBytes: number;
@@ -184,6 +191,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     this.canFallBack = arm.fallback && fallbackFrom === null && !this.streamed;
     this.fallbackFrom = fallbackFrom;
     this.mirrored = fallbackFrom === null ? 0 : fallbackFrom.mirrored;
+    this.joinId = fallbackFrom === null ? 0 : fallbackFrom.joinId;
     this.captureLimit = captureLimit;
     this.captured = null;
     this.capturedBytes = 0;
@@ -363,6 +371,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     this.plane.observations.served({
       route: this.decision.route.name,
       requestId: this.requestId,
+      joinId: this.joinId,
       stickyKey: this.stickyKey,
       variant: this.arm.name,
       role,
@@ -619,7 +628,10 @@ export class DataPlane {
     (res as ServerResponse & { exchange?: Exchange }).exchange = exchange;
     exchange.start();
     // Mirrors are scheduled after the primary is dispatched and never awaited (docs/performance.md, "Mirrors go out after the primary and are never awaited").
-    if (mirrors) exchange.mirrored = this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId);
+    if (mirrors) {
+      exchange.joinId = ++lastJoinId;
+      exchange.mirrored = this.mirror!.launch(decision, bucket, req.method ?? 'POST', url, headers, body === null || Buffer.isBuffer(body) ? body : null, requestId, exchange.joinId);
+    }
   }
 
   /** Replays a failed challenger exchange on the champion; the client sees the champion's answer. */

@@ -180,6 +180,16 @@ export function compareWith(extractor: Extractor, champion: { prediction: Extrac
   return comparePredictions(extractor, { value: champion.prediction, error: null }, { value: challenger.prediction, error: null });
 }
 
+/** Bytes a prediction is counted for against the recorder's budgets (characters for text: one byte each for ASCII). */
+export function predictionBytes(value: Extracted['value']): number {
+  if (value === null) return 0;
+  if (typeof value === 'number') return 8;
+  if (typeof value === 'string') return value.length;
+  let bytes = 16;
+  for (const element of value) bytes += 16 + (typeof element === 'string' ? element.length : 8);
+  return bytes;
+}
+
 /** Whether a prediction matches a ground-truth label (null when there is no prediction to judge). */
 export function compareLabels(prediction: Extracted['value'], label: unknown): boolean | null {
   if (prediction === null) return null;

@@ -1,9 +1,10 @@
-// Joins served and shadow answers by request id into paired records, samples canary/ab records, and takes ground-truth feedback.
+// Joins served and shadow answers by join id into paired records, samples canary/ab records, and takes ground-truth feedback.
 import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { bufferLabels, defaultMemoryMb, recorderBudgets, type RecorderBudgets } from './budgets.js';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { Metrics } from '../metrics/registry.js';
-import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, type Extracted, type Extractor } from './extract.js';
+import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, predictionBytes, type Extracted, type Extractor } from './extract.js';
 import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { RecordSink } from './sinks/sink.js';
 
@@ -29,13 +30,35 @@ interface SideRecord {
   parseError: string | null;
 }
 
-/** Half-joined mirrored request: the served answer and shadow answers arrive in any order. */
+/**
+ * The served half of a mirrored request, extracted as it arrives: what waits for the shadow answers is the
+ * prediction, not the response body (kilobytes to megabytes for text).
+ */
+interface ServedHalf {
+  side: SideRecord;
+  role: ServedObservation['role'];
+  mode: ServedObservation['mode'];
+  fallbackFor: string | null;
+  startedAt: number;
+  key: string | null;
+  /** Kept only when the route logs inputs. */
+  requestBody: Buffer | null;
+}
+
+/**
+ * Half-joined mirrored request: the served answer and shadow answers arrive in any order. Immutable: each arrival
+ * stores a new object, so the pending table recounts its bytes (lru-cache sizes a value when it is set).
+ */
 interface PendingPair {
-  route: string;
-  requestId: string;
-  served: ServedObservation | null;
-  shadows: ShadowObservation[];
-  expected: number;
+  readonly route: string;
+  readonly requestId: string;
+  readonly served: ServedHalf | null;
+  readonly shadows: readonly SideRecord[];
+  /** When the first shadow answer started: the record's time when the served half never arrives. */
+  readonly shadowStartedAt: number;
+  readonly expected: number;
+  /** Counted against the pending budget. */
+  readonly bytes: number;
 }
 
 /** What feedback can be joined to. */
@@ -45,12 +68,18 @@ interface Remembered {
   predictions: { variant: string; role: 'champion' | 'challenger' | 'shadow'; prediction: Extracted['value'] }[];
 }
 
-/** Per-item answer of POST /v1/feedback. */
+/**
+ * Per-item answer of POST /v1/feedback: `ambiguous_request` when two predictions still remembered share the id (a
+ * client reused an x-request-id); the label is then joined to neither.
+ */
 export interface FeedbackResult {
   requestId: string;
-  status: 'joined' | 'unknown_request';
+  status: 'joined' | 'unknown_request' | 'ambiguous_request';
   correct?: Record<string, boolean | null>;
 }
+
+/** Byte budgets of the recorder's own buffers (budgets.ts); each defaults to its share of the default memory setting. */
+export type PairRecorderBudgets = Pick<RecorderBudgets, 'queue' | 'pending' | 'joinTable'>;
 
 export interface PairRecorderOptions {
   /** Route recording policies by name (the live snapshot in-process; the posted copy in the recorder worker). */
@@ -61,15 +90,23 @@ export interface PairRecorderOptions {
   keySalt?: string;
   /** Observations waiting for off-path processing; beyond this they are dropped and counted. */
   maxQueue?: number;
-  maxPending?: number;
-  maxRemembered?: number;
+  budgets?: PairRecorderBudgets;
 }
 
-type Work = { served: ServedObservation; shadow: null } | { served: null; shadow: ShadowObservation };
+/** The join-table value of a request id that two remembered predictions share. */
+const AMBIGUOUS = '';
+
+/** Bytes counted per entry or observation for its fields, keys and the table's own bookkeeping. */
+const entryOverhead = 128;
+
+type Work = { served: ServedObservation; shadow: null; bytes: number } | { served: null; shadow: ShadowObservation; bytes: number };
 
 /**
  * Runs in the recorder worker (recorder-worker.ts): observations arrive in batches from the serving thread and are
- * queued (bounded); extraction, joining and writing run in setImmediate batches.
+ * queued (bounded); extraction, joining and writing run in setImmediate batches. Every buffer that grows with
+ * traffic has a byte budget: the queue (beyond it observations are dropped), the pending pairs (beyond it the oldest
+ * is written unpaired early) and the feedback join table (beyond it the oldest prediction is forgotten early), each
+ * counted in switchyard_pairs_dropped_total with reason memory_budget.
  */
 export class PairRecorder implements ObservationPort {
   readonly #policies: RecordingPolicies;
@@ -77,8 +114,10 @@ export class PairRecorder implements ObservationPort {
   readonly #sink: RecordSink;
   readonly #keySalt: string;
   readonly #maxQueue: number;
+  readonly #budgets: PairRecorderBudgets;
   readonly #byRoute = new WeakMap<RecordingPolicy, RouteRecording>();
-  readonly #pending: LRUCache<string, PendingPair>;
+  /** Half-joined mirrored requests by join id (ServedObservation.joinId), never by the client's request id. */
+  readonly #pending: LRUCache<number, PendingPair>;
   /**
    * Predictions kept for feedback joins, one JSON string per request: a string is a single leaf object for the
    * garbage collector, where the object form was five. These entries live for the feedback TTL, so each one is
@@ -90,10 +129,16 @@ export class PairRecorder implements ObservationPort {
   /** Ground-truth outcomes per route and variant (served canary/ab answers only), for the A/B winner. */
   readonly #outcomes = new Map<string, Map<string, { n: number; correct: number }>>();
   readonly #pairCounters = new Map<string, ReturnType<Metrics['pairs']['labels']>>();
+  /** Queued observations from `#head` on (a head index instead of shifting or slicing the array per batch). */
   #queue: Work[] = [];
+  #head = 0;
+  #queueBytes = 0;
   #scheduled = false;
   readonly #purgeTimer: NodeJS.Timeout;
   readonly #recorderDrops;
+  readonly #overBudget;
+  readonly #pendingOverBudget;
+  readonly #joinOverBudget;
 
   constructor(options: PairRecorderOptions) {
     this.#policies = options.policies;
@@ -101,16 +146,29 @@ export class PairRecorder implements ObservationPort {
     this.#sink = options.sink;
     this.#keySalt = options.keySalt ?? 'switchyard';
     this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#budgets = options.budgets ?? recorderBudgets(defaultMemoryMb);
     this.#recorderDrops = options.metrics.recordsDropped.labels('recorder', 'queue_full');
-    this.#pending = new LRUCache<string, PendingPair>({
-      max: options.maxPending ?? 50_000,
+    this.#overBudget = options.metrics.recordsDropped.labels('recorder', 'memory_budget');
+    this.#pendingOverBudget = options.metrics.recordsDropped.labels(bufferLabels.pending, 'memory_budget');
+    this.#joinOverBudget = options.metrics.recordsDropped.labels(bufferLabels.joinTable, 'memory_budget');
+    this.#pending = new LRUCache<number, PendingPair>({
+      maxSize: this.#budgets.pending,
+      sizeCalculation: (entry) => entry.bytes,
       ttl: 30_000,
       // An entry leaving before both halves arrived is still written, marked unpaired: nothing is silently lost.
       dispose: (entry, _key, reason) => {
+        if (reason === 'evict') this.#pendingOverBudget.inc();
         if (reason === 'evict' || reason === 'expire') this.#writePair(entry, 'unpaired');
       },
     });
-    this.#remembered = new LRUCache<string, string>({ max: options.maxRemembered ?? 200_000, ttl: 3_600_000 });
+    // Each entry's size is given when it is set (#remember).
+    this.#remembered = new LRUCache<string, string>({
+      maxSize: this.#budgets.joinTable,
+      ttl: 3_600_000,
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') this.#joinOverBudget.inc();
+      },
+    });
     // lru-cache expires lazily; a periodic purge makes expiries (and their unpaired records) happen on time.
     this.#purgeTimer = setInterval(() => this.#pending.purgeStale(), 1_000);
     this.#purgeTimer.unref();
@@ -148,24 +206,34 @@ export class PairRecorder implements ObservationPort {
     // not recorded, as the guardrail windows ignore it; a mirror's shadow half then stays unpaired (not compared).
     if (observation.fellBack || !isVariantEvidence(observation.errorKind)) return;
     if (observation.mirrored === 0 && observation.responseBody === null && observation.errorKind === null) return;
-    this.#enqueue({ served: observation, shadow: null });
+    this.#enqueue({ served: observation, shadow: null, bytes: entryOverhead + (observation.responseBody?.length ?? 0) + (observation.requestBody?.length ?? 0) });
   }
 
   shadowed(observation: ShadowObservation): void {
-    this.#enqueue({ served: null, shadow: observation });
+    this.#enqueue({ served: null, shadow: observation, bytes: entryOverhead + (observation.responseBody?.length ?? 0) });
   }
 
   /** Observations queued but not yet processed (the worker keeps reporting totals until this is 0). */
   get backlog(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#head;
+  }
+
+  /** Bytes held by each buffer, as counted against its budget. */
+  usage(): PairRecorderBudgets {
+    return { queue: this.#queueBytes, pending: this.#pending.calculatedSize, joinTable: this.#remembered.calculatedSize };
   }
 
   #enqueue(work: Work): void {
-    if (this.#queue.length >= this.#maxQueue) {
+    if (this.backlog >= this.#maxQueue) {
       this.#recorderDrops.inc();
       return;
     }
+    if (this.#queueBytes + work.bytes > this.#budgets.queue) {
+      this.#overBudget.inc();
+      return;
+    }
     this.#queue.push(work);
+    this.#queueBytes += work.bytes;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#process());
@@ -178,9 +246,11 @@ export class PairRecorder implements ObservationPort {
    */
   #process(limit = 32): void {
     this.#scheduled = false;
-    const batch = this.#queue.length <= limit ? this.#queue : this.#queue.slice(0, limit);
-    this.#queue = this.#queue.length <= limit ? [] : this.#queue.slice(limit);
-    for (const work of batch) {
+    const end = Math.min(this.#queue.length, this.#head + limit);
+    while (this.#head < end) {
+      const work = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined as unknown as Work;
+      this.#queueBytes -= work.bytes;
       try {
         if (work.served) this.#onServed(work.served);
         else this.#onShadow(work.shadow);
@@ -189,23 +259,41 @@ export class PairRecorder implements ObservationPort {
         this.#metrics.recordsDropped.labels('recorder', 'internal_error').inc();
       }
     }
-    if (this.#queue.length > 0 && !this.#scheduled) {
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head >= 1_024) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.backlog > 0 && !this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#process());
     }
   }
 
   #onServed(o: ServedObservation): void {
+    const recording = this.#recording(o.route);
+    if (!recording) return;
     if (o.mirrored > 0) {
-      const key = `${o.route}\0${o.requestId}`;
-      const entry = this.#pending.get(key) ?? { route: o.route, requestId: o.requestId, served: null, shadows: [], expected: o.mirrored };
-      entry.served = o;
-      entry.expected = o.mirrored;
-      this.#settle(key, entry);
+      const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+      const requestBody = recording.logInputs ? o.requestBody : null;
+      const key = this.#key(recording, o.stickyKey);
+      const half: ServedHalf = { side, role: o.role, mode: o.mode, fallbackFor: o.fallbackFor, startedAt: o.startedAt, key, requestBody };
+      const halfBytes = sideBytes(side) + (requestBody?.length ?? 0) + (key?.length ?? 0) + (o.fallbackFor?.length ?? 0);
+      const found = this.#pending.get(o.joinId);
+      this.#settle(o.joinId, recording, {
+        route: o.route,
+        requestId: o.requestId,
+        served: half,
+        shadows: found?.shadows ?? [],
+        shadowStartedAt: found?.shadowStartedAt ?? 0,
+        expected: o.mirrored,
+        bytes: (found?.bytes ?? entryOverhead + o.route.length + o.requestId.length) + halfBytes,
+      });
       return;
     }
-    const recording = this.#recording(o.route);
-    if (!recording || o.responseBody === null) return;
+    if (o.responseBody === null) return;
     const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
     this.#remember(o.requestId, recording, { route: o.route, kind: 'served', predictions: [{ variant: o.variant, role: o.role, prediction: side.prediction }] });
     this.#write({
@@ -223,30 +311,44 @@ export class PairRecorder implements ObservationPort {
   }
 
   #onShadow(o: ShadowObservation): void {
-    const key = `${o.route}\0${o.requestId}`;
-    const entry = this.#pending.get(key) ?? { route: o.route, requestId: o.requestId, served: null, shadows: [], expected: 1 };
-    entry.shadows.push(o);
-    this.#settle(key, entry);
+    const recording = this.#recording(o.route);
+    if (!recording) return;
+    const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+    const found = this.#pending.get(o.joinId);
+    this.#settle(o.joinId, recording, {
+      route: o.route,
+      requestId: o.requestId,
+      served: found?.served ?? null,
+      shadows: found ? [...found.shadows, side] : [side],
+      shadowStartedAt: found && found.shadowStartedAt !== 0 ? found.shadowStartedAt : o.startedAt,
+      expected: found?.expected ?? 1,
+      bytes: (found?.bytes ?? entryOverhead + o.route.length + o.requestId.length) + sideBytes(side),
+    });
   }
 
-  #settle(key: string, entry: PendingPair): void {
+  #settle(key: number, recording: RouteRecording, entry: PendingPair): void {
     if (entry.served !== null && entry.shadows.length >= entry.expected) {
       this.#pending.delete(key);
       this.#writePair(entry, 'complete');
       return;
     }
-    const recording = this.#recording(entry.route);
-    this.#pending.set(key, entry, { ttl: recording?.pairTtlMs ?? 30_000 });
+    if (entry.bytes > this.#budgets.pending) {
+      // Larger than the whole pending budget: it cannot wait for its other half.
+      this.#pending.delete(key);
+      this.#pendingOverBudget.inc();
+      this.#writePair(entry, 'unpaired');
+      return;
+    }
+    this.#pending.set(key, entry, { ttl: recording.pairTtlMs });
   }
 
   #writePair(entry: PendingPair, completeness: 'complete' | 'unpaired'): void {
     const recording = this.#recording(entry.route);
     if (!recording) return;
     const served = entry.served;
-    const servedSide = served ? this.#side(recording, served.variant, served.status, served.errorKind, served.latencyMs, served.responseBody, served.contentType, served.responseTruncated) : null;
-    const shadows = entry.shadows.map((s) => this.#side(recording, s.variant, s.status, s.errorKind, s.latencyMs, s.responseBody, s.contentType, s.responseTruncated));
-    const pairs = completeness === 'complete' ? shadows : [];
-    for (const shadowSide of shadows.length > 0 ? shadows : [null]) {
+    const servedSide = served?.side ?? null;
+    const pairs = completeness === 'complete' ? entry.shadows : [];
+    for (const shadowSide of entry.shadows.length > 0 ? entry.shadows : [null]) {
       let comparison: Comparison | null = null;
       let result: string;
       if (servedSide && shadowSide) {
@@ -259,8 +361,8 @@ export class PairRecorder implements ObservationPort {
         type: 'pair',
         route: entry.route,
         requestId: entry.requestId,
-        at: new Date(served?.startedAt ?? entry.shadows[0]?.startedAt ?? Date.now()).toISOString(),
-        key: served ? this.#key(recording, served.stickyKey) : null,
+        at: new Date(served?.startedAt ?? (entry.shadowStartedAt || Date.now())).toISOString(),
+        key: served ? served.key : null,
         complete: servedSide !== null && shadowSide !== null,
         served: servedSide && served ? { ...servedSide, role: served.role, mode: served.mode, fallbackFor: served.fallbackFor } : null,
         shadow: shadowSide,
@@ -321,7 +423,17 @@ export class PairRecorder implements ObservationPort {
   }
 
   #remember(requestId: string, recording: RouteRecording, entry: Remembered): void {
-    this.#remembered.set(requestId, JSON.stringify(entry), { ttl: recording.feedbackTtlMs });
+    // A request id already remembered (a client reused it) can no longer tell which prediction a label is for: it is
+    // marked ambiguous, and stays so until the last of them expires.
+    const value = this.#remembered.has(requestId) ? AMBIGUOUS : JSON.stringify(entry);
+    // UTF-8 bytes: never fewer than the string takes in memory (one byte per character for ASCII, two otherwise).
+    const size = entryOverhead + requestId.length + Buffer.byteLength(value);
+    if (size > this.#budgets.joinTable) {
+      // Larger than the whole join table: lru-cache would not keep it (and would drop an earlier entry for the id).
+      this.#joinOverBudget.inc();
+      return;
+    }
+    this.#remembered.set(requestId, value, { ttl: recording.feedbackTtlMs, size });
   }
 
   #write(record: object): void {
@@ -345,6 +457,10 @@ export class PairRecorder implements ObservationPort {
       if (stored === undefined) {
         this.#metrics.feedback.labels('unknown_request').inc();
         return { requestId, status: 'unknown_request' };
+      }
+      if (stored === AMBIGUOUS) {
+        this.#metrics.feedback.labels('ambiguous_request').inc();
+        return { requestId, status: 'ambiguous_request' };
       }
       const found = JSON.parse(stored) as Remembered;
       const correct: Record<string, boolean | null> = {};
@@ -371,7 +487,7 @@ export class PairRecorder implements ObservationPort {
   async close(): Promise<void> {
     clearInterval(this.#purgeTimer);
     this.#process(Number.POSITIVE_INFINITY);
-    for (const [key, entry] of this.#pending.entries()) {
+    for (const [key, entry] of [...this.#pending.entries()]) {
       this.#pending.delete(key);
       this.#writePair(entry, 'unpaired');
     }
@@ -383,6 +499,11 @@ export class PairRecorder implements ObservationPort {
     this.#process(Number.POSITIVE_INFINITY);
     await this.#sink.flush();
   }
+}
+
+/** Bytes a side record is counted for against the pending budget. */
+function sideBytes(side: SideRecord): number {
+  return 96 + side.variant.length + predictionBytes(side.prediction) + (side.parseError?.length ?? 0) + (side.error?.length ?? 0);
 }
 
 /** Replaces the value at a JSON Pointer with "[redacted]" (in place); missing paths are ignored. */

@@ -4,7 +4,13 @@ import type { UpstreamErrorKind } from '../proxy/error-map.js';
 /** What the request path saw for one served request (one per arm tried: a fallback yields two). */
 export interface ServedObservation {
   route: string;
+  /** The client's x-request-id (or one we made up): written to records and used by feedback, never to pair. */
   requestId: string;
+  /**
+   * Process-unique id of a mirrored request (0 when not mirrored), also carried by its ShadowObservations: the served
+   * and shadow answers are paired on it, because clients may send the same x-request-id on concurrent requests.
+   */
+  joinId: number;
   stickyKey: string | null;
   variant: string;
   role: 'champion' | 'challenger';
@@ -67,6 +73,8 @@ export interface ObservationPort {
 export interface ShadowObservation {
   route: string;
   requestId: string;
+  /** The mirrored request's {@link ServedObservation.joinId}. */
+  joinId: number;
   variant: string;
   status: number;
   errorKind: UpstreamErrorKind | null;

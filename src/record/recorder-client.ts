@@ -3,16 +3,20 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Metrics } from '../metrics/registry.js';
+import { bufferLabels } from './budgets.js';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
-import type { ExperimentTotals, FromWorker, RecorderWorkerSettings, ToWorker, WireObservation } from './recorder-protocol.js';
+import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerSettings, type ToWorker, type WireObservation } from './recorder-protocol.js';
 
 export interface RecorderClientOptions {
   policies: RecordingPolicies;
   metrics: Metrics;
   settings: RecorderWorkerSettings;
-  /** Observations sent but not yet processed, plus those waiting; beyond this they are dropped and counted. */
+  /**
+   * Observations sent but not yet processed, plus those waiting; beyond this they are dropped and counted. Their bytes
+   * are bounded too, by `settings.budgets.toWorker`.
+   */
   maxQueue?: number;
   /** How long observations gather before one message carries them to the worker. */
   batchMs?: number;
@@ -52,7 +56,12 @@ export class RecorderClient implements ObservationPort {
   readonly #batchMs: number;
   readonly #onError: (err: Error) => void;
   readonly #queueFull;
+  readonly #overBudget;
   readonly #workerDown;
+  readonly #metrics: Metrics;
+  /** Bytes of the observations waiting in the outbox or sent and not yet acknowledged ({@link wireBytes}). */
+  #bytes = 0;
+  readonly #maxBytes: number;
   #outbox: WireObservation[] = [];
   #timer: NodeJS.Timeout | null = null;
   /** Sent to the worker and not yet acknowledged as processed. */
@@ -69,6 +78,10 @@ export class RecorderClient implements ObservationPort {
     this.#batchMs = options.batchMs ?? 10;
     this.#onError = options.onError ?? (() => undefined);
     this.#queueFull = options.metrics.recordsDropped.labels('recorder', 'queue_full');
+    this.#overBudget = options.metrics.recordsDropped.labels('recorder', 'memory_budget');
+    this.#metrics = options.metrics;
+    this.#maxBytes = options.settings.budgets.toWorker;
+    options.metrics.recorderBudget.labels(bufferLabels.toWorker).set(this.#maxBytes);
     this.#workerDown = options.metrics.recordsDropped.labels('recorder', 'worker_down');
     this.#settings = options.settings;
     this.#restartMs = options.restartMs ?? 1_000;
@@ -77,7 +90,9 @@ export class RecorderClient implements ObservationPort {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(workerScript(), { workerData: this.#settings, name: 'switchyard-recorder' });
+    // The heap limit is a backstop: the budgets keep the worker far below it, and if an accounting slip ever reached it
+    // the worker would die and restart (counted as worker_down), never the serving process.
+    const worker = new Worker(workerScript(), { workerData: this.#settings, name: 'switchyard-recorder', resourceLimits: { maxOldGenerationSizeMb: this.#settings.budgets.workerHeapMb } });
     // The worker must not keep a process alive by itself; close() holds it until everything is written.
     worker.unref();
     worker.on('message', (message: FromWorker) => {
@@ -112,10 +127,13 @@ export class RecorderClient implements ObservationPort {
     if (o.mirrored === 0 && o.responseBody === null && o.errorKind === null) return;
     const policy = this.#policies.policyOf(o.route);
     const keepInput = policy !== undefined && captureLimits(policy).logInputs && o.requestBody !== null;
+    // Checked before the bodies are copied into strings: a dropped observation costs no copy.
+    if (!this.#admit(256 + (keepInput ? o.requestBody!.length : 0) + (o.responseBody?.length ?? 0))) return;
     this.#enqueue({ ...o, kind: 'served', requestBody: keepInput ? o.requestBody!.toString('latin1') : null, responseBody: o.responseBody === null ? null : o.responseBody.toString('latin1') });
   }
 
   shadowed(o: ShadowObservation): void {
+    if (!this.#admit(256 + (o.responseBody?.length ?? 0))) return;
     this.#enqueue({ ...o, kind: 'shadow', responseBody: o.responseBody === null ? null : o.responseBody.toString('latin1') });
   }
 
@@ -137,6 +155,7 @@ export class RecorderClient implements ObservationPort {
 
   /** The worker's metric series (prom-client JSON), for the serving thread's /metrics. */
   async metricsJSON(timeoutMs = 2_000): Promise<unknown[]> {
+    this.#metrics.recorderBytes.labels(bufferLabels.toWorker).set(this.#bytes);
     if (this.#down !== null || this.#closed !== null) return [];
     // A scrape must answer even when the worker is busy: without its series after the timeout, not never.
     let timer: NodeJS.Timeout | undefined;
@@ -170,15 +189,25 @@ export class RecorderClient implements ObservationPort {
     return this.#closed;
   }
 
-  #enqueue(item: WireObservation): void {
+  /** Whether an observation of `bytes` may wait for the worker; counts it as lost when not. */
+  #admit(bytes: number): boolean {
     if (this.#down !== null || this.#closed !== null) {
       this.#workerDown.inc();
-      return;
+      return false;
     }
     if (this.#unacked + this.#outbox.length >= this.#maxQueue) {
       this.#queueFull.inc();
-      return;
+      return false;
     }
+    if (this.#bytes + bytes > this.#maxBytes) {
+      this.#overBudget.inc();
+      return false;
+    }
+    return true;
+  }
+
+  #enqueue(item: WireObservation): void {
+    this.#bytes += wireBytes(item);
     this.#outbox.push(item);
     if (this.#timer === null) {
       this.#timer = setTimeout(() => this.#send(), this.#batchMs);
@@ -214,6 +243,7 @@ export class RecorderClient implements ObservationPort {
   #receive(message: FromWorker): void {
     if (message.type === 'ack') {
       this.#unacked = Math.max(0, this.#unacked - message.processed);
+      this.#bytes = Math.max(0, this.#bytes - message.bytes);
       if (message.totals !== null) this.#totals = message.totals;
       return;
     }
@@ -229,6 +259,7 @@ export class RecorderClient implements ObservationPort {
     if (lost > 0) this.#workerDown.inc(lost);
     this.#outbox = [];
     this.#unacked = 0;
+    this.#bytes = 0;
     for (const waiting of this.#waiting.values()) waiting.reject(err);
     this.#waiting.clear();
     this.#onError(err);

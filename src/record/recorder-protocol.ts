@@ -1,4 +1,5 @@
 // Messages between the serving thread and the recorder worker (structured-clone friendly: no Buffers, no class instances).
+import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
@@ -9,7 +10,10 @@ export interface RecorderWorkerSettings {
   dir: string;
   maxFileBytes?: number;
   rotateMs?: number;
+  retryMs?: number;
   keySalt?: string;
+  /** Byte budgets of the worker's buffers (budgets.ts), from the one memory setting. */
+  budgets: RecorderBudgets;
 }
 
 /**
@@ -19,6 +23,11 @@ export interface RecorderWorkerSettings {
 export type WireServed = Omit<ServedObservation, 'requestBody' | 'responseBody'> & { kind: 'served'; requestBody: string | null; responseBody: string | null };
 export type WireShadow = Omit<ShadowObservation, 'responseBody'> & { kind: 'shadow'; responseBody: string | null };
 export type WireObservation = WireServed | WireShadow;
+
+/** Bytes an observation is counted for against the budgets: its bodies (one byte per latin1 character) and its fields. */
+export function wireBytes(item: WireObservation): number {
+  return 256 + (item.responseBody?.length ?? 0) + (item.kind === 'served' ? (item.requestBody?.length ?? 0) : 0);
+}
 
 /** Parsed-pair and labelled-outcome totals per route, for the shadow gate and the A/B winner. */
 export interface ExperimentTotals {
@@ -35,5 +44,6 @@ export type ToWorker =
   | { type: 'close'; id: number };
 
 export type FromWorker =
-  | { type: 'ack'; processed: number; totals: ExperimentTotals | null }
+  /** `processed` observations of `bytes` ({@link wireBytes}) left the serving thread's budget. */
+  | { type: 'ack'; processed: number; bytes: number; totals: ExperimentTotals | null }
   | { type: 'reply'; id: number; result: FeedbackResult[] | unknown[] | null };

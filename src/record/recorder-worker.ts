@@ -3,7 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Metrics } from '../metrics/registry.js';
 import type { RecordingPolicy } from './capture.js';
 import { PairRecorder, type FeedbackResult } from './pair-recorder.js';
-import type { ExperimentTotals, FromWorker, RecorderWorkerSettings, ToWorker, WireObservation } from './recorder-protocol.js';
+import { bufferLabels } from './budgets.js';
+import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerSettings, type ToWorker, type WireObservation } from './recorder-protocol.js';
 import { NdjsonSink } from './sinks/ndjson.js';
 import { nopSink, type RecordSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
@@ -18,11 +19,13 @@ let policies = new Map<string, RecordingPolicy>();
 
 function createSink(): RecordSink {
   if (settings.sink === 'none') return nopSink;
-  if (settings.sink === 'stdout') return createStdoutSink(metrics);
-  return new NdjsonSink(metrics, { dir: settings.dir, maxFileBytes: settings.maxFileBytes, rotateMs: settings.rotateMs });
+  if (settings.sink === 'stdout') return createStdoutSink(metrics, settings.budgets.sink);
+  return new NdjsonSink(metrics, { dir: settings.dir, maxFileBytes: settings.maxFileBytes, rotateMs: settings.rotateMs, retryMs: settings.retryMs, maxQueueBytes: settings.budgets.sink });
 }
 
-const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink: createSink(), keySalt: settings.keySalt });
+const sink = createSink();
+const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink, keySalt: settings.keySalt, budgets: settings.budgets });
+for (const buffer of ['queue', 'pending', 'joinTable', 'sink'] as const) metrics.recorderBudget.labels(bufferLabels[buffer]).set(settings.budgets[buffer]);
 
 /** Totals for the serving thread; null when nothing changed since the last ones sent. */
 let lastTotals = '';
@@ -43,11 +46,13 @@ function totals(): ExperimentTotals | null {
 /** How long acks wait to batch up; also bounds how stale the serving thread's totals are. */
 const ackDelayMs = 20;
 let processed = 0;
+let processedBytes = 0;
 let ackTimer: NodeJS.Timeout | null = null;
 function sendAck(): void {
   ackTimer = null;
-  const message: FromWorker = { type: 'ack', processed, totals: totals() };
+  const message: FromWorker = { type: 'ack', processed, bytes: processedBytes, totals: totals() };
   processed = 0;
+  processedBytes = 0;
   port!.postMessage(message);
   // A burst is worked through in batches that can outlast the ack delay: ack again until it is done, so the last
   // totals sent are the final ones (else they stay short until the next observation arrives).
@@ -76,7 +81,10 @@ port.on('message', (message: ToWorker) => {
       policies = new Map(message.routes);
       return;
     case 'observations':
-      for (const item of message.items) observe(item);
+      for (const item of message.items) {
+        processedBytes += wireBytes(item);
+        observe(item);
+      }
       processed += message.items.length;
       ackTimer ??= setTimeout(sendAck, ackDelayMs);
       return;
@@ -86,9 +94,13 @@ port.on('message', (message: ToWorker) => {
     case 'flush':
       void recorder.flush().then(() => reply(message.id, null));
       return;
-    case 'metrics':
+    case 'metrics': {
+      const usage = recorder.usage();
+      for (const buffer of ['queue', 'pending', 'joinTable'] as const) metrics.recorderBytes.labels(bufferLabels[buffer]).set(usage[buffer]);
+      metrics.recorderBytes.labels(bufferLabels.sink).set(sink.bufferedBytes);
       void metrics.registry.getMetricsAsJSON().then((json) => reply(message.id, json));
       return;
+    }
     case 'close':
       void recorder.close().then(() => {
         reply(message.id, null);

@@ -22,6 +22,7 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   readonly decision: RouteDecision;
   readonly arm: Arm;
   readonly requestId: string;
+  readonly joinId: number;
   readonly startedAt: number;
   readonly startedAtEpoch: number;
   readonly captureLimit: number;
@@ -32,11 +33,12 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   contentType: string | null;
   done: boolean;
 
-  constructor(mirror: ShadowMirror, decision: RouteDecision, arm: Arm, requestId: string, captureLimit: number) {
+  constructor(mirror: ShadowMirror, decision: RouteDecision, arm: Arm, requestId: string, joinId: number, captureLimit: number) {
     this.mirror = mirror;
     this.decision = decision;
     this.arm = arm;
     this.requestId = requestId;
+    this.joinId = joinId;
     this.startedAt = performance.now();
     this.startedAtEpoch = Date.now();
     this.captureLimit = captureLimit;
@@ -108,7 +110,7 @@ export class ShadowMirror implements MirrorLauncher {
     return this.#inFlight.get(route) ?? 0;
   }
 
-  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string): number {
+  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string, joinId: number): number {
     const route = decision.route;
     let launched = 0;
     for (const shadow of decision.shadows!) {
@@ -120,7 +122,7 @@ export class ShadowMirror implements MirrorLauncher {
       }
       this.#inFlight.set(route.name, inFlight + 1);
       launched++;
-      const call = new MirrorCall(this, decision, shadow.arm, requestId, this.#observations.captureBytes(route.name, true));
+      const call = new MirrorCall(this, decision, shadow.arm, requestId, joinId, this.#observations.captureBytes(route.name, true));
       const pool = this.#pools.get(shadow.arm.origin, route.connectTimeoutMs);
       const mirroredHeaders = [...headers, 'x-switchyard-shadow', '1'];
       // setImmediate: the primary's dispatch goes out first; the mirror never delays it (docs/performance.md, "Mirrors go out after the primary and are never awaited").
@@ -153,6 +155,7 @@ export class ShadowMirror implements MirrorLauncher {
     this.#observations.shadowed({
       route,
       requestId: call.requestId,
+      joinId: call.joinId,
       variant: call.arm.name,
       status: errorKind !== null && call.status < 500 ? 0 : call.status,
       errorKind,

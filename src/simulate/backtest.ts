@@ -153,8 +153,8 @@ export async function replay(policy: Policy, version: string, records: readonly 
     }
   };
 
-  const served: ServedObservation = { route: '', requestId: 'replayed', stickyKey: null, variant: '', role: 'champion', mode: 'champion', status: 200, errorKind: null, latencyMs: 0, fellBack: false, fallbackFor: null, startedAt: 0, mirrored: 0, requestBody: null, responseBody: null, responseTruncated: false, contentType: null };
-  const shadowed: ShadowObservation = { route: '', requestId: 'replayed', variant: '', status: 200, errorKind: null, latencyMs: 0, startedAt: 0, responseBody: null, responseTruncated: false, contentType: null };
+  const served: ServedObservation = { route: '', requestId: 'replayed', joinId: 0, stickyKey: null, variant: '', role: 'champion', mode: 'champion', status: 200, errorKind: null, latencyMs: 0, fellBack: false, fallbackFor: null, startedAt: 0, mirrored: 0, requestBody: null, responseBody: null, responseTruncated: false, contentType: null };
+  const shadowed: ShadowObservation = { route: '', requestId: 'replayed', joinId: 0, variant: '', status: 200, errorKind: null, latencyMs: 0, startedAt: 0, responseBody: null, responseTruncated: false, contentType: null };
 
   let nextTick = start;
   for (const record of records) {

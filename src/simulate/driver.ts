@@ -134,6 +134,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
     route: routeName,
     // Analysis does not read request ids; a constant keeps strings off the per-request path.
     requestId: 'simulated',
+    joinId: 0,
     stickyKey: null,
     variant: '',
     role: 'champion',
@@ -150,7 +151,7 @@ export async function runReplicate(scenario: ResolvedScenario, index: number): P
     responseTruncated: false,
     contentType: null,
   };
-  const shadowed: ShadowObservation = { route: routeName, requestId: 'simulated', variant: '', status: 200, errorKind: null, latencyMs: 0, startedAt: 0, responseBody: null, responseTruncated: false, contentType: null };
+  const shadowed: ShadowObservation = { route: routeName, requestId: 'simulated', joinId: 0, variant: '', status: 200, errorKind: null, latencyMs: 0, startedAt: 0, responseBody: null, responseTruncated: false, contentType: null };
 
   let ratePerMs = scenario.ratePerSecond / 1000;
   let nextArrival = EPOCH_MS + rng.exponential(ratePerMs);

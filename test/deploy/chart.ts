@@ -39,6 +39,8 @@ export const routerMetrics: Readonly<Record<string, { readonly labels: readonly 
   switchyard_feedback_total: { labels: ['result'] },
   switchyard_prediction_agreement_ratio: { labels: ['route'] },
   switchyard_pairs_dropped_total: { labels: ['sink', 'reason'] },
+  switchyard_recorder_buffer_bytes: { labels: ['buffer'] },
+  switchyard_recorder_budget_bytes: { labels: ['buffer'] },
   switchyard_flag_updates_total: { labels: ['result'] },
   switchyard_flag_snapshot_age_seconds: { labels: [] },
   switchyard_flag_status: { labels: ['route', 'status'] },

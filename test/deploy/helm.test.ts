@@ -428,6 +428,30 @@ describe('Redis coordination', () => {
   });
 });
 
+describe('memory setting', () => {
+  const memoryEnv = (opts: RenderOptions) => routerPod(render(opts)).container.env?.find((e) => e.name === 'SWITCHYARD_MEMORY_MB');
+
+  it('derives SWITCHYARD_MEMORY_MB from the container memory limit by default, in MiB', () => {
+    const { container } = routerPod(render());
+    expect(container.resources?.limits?.memory).toBe('512Mi');
+    expect(memoryEnv({})).toEqual({ name: 'SWITCHYARD_MEMORY_MB', valueFrom: { resourceFieldRef: { containerName: container.name, resource: 'limits.memory', divisor: '1Mi' } } });
+  });
+
+  it('passes server.memoryMb when set, which the router accepts', () => {
+    const env = memoryEnv({ values: { server: { memoryMb: 300 } } });
+    expect(env).toEqual({ name: 'SWITCHYARD_MEMORY_MB', value: '300' });
+    expect(readEnv({ SWITCHYARD_MEMORY_MB: env?.value }).SWITCHYARD_MEMORY_MB).toBe(300);
+  });
+
+  it('sets nothing without a memory limit (the router then reads its cgroup limit, else 1024)', () => {
+    expect(memoryEnv({ values: { resources: { limits: { memory: null } } } })).toBeUndefined();
+  });
+
+  it('refuses a setting the router would refuse', () => {
+    expect(renderFailure({ values: { server: { memoryMb: 32 } } })).toMatch(/\/server\/memoryMb/);
+  });
+});
+
 describe('policies shipped in the chart', () => {
   const cli = join(repoRoot, 'dist/src/cli.js');
   // `npm test` builds first (pretest), so this only skips when vitest is run by hand before a build.

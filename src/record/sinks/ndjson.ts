@@ -1,4 +1,4 @@
-// NDJSON file sink: batched asynchronous appends, size/time rotation with gzip, fsync on rotate and close, bounded and lossy.
+// NDJSON file sink: batched asynchronous appends, size/time rotation with gzip, fsync on rotate and close, bounded and lossy, whole lines only.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +16,10 @@ export interface NdjsonSinkOptions {
   maxFileBytes?: number;
   /** Rotate when the active file is older than this. */
   rotateMs?: number;
-  /** Bytes allowed to wait in memory; beyond it records are dropped and counted (never blocking serving). */
+  /**
+   * Bytes allowed to wait in memory, the batch being written included (the sink budget, budgets.ts); beyond it records
+   * are dropped and counted as memory_budget (never blocking serving).
+   */
   maxQueueBytes?: number;
   /** Gzip rotated files in the background. */
   gzip?: boolean;
@@ -35,6 +38,11 @@ export interface NdjsonSinkOptions {
 /**
  * What a crash loses (pino docs/asynchronous.md is the model): records still queued in memory (at most
  * maxQueueBytes) and records written but not yet fsynced. Rotation and close fsync.
+ *
+ * What a full or failing disk does: a batch is written whole or its torn last line is cut off again (the lines that
+ * made it whole count as written, the rest as disk_error), so the counters match the file. The file stays open across
+ * failures (no new, empty file per retry), batches arriving within `retryMs` of a failure are dropped and counted, and
+ * the next batch after that tries again: the log resumes by itself once space returns.
  */
 export class NdjsonSink implements RecordSink {
   readonly name = 'ndjson';
@@ -42,9 +50,14 @@ export class NdjsonSink implements RecordSink {
   readonly #counts;
   #queue: string[] = [];
   #queueBytes = 0;
+  /** Bytes of the batch being written: still in memory, so still counted against maxQueueBytes. */
+  #writingBytes = 0;
   #file: FileHandle | null = null;
   #filePath = '';
+  /** Bytes of whole lines in the active file. */
   #fileBytes = 0;
+  /** Set when a torn line could not be cut off yet: the file is truncated to #fileBytes before anything else. */
+  #torn = false;
   #openedAt = 0;
   #writing: Promise<void> | null = null;
   #failedAt = 0;
@@ -74,14 +87,18 @@ export class NdjsonSink implements RecordSink {
     return this.#filePath;
   }
 
+  get bufferedBytes(): number {
+    return this.#queueBytes + this.#writingBytes;
+  }
+
   write(record: object): boolean {
     if (this.#closed) {
       this.#counts.dropped('closed');
       return false;
     }
     const line = `${JSON.stringify(record)}\n`;
-    if (this.#queueBytes + line.length > this.#options.maxQueueBytes) {
-      this.#counts.dropped('queue_full');
+    if (this.#queueBytes + this.#writingBytes + line.length > this.#options.maxQueueBytes) {
+      this.#counts.dropped('memory_budget');
       return false;
     }
     this.#queue.push(line);
@@ -105,55 +122,95 @@ export class NdjsonSink implements RecordSink {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue;
-        const bytes = this.#queueBytes;
+        this.#writingBytes = this.#queueBytes;
         this.#queue = [];
         this.#queueBytes = 0;
-        await this.#writeBatch(batch, bytes);
+        await this.#writeBatch(batch);
+        this.#writingBytes = 0;
       }
     } finally {
+      this.#writingBytes = 0;
       this.#writing = null;
     }
   }
 
-  async #writeBatch(batch: string[], bytes: number): Promise<void> {
+  async #writeBatch(batch: string[]): Promise<void> {
     if (this.#failedAt !== 0 && Date.now() - this.#failedAt < this.#options.retryMs) {
       this.#counts.dropped('disk_error', batch.length);
       return;
     }
+    const data = Buffer.from(batch.join(''), 'utf8');
+    let file: FileHandle;
     try {
-      if (this.#file !== null && (this.#fileBytes + bytes > this.#options.maxFileBytes || Date.now() - this.#openedAt > this.#options.rotateMs)) {
+      if (this.#torn) await this.#cutTornLine();
+      if (this.#file !== null && this.#fileBytes > 0 && (this.#fileBytes + data.length > this.#options.maxFileBytes || Date.now() - this.#openedAt > this.#options.rotateMs)) {
         await this.#rotate();
       }
-      if (this.#file === null) await this.#open();
-      await this.#file!.write(batch.join(''));
-      this.#fileBytes += bytes;
-      this.#failedAt = 0;
-      this.#counts.written(batch.length);
+      file = this.#file ?? (await this.#open());
     } catch {
-      // Full disk, missing or read-only directory: count the loss, drop the handle, retry later. Serving goes on.
-      this.#failedAt = Date.now();
-      this.#counts.dropped('disk_error', batch.length);
-      const file = this.#file;
-      this.#file = null;
-      await file?.close().catch(() => undefined);
+      // Missing, unwritable or replaced directory: nothing was created; count the loss and retry later.
+      this.#fail(batch.length);
+      return;
     }
+    let written = 0;
+    try {
+      // A write may take only part of the data (a disk filling up, a file size limit): go on until all of it is
+      // written or the disk refuses.
+      while (written < data.length) {
+        const { bytesWritten } = await file.write(data, written, data.length - written, null);
+        if (bytesWritten <= 0) throw new Error('the disk accepted no bytes');
+        written += bytesWritten;
+      }
+    } catch {
+      // Keep the lines that made it whole and cut the torn one off, so the file holds only whole lines and the
+      // counters match it. The file stays open: the next retry appends to it rather than creating another.
+      const whole = written === 0 ? 0 : data.lastIndexOf(10, written - 1) + 1;
+      let lines = 0;
+      for (let i = data.indexOf(10); i !== -1 && i < whole; i = data.indexOf(10, i + 1)) lines++;
+      this.#fileBytes += whole;
+      if (written > whole) {
+        this.#torn = true;
+        await this.#cutTornLine().catch(() => undefined);
+      }
+      if (lines > 0) this.#counts.written(lines);
+      this.#fail(batch.length - lines);
+      return;
+    }
+    this.#fileBytes += data.length;
+    this.#failedAt = 0;
+    this.#counts.written(batch.length);
   }
 
-  async #open(): Promise<void> {
+  #fail(lost: number): void {
+    this.#failedAt = Date.now();
+    if (lost > 0) this.#counts.dropped('disk_error', lost);
+  }
+
+  /** Truncates the active file to its whole lines (after a short write). */
+  async #cutTornLine(): Promise<void> {
+    await this.#file!.truncate(this.#fileBytes);
+    this.#torn = false;
+  }
+
+  async #open(): Promise<FileHandle> {
     await mkdir(this.#options.dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    this.#filePath = path.join(this.#options.dir, `${this.#options.prefix}-${stamp}-${process.pid}-${this.#sequence++}.ndjson`);
-    this.#file = await open(this.#filePath, 'a');
+    const filePath = path.join(this.#options.dir, `${this.#options.prefix}-${stamp}-${process.pid}-${this.#sequence++}.ndjson`);
+    this.#file = await open(filePath, 'a');
+    this.#filePath = filePath;
     this.#fileBytes = 0;
+    this.#torn = false;
     this.#openedAt = Date.now();
+    return this.#file;
   }
 
   async #rotate(): Promise<void> {
     const file = this.#file!;
     const closedPath = this.#filePath;
     this.#file = null;
-    await file.sync();
-    await file.close();
+    // A failed fsync or close must not leak the handle; the data was appended and stays in the file.
+    await file.sync().catch(() => undefined);
+    await file.close().catch(() => undefined);
     if (this.#options.gzip) {
       const job = gzipFile(closedPath).catch(() => undefined);
       this.#background.add(job);
@@ -178,8 +235,11 @@ export class NdjsonSink implements RecordSink {
     const file = this.#file;
     this.#file = null;
     if (file) {
+      if (this.#torn) await file.truncate(this.#fileBytes).catch(() => undefined);
       await file.sync().catch(() => undefined);
       await file.close().catch(() => undefined);
+      // A file that never got a whole line (the disk refused every write) is not left behind.
+      if (this.#fileBytes === 0) await unlink(this.#filePath).catch(() => undefined);
     }
     await Promise.all(this.#background);
   }
@@ -189,7 +249,13 @@ export class NdjsonSink implements RecordSink {
 async function gzipFile(file: string): Promise<void> {
   const target = `${file}.gz`;
   const partial = `${target}.partial`;
-  await pipeline(createReadStream(file), createGzip(), createWriteStream(partial));
-  await rename(partial, target);
+  try {
+    await pipeline(createReadStream(file), createGzip(), createWriteStream(partial));
+    await rename(partial, target);
+  } catch (err) {
+    // A full disk fails the copy: the original stays, uncompressed, and no partial copy is left behind.
+    await unlink(partial).catch(() => undefined);
+    throw err;
+  }
   await unlink(file);
 }

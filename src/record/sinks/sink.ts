@@ -4,6 +4,8 @@ import type { Metrics } from '../../metrics/registry.js';
 /** Receives prediction records. `write` returns at once: false means the record was dropped (and counted). */
 export interface RecordSink {
   readonly name: string;
+  /** Bytes of records accepted and not yet written (counted against the sink budget). */
+  readonly bufferedBytes: number;
   write(record: object): boolean;
   /** Writes what is queued and fsyncs; resolves when it is on disk (or dropped and counted). */
   flush(): Promise<void>;
@@ -32,6 +34,7 @@ export function dropCounter(metrics: Metrics, sink: string) {
 /** A sink that keeps nothing (SWITCHYARD_PAIRS_SINK=none). */
 export const nopSink: RecordSink = {
   name: 'none',
+  bufferedBytes: 0,
   write: () => true,
   flush: async () => undefined,
   close: async () => undefined,

@@ -2,14 +2,17 @@
 import type { Metrics } from '../../metrics/registry.js';
 import { dropCounter, type RecordSink } from './sink.js';
 
-/** Creates the stdout sink; `maxPendingBytes` bounds what may wait in the stream buffer before records are dropped. */
+/** Creates the stdout sink; `maxPendingBytes` (the sink budget) bounds what may wait in the stream buffer before records are dropped. */
 export function createStdoutSink(metrics: Metrics, maxPendingBytes = 8 * 1024 * 1024, stream: NodeJS.WritableStream & { writableLength?: number } = process.stdout): RecordSink {
   const counts = dropCounter(metrics, 'stdout');
   return {
     name: 'stdout',
+    get bufferedBytes() {
+      return stream.writableLength ?? 0;
+    },
     write(record) {
       if ((stream.writableLength ?? 0) > maxPendingBytes) {
-        counts.dropped('queue_full');
+        counts.dropped('memory_budget');
         return false;
       }
       stream.write(`${JSON.stringify(record)}\n`);

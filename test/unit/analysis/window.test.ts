@@ -8,7 +8,7 @@ const policy: GuardrailPolicy = { ...defaultGuardrails, latency: { ...defaultGua
 
 function served(overrides: Partial<ServedObservation>): ServedObservation {
   return {
-    route: 'iris', requestId: 'r', stickyKey: null, variant: 'v2', role: 'challenger', mode: 'canary', status: 200, errorKind: null, latencyMs: 5,
+    route: 'iris', requestId: 'r', joinId: 0, stickyKey: null, variant: 'v2', role: 'challenger', mode: 'canary', status: 200, errorKind: null, latencyMs: 5,
     fellBack: false, fallbackFor: null, startedAt: 0, mirrored: 0, requestBody: null, responseBody: null, responseTruncated: false, contentType: null,
     ...overrides,
   };

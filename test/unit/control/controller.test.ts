@@ -156,6 +156,7 @@ class Rig {
       const observation: ServedObservation = {
         route: ROUTE,
         requestId,
+        joinId: 0,
         stickyKey: key,
         variant: arm.name,
         role: champion ? 'champion' : 'challenger',

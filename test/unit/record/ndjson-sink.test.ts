@@ -47,14 +47,14 @@ it('writes every record once, in order, across size-based rotations, gzipping ro
   expect(await metric('switchyard_records_written_total')).toContain('switchyard_records_written_total{sink="ndjson"} 500');
 });
 
-it('drops and counts when the in-memory queue is full, without blocking', async () => {
+it('drops and counts (memory_budget) when the in-memory queue is at its byte budget, without blocking', async () => {
   const sink = new NdjsonSink(metrics, { dir, maxQueueBytes: 1_000 });
   let accepted = 0;
   for (let i = 0; i < 100; i++) if (sink.write({ n: i, pad: 'y'.repeat(50) })) accepted++;
   expect(accepted).toBeLessThan(100);
   await sink.close();
   expect((await allLines()).length).toBe(accepted);
-  expect(await metric('switchyard_pairs_dropped_total')).toContain(`switchyard_pairs_dropped_total{sink="ndjson",reason="queue_full"} ${100 - accepted}`);
+  expect(await metric('switchyard_pairs_dropped_total')).toContain(`switchyard_pairs_dropped_total{sink="ndjson",reason="memory_budget"} ${100 - accepted}`);
 });
 
 it('counts records lost to an unwritable directory and writes again once it is fixed', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { routeSchema } from '../../../src/config/policy-schema.js';
 import { Metrics } from '../../../src/metrics/registry.js';
+import { recorderBudgets } from '../../../src/record/budgets.js';
 import { RecorderClient } from '../../../src/record/recorder-client.js';
 import type { ServedObservation, ShadowObservation } from '../../../src/record/port.js';
 
@@ -16,9 +17,17 @@ const policy = routeSchema.parse({
   predictions: { protocol: 'json', pointer: '/prediction', kind: 'class' },
 });
 
+/** The data plane gives each mirrored request a process-unique join id; here each test request id gets its own. */
+const joinIds = new Map<string, number>();
+function joinIdOf(requestId: string): number {
+  let id = joinIds.get(requestId);
+  if (id === undefined) joinIds.set(requestId, (id = joinIds.size + 1));
+  return id;
+}
+
 function served(requestId: string, prediction: string, mirrored = 1): ServedObservation {
   return {
-    route: 'iris', requestId, stickyKey: 'user-1', variant: 'iris-v1', role: 'champion', mode: 'champion', status: 200, errorKind: null, latencyMs: 4.2,
+    route: 'iris', requestId, joinId: mirrored > 0 ? joinIdOf(requestId) : 0, stickyKey: 'user-1', variant: 'iris-v1', role: 'champion', mode: 'champion', status: 200, errorKind: null, latencyMs: 4.2,
     fellBack: false, fallbackFor: null, startedAt: Date.now(), mirrored, requestBody: Buffer.from('{"instances":[[1,2,3,4]]}'),
     // A view into a larger buffer, as undici hands out: only its own bytes may cross the thread.
     responseBody: Buffer.from(`xxxx{"prediction":"${prediction}"}yyyy`).subarray(4, -4), responseTruncated: false, contentType: 'application/json',
@@ -26,7 +35,7 @@ function served(requestId: string, prediction: string, mirrored = 1): ServedObse
 }
 
 function shadowed(requestId: string, prediction: string): ShadowObservation {
-  return { route: 'iris', requestId, variant: 'iris-v2', status: 200, errorKind: null, latencyMs: 50, startedAt: Date.now(), responseBody: Buffer.from(`{"prediction":"${prediction}"}`), responseTruncated: false, contentType: 'application/json' };
+  return { route: 'iris', requestId, joinId: joinIdOf(requestId), variant: 'iris-v2', status: 200, errorKind: null, latencyMs: 50, startedAt: Date.now(), responseBody: Buffer.from(`{"prediction":"${prediction}"}`), responseTruncated: false, contentType: 'application/json' };
 }
 
 async function readLog(dir: string): Promise<Record<string, unknown>[]> {
@@ -43,7 +52,7 @@ afterEach(async () => {
 async function start(options: { maxQueue?: number; restartMs?: number; onError?: (err: Error) => void } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'swy-recorder-'));
   const metrics = new Metrics({ defaultMetrics: false });
-  const client = new RecorderClient({ policies: { policyOf: (route) => (route === 'iris' ? policy : undefined) }, metrics, settings: { sink: 'ndjson', dir }, ...options });
+  const client = new RecorderClient({ policies: { policyOf: (route) => (route === 'iris' ? policy : undefined) }, metrics, settings: { sink: 'ndjson', dir, budgets: recorderBudgets(256) }, ...options });
   client.setPolicies([['iris', { predictions: policy.predictions, pairs: policy.pairs }]]);
   clients.push(client);
   return { client, dir, metrics };

@@ -41,6 +41,7 @@ async function recordLog(dir: string, count: number, challengerErrorRate: number
     const observation: ServedObservation = {
       route: 'iris',
       requestId: `r${i}`,
+      joinId: 0,
       stickyKey: `user-${i % 500}`,
       variant: challenger ? 'iris-v2' : 'iris-v1',
       role: challenger ? 'challenger' : 'champion',
@@ -70,7 +71,7 @@ async function recordFallbacks(dir: string, count: number): Promise<string> {
   const metrics = new Metrics({ defaultMetrics: false });
   const logDir = path.join(dir, 'pairs');
   const recorder = new PairRecorder({ policies: { policyOf: () => routePolicy }, metrics, sink: new NdjsonSink(metrics, { dir: logDir }) });
-  const common = { route: 'iris', stickyKey: null, mirrored: 0, requestBody: null, responseTruncated: false, contentType: 'application/json' } as const;
+  const common = { route: 'iris', joinId: 0, stickyKey: null, mirrored: 0, requestBody: null, responseTruncated: false, contentType: 'application/json' } as const;
   for (let i = 0; i < count; i++) {
     const startedAt = START + i * 100;
     const body = Buffer.from('{"prediction":"setosa"}');
