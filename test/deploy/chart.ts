@@ -28,6 +28,7 @@ export const routerMetrics: Readonly<Record<string, { readonly labels: readonly 
   switchyard_request_duration_seconds: { labels: ['route', 'variant', 'role'], histogram: true },
   switchyard_upstream_errors_total: { labels: ['route', 'variant', 'kind'] },
   switchyard_fallbacks_total: { labels: ['route', 'variant'] },
+  switchyard_upstream_retries_total: { labels: ['route', 'variant'] },
   switchyard_rejected_requests_total: { labels: ['reason'] },
   switchyard_split_percent: { labels: ['route', 'variant'] },
   switchyard_policy_reloads_total: { labels: ['result'] },
