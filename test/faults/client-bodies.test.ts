@@ -9,7 +9,8 @@ import { request } from 'undici';
 import { loadPolicy } from '../../src/config/load.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
-import { metric, RawConnection } from './net-helpers.js';
+import { metric } from '../helpers/metrics.js';
+import { RawConnection } from '../helpers/raw-http.js';
 
 const BODY_IDLE_MS = 400;
 /** Content-Length bodies up to this size are read before dispatch; larger ones stream (low, to reach that path cheaply). */

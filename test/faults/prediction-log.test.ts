@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { metricsText, seriesValue } from '../helpers/metrics.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
 const TOKEN = 'prediction-log-token';
@@ -75,16 +76,6 @@ async function readRecords<T>(dir: string): Promise<T[]> {
   return records;
 }
 
-async function metricsText(swy: RunningSwitchyard): Promise<string> {
-  return (await request(`${swy.adminUrl}/metrics`)).body.text();
-}
-
-/** The value of one series in the /metrics text (0 when absent). */
-function seriesValue(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -144,7 +135,7 @@ describe('duplicate client request ids', () => {
     const answer = (await res.body.json()) as { joined: number; unknown: number; ambiguous: number; results: { requestId: string; status: string }[] };
     expect(answer.results.map((r) => [r.requestId, r.status])).toEqual([['dup-0', 'ambiguous_request'], ['unique-1', 'joined'], ['never-seen', 'unknown_request']]);
     expect([answer.joined, answer.ambiguous, answer.unknown]).toEqual([1, 1, 1]);
-    const metrics = await metricsText(swy);
+    const metrics = await metricsText(swy.adminUrl);
     expect(seriesValue(metrics, 'switchyard_feedback_total{result="ambiguous_request"}')).toBe(1);
     // No feedback record was written for the ambiguous id: a label is never joined to a guess.
     await swy.app.recorder.flush();
@@ -173,7 +164,7 @@ describe('large predictions with the feedback join table on', () => {
     const budgets = new Map<string, number>();
     /** Every buffer's bytes against its budget, as /metrics reports them. */
     const checkBudgets = async (): Promise<void> => {
-      const text = await metricsText(swy);
+      const text = await metricsText(swy.adminUrl);
       for (const buffer of buffers) {
         const budget = seriesValue(text, `switchyard_recorder_budget_bytes{buffer="${buffer}"}`);
         expect(budget, `budget of ${buffer}`).toBeGreaterThan(0);
@@ -198,7 +189,7 @@ describe('large predictions with the feedback join table on', () => {
     // The budgets are the documented shares of the one setting (64 MiB here): together a fifth of it.
     const total = [...budgets.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeLessThanOrEqual(0.2 * 64 * 1_048_576 + 5);
-    const metrics = await metricsText(swy);
+    const metrics = await metricsText(swy.adminUrl);
     // The overflow was dropped and counted, not kept: the join table alone would have needed 1,000 x 400 kB.
     expect(seriesValue(metrics, 'switchyard_pairs_dropped_total{sink="join_table",reason="memory_budget"}')).toBeGreaterThan(0);
     // The worker never died (before: ERR_WORKER_OUT_OF_MEMORY, and everything it held was lost).
@@ -276,7 +267,7 @@ describe('a data dir that refuses writes', () => {
       },
       async counters() {
         await swy.app.recorder.flush();
-        const text = await metricsText(swy);
+        const text = await metricsText(swy.adminUrl);
         return { written: seriesValue(text, 'switchyard_records_written_total{sink="ndjson"}'), diskErrors: seriesValue(text, 'switchyard_pairs_dropped_total{sink="ndjson",reason="disk_error"}') };
       },
     };

@@ -7,6 +7,7 @@ import { Metrics } from '../../src/metrics/registry.js';
 import { clientErrorListener } from '../../src/proxy/client-error.js';
 import { DataPathMetrics } from '../../src/proxy/data-path-metrics.js';
 import { maxRequestHeaderFields } from '../../src/proxy/headers.js';
+import { metricsText, seriesValue } from '../helpers/metrics.js';
 import { rawExchange, type RawResponse } from '../helpers/raw-http.js';
 import { routePolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -145,9 +146,9 @@ describe('hostile requests are refused before anything is forwarded', () => {
   });
 
   it('counts parser refusals with the other rejected requests', async () => {
-    const text = await (await fetch(`${swy.adminUrl}/metrics`)).text();
-    expect(text).toMatch(/switchyard_rejected_requests_total\{reason="bad_request"\} [1-9]/);
-    expect(text).toMatch(/switchyard_rejected_requests_total\{reason="headers_too_large"\} [1-9]/);
+    const text = await metricsText(swy.adminUrl);
+    expect(seriesValue(text, 'switchyard_rejected_requests_total{reason="bad_request"}')).toBeGreaterThan(0);
+    expect(seriesValue(text, 'switchyard_rejected_requests_total{reason="headers_too_large"}')).toBeGreaterThan(0);
   });
 });
 

@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { RouteView } from '../../src/admin/route-view.js';
 import type { AuditEvent } from '../../src/control/audit.js';
 import { runCli, startServe, type LogLine, type ServeProcess } from '../helpers/cli.js';
+import { metric } from '../helpers/metrics.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -52,18 +53,11 @@ async function call<T = Record<string, unknown>>(base: string, method: 'GET' | '
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await request(`${base}${url}`, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
   const text = await res.body.text();
-  return { status: res.statusCode, body: (url === '/metrics' ? text : JSON.parse(text)) as T };
+  return { status: res.statusCode, body: JSON.parse(text) as T };
 }
 
 const events = async (base: string, route?: string) => (await call<{ events: AuditEvent[] }>(base, 'GET', `/v1/events?limit=1000${route ? `&route=${route}` : ''}`)).body.events;
 const routeOf = async (base: string, route: string) => (await call<RouteView>(base, 'GET', `/v1/routes/${route}`)).body;
-
-/** A metric's value from the Prometheus text (0 when absent). */
-async function metric(base: string, name: string): Promise<number> {
-  const text = (await call<string>(base, 'GET', '/metrics')).body;
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
 
 /** Temp files of state.json left in `dir`. */
 const leftovers = async (dir: string) => (await readdir(dir)).filter((f) => /^state\.json\..*\.tmp$/.test(f));

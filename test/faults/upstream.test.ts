@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Pool, request } from 'undici';
 import { behave, startUpstream } from '../helpers/upstream.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
-import { metric, okResponse, RawConnection, startRawUpstream } from './net-helpers.js';
+import { metric } from '../helpers/metrics.js';
+import { okResponse, RawConnection, startRawUpstream } from '../helpers/raw-http.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,12 +1,14 @@
 // What the client does never counts against a variant: slow, aborted, oversized, malformed and Expect requests to a canary through real sockets.
 import { EventEmitter, once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as pace } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { stickyBucket } from '../../src/decision/bucket.js';
 import { servingArm } from '../../src/decision/split.js';
+import { metric } from '../helpers/metrics.js';
+import { RawConnection, type RawResponse } from '../helpers/raw-http.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
@@ -64,13 +66,6 @@ async function rolledBack(swy: RunningSwitchyard): Promise<boolean> {
   return ((await (await request(`${swy.adminUrl}/v1/routes/iris`)).body.json()) as { rolledBack: boolean }).rolledBack;
 }
 
-/** The value of one Prometheus series (0 when absent). */
-async function metric(swy: RunningSwitchyard, series: string): Promise<number> {
-  const text = await (await request(`${swy.adminUrl}/metrics`)).body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
 const challengerDuration = {
   sum: 'switchyard_request_duration_seconds_sum{route="iris",variant="iris-v2",role="challenger"}',
   count: 'switchyard_request_duration_seconds_count{route="iris",variant="iris-v2",role="challenger"}',
@@ -110,92 +105,6 @@ async function expectKeptAfterTick(swy: RunningSwitchyard, challengerRequests: n
   expect(a.guardrails.filter((g) => g.state === 'breach')).toEqual([]);
   expect(await rolledBack(swy)).toBe(false);
   expect(a.arms.find((arm) => arm.name === 'iris-v2')).toMatchObject({ requests: challengerRequests, failures: 0 });
-}
-
-interface RawResponse {
-  /** Interim (1xx) statuses received before the final answer. */
-  interim: number[];
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** Splits what a server sent on one connection into interim heads, the final head and its body (chunked bodies decoded). */
-function parseResponse(text: string): RawResponse {
-  const interim: number[] = [];
-  let at = 0;
-  for (;;) {
-    const headEnd = text.indexOf('\r\n\r\n', at);
-    if (headEnd === -1) throw new Error(`no complete response head in ${JSON.stringify(text)}`);
-    const [statusLine, ...lines] = text.slice(at, headEnd).split('\r\n');
-    const status = Number(statusLine!.split(' ')[1]);
-    at = headEnd + 4;
-    if (status >= 100 && status < 200) {
-      interim.push(status);
-      continue;
-    }
-    const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-    let body = text.slice(at);
-    if (headers['transfer-encoding'] === 'chunked') {
-      let decoded = '';
-      let i = 0;
-      for (;;) {
-        const sizeEnd = body.indexOf('\r\n', i);
-        const size = Number.parseInt(body.slice(i, sizeEnd), 16);
-        if (!(size > 0)) break;
-        decoded += body.slice(sizeEnd + 2, sizeEnd + 2 + size);
-        i = sizeEnd + 2 + size + 2;
-      }
-      body = decoded;
-    }
-    return { interim, status, headers, body };
-  }
-}
-
-/** One raw HTTP/1.1 connection: the test decides every byte and when it is sent (a client library would not misbehave). */
-class RawConnection {
-  readonly socket: Socket;
-  received = '';
-  readonly #arrived = new EventEmitter();
-  readonly #closed: Promise<void>;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.setEncoding('latin1');
-    socket.on('data', (text: string) => {
-      this.received += text;
-      this.#arrived.emit('data');
-    });
-    // A reset after the answer arrived (the proxy closes oversized uploads) is not the test's concern.
-    socket.on('error', () => undefined);
-    this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
-  }
-
-  static async open(base: string): Promise<RawConnection> {
-    const { hostname, port } = new URL(base);
-    const socket = connect(Number(port), hostname);
-    await once(socket, 'connect');
-    return new RawConnection(socket);
-  }
-
-  write(text: string): void {
-    this.socket.write(text, 'latin1');
-  }
-
-  /** Resolves once the received bytes match `pattern`. */
-  async until(pattern: RegExp, timeoutMs = 5_000): Promise<void> {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    while (!pattern.test(this.received)) {
-      if (this.socket.destroyed) throw new Error(`connection closed before ${pattern} arrived; got ${JSON.stringify(this.received)}`);
-      await Promise.race([once(this.#arrived, 'data', { signal: deadline }), this.#closed]);
-    }
-  }
-
-  /** Waits for the server to close the connection (requests are sent with Connection: close) and parses the answer. */
-  async response(): Promise<RawResponse> {
-    await this.#closed;
-    return parseResponse(this.received);
-  }
 }
 
 function head(key: string, framing: string, extra = ''): string {
@@ -282,8 +191,8 @@ describe('client faults never count against a variant', () => {
     // The slow request is the challenger's only one so far: the analysis' median is that request's recorded latency.
     await expect.poll(async () => (await challengerArm(swy)).requests, { timeout: 5_000, interval: 20 }).toBe(1);
     expect((await challengerArm(swy)).medianLatencyMs!).toBeLessThan(P99_CEILING_MS / 4);
-    expect(await metric(swy, challengerDuration.count)).toBe(1);
-    expect(await metric(swy, challengerDuration.sum)).toBeLessThan(P99_CEILING_MS / 4 / 1_000);
+    expect(await metric(swy.adminUrl, challengerDuration.count)).toBe(1);
+    expect(await metric(swy.adminUrl, challengerDuration.sum)).toBeLessThan(P99_CEILING_MS / 4 / 1_000);
     // Enough challenger requests for the p99 breaker to judge, then a tick over them.
     await ordinaryChallengerRequests(swy, 5, 'fast');
     await expectKeptAfterTick(swy, 6);
@@ -300,8 +209,8 @@ describe('client faults never count against a variant', () => {
       expect(response.status).toBe(413);
       expect(JSON.parse(response.body)).toMatchObject({ error: { code: 'SWY_ERR_BODY_TOO_LARGE' } });
     }
-    await expect.poll(() => metric(swy, 'switchyard_rejected_requests_total{reason="body_too_large"}'), { timeout: 5_000, interval: 20 }).toBe(10);
-    expect(await metric(swy, 'switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="body_too_large"}')).toBe(0);
+    await expect.poll(() => metric(swy.adminUrl, 'switchyard_rejected_requests_total{reason="body_too_large"}'), { timeout: 5_000, interval: 20 }).toBe(10);
+    expect(await metric(swy.adminUrl, 'switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="body_too_large"}')).toBe(0);
     await ordinaryChallengerRequests(swy, 5, 'fast');
     await expectKeptAfterTick(swy, 5);
   });
@@ -337,8 +246,8 @@ describe('client faults never count against a variant', () => {
         conn.socket.destroy();
       }),
     );
-    await expect.poll(() => metric(swy, 'switchyard_rejected_requests_total{reason="client_abort"}'), { timeout: 5_000, interval: 20 }).toBe(11);
-    expect(await metric(swy, 'switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="client_abort"}')).toBe(0);
+    await expect.poll(() => metric(swy.adminUrl, 'switchyard_rejected_requests_total{reason="client_abort"}'), { timeout: 5_000, interval: 20 }).toBe(11);
+    expect(await metric(swy.adminUrl, 'switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="client_abort"}')).toBe(0);
     challenger.setBehaviour(behave.json('setosa'));
     await ordinaryChallengerRequests(swy, 5, 'fast');
     await expectKeptAfterTick(swy, 5);
@@ -377,10 +286,10 @@ describe('client faults never count against a variant', () => {
         await started;
         await then(conn);
         sent++;
-        await expect.poll(() => metric(swy, 'switchyard_rejected_requests_total{reason="client_abort"}'), { timeout: 5_000, interval: 20 }).toBe(sent);
+        await expect.poll(() => metric(swy.adminUrl, 'switchyard_rejected_requests_total{reason="client_abort"}'), { timeout: 5_000, interval: 20 }).toBe(sent);
       }
     }
-    for (const kind of ['reset', 'other', 'client_abort']) expect(await metric(swy, `switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="${kind}"}`)).toBe(0);
+    for (const kind of ['reset', 'other', 'client_abort']) expect(await metric(swy.adminUrl, `switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="${kind}"}`)).toBe(0);
     await ordinaryChallengerRequests(swy, 5, 'fast');
     await expectKeptAfterTick(swy, 5);
   });
@@ -400,6 +309,6 @@ describe('client faults never count against a variant', () => {
     const a = await analysis(swy);
     expect(a.phase).toBe('rolled_back');
     expect(a.arms.find((arm) => arm.name === 'iris-v2')!.failures).toBeGreaterThanOrEqual(5);
-    expect(await metric(swy, 'switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="status_5xx"}')).toBeGreaterThanOrEqual(5);
+    expect(await metric(swy.adminUrl, 'switchyard_upstream_errors_total{route="iris",variant="iris-v2",kind="status_5xx"}')).toBeGreaterThanOrEqual(5);
   });
 });
