@@ -16,7 +16,7 @@ import type { AuditEvent } from '../../src/control/audit.js';
 import { runCli, startServe, type LogLine, type ServeProcess } from '../helpers/cli.js';
 import { metric } from '../helpers/metrics.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
-import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startUpstreamPair, type UpstreamPair } from '../helpers/upstream.js';
 
 const TOKEN = 'state-faults-token';
 const TOKENS = [{ name: 'admin', secret: TOKEN }];
@@ -24,16 +24,9 @@ const TOKENS = [{ name: 'admin', secret: TOKEN }];
 interface Warning { code: string; message: string }
 interface Persistence { persisted: boolean; warnings?: Warning[] }
 
-let champion: Upstream;
-let challenger: Upstream;
-beforeAll(async () => {
-  champion = await startUpstream(behave.json('v1'), { name: 'v1' });
-  challenger = await startUpstream(behave.json('v2'), { name: 'v2' });
-});
-afterAll(async () => {
-  await champion?.close();
-  await challenger?.close();
-});
+let upstreams: UpstreamPair;
+beforeAll(async () => (upstreams = await startUpstreamPair()));
+afterAll(() => upstreams?.close());
 
 /** Routes named `names`, each with a canary `<name>-v2` at 10 % and a shadow `<name>-v3` at 100 %, unless `challengers` says otherwise. */
 function policy(names: readonly string[], challengers?: (name: string) => { name: string; mode: string; percent: number }[]): unknown {
@@ -41,8 +34,8 @@ function policy(names: readonly string[], challengers?: (name: string) => { name
     routes: names.map((name) => ({
       name,
       match: { pathPrefix: `/v1/models/${name}`, methods: ['POST'] },
-      champion: { name: `${name}-v1`, url: champion.url },
-      challengers: (challengers?.(name) ?? [{ name: `${name}-v2`, mode: 'canary', percent: 10 }, { name: `${name}-v3`, mode: 'shadow', percent: 100 }]).map((c) => ({ ...c, url: challenger.url })),
+      champion: { name: `${name}-v1`, url: upstreams.champion.url },
+      challengers: (challengers?.(name) ?? [{ name: `${name}-v2`, mode: 'canary', percent: 10 }, { name: `${name}-v3`, mode: 'shadow', percent: 100 }]).map((c) => ({ ...c, url: upstreams.challenger.url })),
       stickiness: { header: 'x-user-id' },
     })),
   };

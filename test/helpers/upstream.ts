@@ -200,3 +200,24 @@ export async function startUpstream(initial: UpstreamBehaviour = behave.json(), 
     },
   };
 }
+
+/** A champion answering 'v1' and a challenger answering 'v2', started together for a test file's routes. */
+export interface UpstreamPair {
+  readonly champion: Upstream;
+  readonly challenger: Upstream;
+  close(): Promise<void>;
+}
+
+/** Starts the champion ('v1', named v1) and challenger ('v2', named v2) that policy tests point their routes at. */
+export async function startUpstreamPair(): Promise<UpstreamPair> {
+  const champion = await startUpstream(behave.json('v1'), { name: 'v1' });
+  const challenger = await startUpstream(behave.json('v2'), { name: 'v2' });
+  return {
+    champion,
+    challenger,
+    close: async () => {
+      await champion.close();
+      await challenger.close();
+    },
+  };
+}

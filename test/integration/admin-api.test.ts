@@ -16,7 +16,7 @@ import { UnleashAdminClient } from '../../src/flags/unleash-admin.js';
 import type { UnleashSettings } from '../../src/flags/unleash.js';
 import { getSharedUnleashServer, type UnleashServerInfo } from '../helpers/unleash-server.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
-import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startUpstreamPair, type UpstreamPair } from '../helpers/upstream.js';
 
 const ENV = 'development';
 const ADMIN_SECRET = `admin-${randomUUID()}`;
@@ -69,23 +69,16 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 
   throw new Error(`${what}: not reached within ${timeoutMs} ms`);
 }
 
-let champion: Upstream;
-let challenger: Upstream;
-beforeAll(async () => {
-  champion = await startUpstream(behave.json('v1'), { name: 'v1' });
-  challenger = await startUpstream(behave.json('v2'), { name: 'v2' });
-});
-afterAll(async () => {
-  await champion?.close();
-  await challenger?.close();
-});
+let upstreams: UpstreamPair;
+beforeAll(async () => (upstreams = await startUpstreamPair()));
+afterAll(() => upstreams?.close());
 
 describe('admin token authentication', () => {
   let open: RunningSwitchyard;
   let guarded: RunningSwitchyard;
   beforeAll(async () => {
-    open = await startSwitchyard(twoChallengerPolicy(champion.url, challenger.url));
-    guarded = await startSwitchyard(twoChallengerPolicy(champion.url, challenger.url), { adminTokens: TOKENS });
+    open = await startSwitchyard(twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url));
+    guarded = await startSwitchyard(twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url), { adminTokens: TOKENS });
   });
   afterAll(async () => {
     await open?.close();
@@ -154,7 +147,7 @@ describe('split changes on a route without a flag', () => {
   const keys = Array.from({ length: 300 }, (_, i) => `admin-user-${i}`);
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'swy-admin-data-'));
-    swy = await startSwitchyard(twoChallengerPolicy(champion.url, challenger.url), { adminTokens: TOKENS, dataDir });
+    swy = await startSwitchyard(twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url), { adminTokens: TOKENS, dataDir });
   });
   afterAll(async () => {
     await swy?.close();
@@ -234,7 +227,7 @@ describe('split changes on a route without a flag', () => {
     expect(saved).toMatchObject({ paused: ['iris'], rolledBack: ['iris'], overrides: { iris: { groupId: 'iris' } } });
 
     await swy.close();
-    swy = await startSwitchyard(twoChallengerPolicy(champion.url, challenger.url), { adminTokens: TOKENS, dataDir });
+    swy = await startSwitchyard(twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url), { adminTokens: TOKENS, dataDir });
     expect((await call<RouteView>(swy.adminUrl, 'GET', '/v1/routes/iris')).body).toMatchObject({
       paused: true, rolledBack: true, champion: { servedPercent: 100 }, challengers: [{ name: 'iris-v2', percent: 40, servedPercent: 0 }, { name: 'iris-v3', percent: 0 }],
     });
@@ -256,7 +249,7 @@ describe('audit log and state store limits', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'swy-state-'));
     try {
       await writeFile(path.join(dir, 'state.json'), '{"version":1,"rolledBack":[');
-      const err = await startSwitchyard(twoChallengerPolicy(champion.url, challenger.url), { dataDir: dir }).then(() => null, (e: unknown) => e);
+      const err = await startSwitchyard(twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url), { dataDir: dir }).then(() => null, (e: unknown) => e);
       expect(err).toMatchObject({ code: 'SWY_ERR_STATE_READ' });
       expect((err as Error).message).toContain('state.json');
     } finally {
@@ -285,7 +278,7 @@ describe('split changes on flag-driven routes write through to Unleash', () => {
     await admin.createFlag(flag, { type: 'experiment' });
     await admin.addFlexibleRollout(flag, ENV, { rollout: 10, stickiness: 'default', groupId: flag });
     await admin.enable(flag, ENV);
-    const policy = twoChallengerPolicy(champion.url, challenger.url, { flag: { name: flag } }) as { routes: Record<string, unknown>[] };
+    const policy = twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url, { flag: { name: flag } }) as { routes: Record<string, unknown>[] };
     policy.routes.push({ ...policy.routes[0]!, name: 'fresh', match: { pathPrefix: '/v1/models/fresh', methods: ['POST'] }, flag: { name: fresh } });
     swy = await startSwitchyard(policy, { adminTokens: TOKENS, flags: settings(unleash.adminToken) });
     readOnly = await startSwitchyard(policy, { adminTokens: TOKENS, flags: settings(null) });
@@ -383,7 +376,7 @@ describe('CLI against a running instance', () => {
     });
   beforeAll(async () => {
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
-    swy = await startSwitchyard(twoChallengerPolicy(champion.url, challenger.url), { adminTokens: TOKENS });
+    swy = await startSwitchyard(twoChallengerPolicy(upstreams.champion.url, upstreams.challenger.url), { adminTokens: TOKENS });
   });
   afterAll(async () => {
     await swy?.close();
