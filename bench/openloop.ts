@@ -17,6 +17,11 @@ export interface OpenLoopOptions {
   method?: Dispatcher.HttpMethod;
   body?: string;
   headers?: Record<string, string>;
+  /**
+   * Headers of request i on top of `headers` (e.g. a distinct sticky key and x-request-id per request), asked at its
+   * send time; the companion gets the same. The preconnect round sends `headers` only.
+   */
+  headersFor?: (index: number) => Record<string, string>;
   /** How long to wait for stragglers after the last send before counting them as unfinished. */
   drainTimeoutMs?: number;
   /** Per-request headers and body timeout. */
@@ -257,7 +262,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   const connections = options.connections ?? 64;
   const timeout = options.requestTimeoutMs ?? 10_000;
   const pool = new Pool(target.origin, { connections, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 30_000 });
-  const request: Dispatcher.DispatchOptions = {
+  const fixedRequest: Dispatcher.DispatchOptions = {
     path: target.pathname + target.search,
     method: options.method ?? 'GET',
     headers: options.headers ?? {},
@@ -265,12 +270,12 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
   };
   const companionTarget = options.companionUrl === undefined ? null : new URL(options.companionUrl);
   const companionPool = companionTarget === null ? null : new Pool(companionTarget.origin, { connections, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 30_000 });
-  const companionRequest: Dispatcher.DispatchOptions | null = companionTarget === null ? null : { ...request, path: companionTarget.pathname + companionTarget.search };
+  const fixedCompanionRequest: Dispatcher.DispatchOptions | null = companionTarget === null ? null : { ...fixedRequest, path: companionTarget.pathname + companionTarget.search };
   try {
     // Open connections first so connection setup is not measured (one round, not a closed-loop warm-up).
     const preconnect = options.preconnect ?? connections;
     const open = (p: Pool, r: Dispatcher.DispatchOptions) => Array.from({ length: preconnect }, () => new Promise<void>((resolve) => p.dispatch(r, new Call(null, 0, () => resolve()))));
-    await Promise.all([...open(pool, request), ...(companionPool === null ? [] : open(companionPool, companionRequest!))]);
+    await Promise.all([...open(pool, fixedRequest), ...(companionPool === null ? [] : open(companionPool, fixedCompanionRequest!))]);
 
     const leadIn = Math.max(0, Math.round(options.rate * (options.leadInSeconds ?? 0)));
     const total = leadIn + Math.max(1, Math.round(options.rate * options.seconds));
@@ -290,6 +295,9 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<OpenLoopRes
       while (next < total && (schedule.intendedMs[next] as number) <= now) {
         if (next === leadIn && leadIn > 0) options.onStart?.();
         schedule.sentMs[next] = now;
+        const extra = options.headersFor?.(next);
+        const request = extra === undefined ? fixedRequest : { ...fixedRequest, headers: { ...options.headers, ...extra } };
+        const companionRequest = extra === undefined || fixedCompanionRequest === null ? fixedCompanionRequest : { ...fixedCompanionRequest, headers: request.headers };
         if (companion === null) pool.dispatch(request, new Call(schedule, next, null));
         else {
           // Which of the two leaves first alternates, so neither series is always second on the wire.

@@ -1,15 +1,15 @@
 // `npm run bench`: one run with paired, alternating repetitions over direct, Switchyard (percent 0, canary 10%) and peers.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runOpenLoop } from './openloop.js';
 import { delayHeader } from './upstream-stub.js';
 import { runCapacity } from './lib/capacity.js';
+import { machine, numberFrom } from './lib/env.js';
 import { startFleet, targetIds, type Fleet, type Target, type TargetId } from './lib/fleet.js';
 import { requestBody, requestHeaders } from './lib/payload.js';
 import { cpuDelta, cpuSnapshot, treeRssMiB, type CpuSnapshot } from './lib/proc-stat.js';
-import { ProcessGroup } from './lib/processes.js';
+import { withProcessGroup } from './lib/processes.js';
 import { checkGoals, markdown, summarise, type CapacityRun, type LatencyRun, type Pair } from './lib/report.js';
 import { findRepoRoot } from './lib/repo.js';
 import { servedByVariant, shares } from './lib/served.js';
@@ -36,14 +36,6 @@ export interface BenchConfig {
   /** Targets that also get a stall-excluded latency run (the direct upstream sent alongside as a companion). */
   quietTargets: TargetId[];
   nodeFlags: string[];
-}
-
-function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
-  return value;
 }
 
 /** A comma list of target ids; an unknown id is an error naming the variable and the ids there are. */
@@ -81,17 +73,6 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     // The goal's target, its stack floor and nginx; BENCH_QUIET_TARGETS=none skips the stall-excluded runs.
     quietTargets: env.BENCH_QUIET_TARGETS === 'none' ? [] : targetList('BENCH_QUIET_TARGETS', env.BENCH_QUIET_TARGETS ?? 'switchyard-canary,bare-dispatch,nginx'),
     nodeFlags: ['--max-semi-space-size=64'],
-  };
-}
-
-function machine(): Record<string, string | number> {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  return {
-    nproc: os.availableParallelism(),
-    cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node: process.version,
   };
 }
 
@@ -213,16 +194,8 @@ class Bench {
 /** Runs the whole bench and returns the path of the results file. */
 export async function runBench(config: BenchConfig): Promise<string> {
   const repoRoot = findRepoRoot(path.dirname(fileURLToPath(import.meta.url)));
-  const group = new ProcessGroup();
-  const onSignal = (signal: NodeJS.Signals) => {
-    log(`\n${signal}: stopping the processes under test`);
-    void group.stopAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'swy-bench-'));
   const startedAt = new Date();
-  try {
+  return withProcessGroup('swy-bench-', async (group, dir) => {
     const fleet = await startFleet(group, { repoRoot, dir, origin: config.origin, stubDelayMs: 0, nodeFlags: config.nodeFlags });
     for (const notice of fleet.skipped) log(`NOTICE: ${notice.reason}`);
     const measured = fleet.targets.filter((t) => t.id !== 'direct' && (config.targets === null || config.targets.includes(t.id)));
@@ -278,12 +251,7 @@ export async function runBench(config: BenchConfig): Promise<string> {
     if (noisyPairs > 0) log(`Note: ${noisyPairs} pair(s) kept foreign CPU above ${config.noisePct}% after retries; treat their spread with care.`);
     log(`Results: ${path.relative(process.cwd(), file)} (${Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000)} s)`);
     return file;
-  } finally {
-    await group.stopAll();
-    rmSync(dir, { recursive: true, force: true });
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  }, log);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -116,27 +116,31 @@ export async function startOrigin(group: ProcessGroup, options: Pick<FleetOption
   return { kind: options.origin === 'nginx' && nginx !== null ? 'nginx' : 'stub', pid: member.pid, champion, challenger, version, member };
 }
 
-/** Starts `switchyard serve` (the built CLI) as a child process on free ports and waits for /readyz. */
-export async function startSwitchyardProcess(group: ProcessGroup, options: Pick<FleetOptions, 'repoRoot' | 'dir' | 'nodeFlags'>, name: string, policy: string): Promise<{ member: Managed; url: string; adminUrl: string }> {
+/**
+ * Starts `switchyard serve` (the built CLI) as a child process on free ports and waits for /readyz. `env` adds
+ * SWITCHYARD_* settings (e.g. SWITCHYARD_MEMORY_MB) to the clean environment; its data dir is `<dir>/<name>-data`.
+ */
+export async function startSwitchyardProcess(group: ProcessGroup, options: Pick<FleetOptions, 'repoRoot' | 'dir' | 'nodeFlags'>, name: string, policy: string, env: Record<string, string> = {}): Promise<{ member: Managed; url: string; adminUrl: string; dataDir: string }> {
   const port = await freePort();
   const adminPort = await freePort();
   const policyFile = path.join(options.dir, `${name}.yaml`);
   writeFileSync(policyFile, policy);
   const dataDir = path.join(options.dir, `${name}-data`);
   mkdirSync(dataDir, { recursive: true });
-  const env = cleanEnv({
+  const childEnv = cleanEnv({
     SWITCHYARD_PORT: String(port),
     SWITCHYARD_ADMIN_PORT: String(adminPort),
     SWITCHYARD_HOST: '127.0.0.1',
     SWITCHYARD_LOG_LEVEL: 'warn',
     SWITCHYARD_DATA_DIR: dataDir,
+    ...env,
   });
   const cli = path.join(options.repoRoot, 'dist/src/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
-  const member = group.start(name, process.execPath, [...options.nodeFlags, cli, 'serve', '--config', policyFile], env);
+  const member = group.start(name, process.execPath, [...options.nodeFlags, cli, 'serve', '--config', policyFile], childEnv);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitForHttp(`${adminUrl}/readyz`, { status: 200, member });
-  return { member, url: `http://127.0.0.1:${port}`, adminUrl };
+  return { member, url: `http://127.0.0.1:${port}`, adminUrl, dataDir };
 }
 
 /**

@@ -111,16 +111,19 @@ export function userSystemTicks(pid: number): { user: number; system: number } {
   return { user: Number(fields[11]), system: Number(fields[12]) };
 }
 
+/** A kB field of /proc/<pid>/status (VmRSS: resident now, VmHWM: the kernel's peak of it), in KiB; null once it exited. */
+export function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const match = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match?.[1] === undefined ? null : Number(match[1]);
+  } catch {
+    return null; // exited meanwhile
+  }
+}
+
 /** Resident set size of a process tree in MiB (VmRSS summed). */
 export function treeRssMiB(root: number): number {
   let kib = 0;
-  for (const pid of processTree(root)) {
-    try {
-      const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (match?.[1] !== undefined) kib += Number(match[1]);
-    } catch {
-      // exited meanwhile
-    }
-  }
+  for (const pid of processTree(root)) kib += statusKiB(pid, 'VmRSS') ?? 0;
   return kib / 1024;
 }

@@ -1,7 +1,10 @@
 // Child processes under test: start, wait until ready, and always stop them (also on error, Ctrl-C or exit).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { processTree } from './proc-stat.js';
 
 /** A started child with its recent output kept for error messages. */
@@ -116,6 +119,29 @@ export class ProcessGroup {
     if (this.#hooked) return;
     this.#hooked = true;
     process.once('exit', () => this.killAllSync());
+  }
+}
+
+/**
+ * Runs `body` with a new ProcessGroup and a scratch directory (`<tmp>/<scratchPrefix>XXXXXX`); afterwards every process
+ * it started is stopped and the directory removed, also on an error, and on SIGINT or SIGTERM (then exit code 130).
+ */
+export async function withProcessGroup<T>(scratchPrefix: string, body: (group: ProcessGroup, dir: string) => Promise<T>, log: (line: string) => void = console.error): Promise<T> {
+  const group = new ProcessGroup();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`\n${signal}: stopping the processes under test`);
+    void group.stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const dir = mkdtempSync(path.join(os.tmpdir(), scratchPrefix));
+  try {
+    return await body(group, dir);
+  } finally {
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -1,24 +1,9 @@
 // Reads Switchyard's admin /metrics and counts the requests each variant served (proves a split really happened).
-import http from 'node:http';
+import { scrapeMetrics, sumBy } from './metrics.js';
 
 /** Requests answered per serving variant, summed over routes, roles and status classes. */
 export async function servedByVariant(adminUrl: string): Promise<Record<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    http
-      .get(`${adminUrl}/metrics`, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-  const counts: Record<string, number> = {};
-  for (const match of text.matchAll(/^switchyard_requests_total\{([^}]*)\} (\S+)$/gm)) {
-    const variant = /variant="([^"]*)"/.exec(match[1] ?? '')?.[1] ?? '?';
-    counts[variant] = (counts[variant] ?? 0) + Number(match[2]);
-  }
-  return counts;
+  return sumBy(await scrapeMetrics(adminUrl), 'switchyard_requests_total', ['variant']);
 }
 
 /** Turns counts into shares of the total (0 when nothing was served). */
