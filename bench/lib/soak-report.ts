@@ -75,11 +75,15 @@ export function budgetCheck(samples: readonly RssSample[], highWaterMiB: number 
   return { memoryMb, peakMiB, sampledMaxMiB, share: peakMiB / memoryMb, verdict: peakMiB <= memoryMb ? 'PASS' : 'MISS' };
 }
 
-/** Mean and largest RSS of each whole or partial minute of the run: shows a trend that single samples hide. */
+/**
+ * Mean and largest RSS of each minute of the run: shows a trend that single samples hide. The sample taken as the
+ * load ends (t = 180.0x s) counts in the last minute rather than opening one of its own.
+ */
 export function rssByMinute(samples: readonly RssSample[]): { minute: number; meanMiB: number; maxMiB: number }[] {
+  const lastMinute = Math.max(0, Math.floor((Math.round(Math.max(0, ...samples.map((s) => s.tS))) - 1) / 60));
   const minutes = new Map<number, number[]>();
   for (const s of samples) {
-    const minute = Math.floor(s.tS / 60);
+    const minute = Math.min(lastMinute, Math.floor(s.tS / 60));
     minutes.set(minute, [...(minutes.get(minute) ?? []), s.rssMiB]);
   }
   return [...minutes.entries()].sort(([a], [b]) => a - b).map(([minute, values]) => ({ minute, meanMiB: values.reduce((a, b) => a + b, 0) / values.length, maxMiB: Math.max(...values) }));
@@ -183,7 +187,7 @@ export function soakMarkdown(r: SoakResult): string {
     '',
     `RSS by minute, mean / max MiB: ${rssByMinute(r.rss).map((m) => `${m.minute}-${m.minute + 1} min ${m.meanMiB.toFixed(0)} / ${m.maxMiB.toFixed(0)}`).join('; ')}.`,
     '',
-    'RSS every 15 s; the other columns from the last /metrics scrape (every 10 s) before it. Serving heap: the serving thread\'s V8 heap (new space: the young generation); external: its Buffers.',
+    'RSS every 15 s; the other columns from the last /metrics scrape (every 10 s) before it. Serving heap: the serving thread\'s V8 heap as committed, not all of it resident (new space: its young generation); external: its Buffers.',
     '',
     '| t s | RSS MiB | serving heap MiB (new space) | external MiB | buffered MiB | records written | dropped |',
     '|---|---|---|---|---|---|---|',

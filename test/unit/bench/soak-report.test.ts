@@ -67,11 +67,13 @@ describe('timeline and rssByMinute', () => {
     expect(rows[2]!.written).toBe(1_500);
   });
 
-  it('gives each minute its mean and largest RSS', () => {
+  it('gives each minute its mean and largest RSS, the sample at the very end counting in the last minute', () => {
     expect(rssByMinute(series(119, (t) => (t < 60 ? 100 : 200 + (t === 90 ? 50 : 0))))).toEqual([
       { minute: 0, meanMiB: 100, maxMiB: 100 },
       { minute: 1, meanMiB: 200 + 50 / 60, maxMiB: 250 },
     ]);
+    const ending = [...series(119, () => 100), { tS: 120.03, rssMiB: 160 }];
+    expect(rssByMinute(ending).map((m) => [m.minute, m.maxMiB])).toEqual([[0, 100], [1, 160]]);
   });
 });
 
