@@ -2,7 +2,7 @@
 import type { GuardrailPolicy } from '../config/policy-schema.js';
 import { defaultGuardrails } from '../config/policy-schema.js';
 import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from '../record/port.js';
-import { createCounts, createMoments, mergeCounts, mergeMoments, pushCount, pushMoment, type Counts, type Moments } from './stats/index.js';
+import { createCounts, createMoments, quickSelect, mergeCounts, mergeMoments, pushCount, pushMoment, type Counts, type Moments } from './stats/index.js';
 
 /** Latency floor for the log transform: sub-microsecond timings would otherwise dominate the log mean. */
 const LATENCY_FLOOR_MS = 0.05;
@@ -92,35 +92,6 @@ export function stratumPairs(strata: Iterable<Stratum>, key: string): StratumPai
 /** Key of an arm in payloads and strata: `champion`, `challenger:<name>` or `shadow:<name>`. */
 export function armKey(role: 'champion' | 'challenger' | 'shadow', name: string): string {
   return role === 'champion' ? 'champion' : `${role}:${name}`;
-}
-
-/**
- * The k-th smallest value (0-based) of `values`, reordering them in place: Hoare's selection, linear on average, where a
- * full sort of the ring was the largest single cost of a replicate in `switchyard simulate`.
- */
-export function select(values: Float64Array, k: number): number {
-  let lo = 0;
-  let hi = values.length - 1;
-  while (lo < hi) {
-    const pivot = values[(lo + hi) >>> 1]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (values[i]! < pivot) i++;
-      while (values[j]! > pivot) j--;
-      if (i <= j) {
-        const t = values[i]!;
-        values[i] = values[j]!;
-        values[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return values[k]!;
-  }
-  return values[k]!;
 }
 
 /** 32-bit FNV-1a of a string: spreads sticky keys over the unit bitmap independently of the bucketing hash. */
@@ -269,7 +240,7 @@ export class RouteWindow {
     this.#sinceRefresh = 0;
     const scratch = (this.#scratch ??= new Float64Array(ring.length));
     scratch.set(ring);
-    this.p95ThresholdMs = select(scratch, Math.ceil(0.95 * scratch.length) - 1);
+    this.p95ThresholdMs = quickSelect(scratch, Math.ceil(0.95 * scratch.length) - 1);
     this.scaledThresholdMs = this.p95ThresholdMs / this.ratio;
   }
 

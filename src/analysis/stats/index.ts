@@ -80,7 +80,7 @@ export type { BinomialTestOptions, BinomialTestResult } from './binomial.js';
 export { pairedTTest, pairedTTestSamples, relativeLift, tPValue, welchTTest, welchTTestSamples } from './means.js';
 export type { PairedTTestResult, RelativeLift, TTestOptions, WelchTTestResult } from './means.js';
 
-export { averageRanks, hodgesLehmannShift, mannWhitneyU, wilcoxonSignedRank, wilcoxonSignedRankSamples } from './ranks.js';
+export { averageRanks, hodgesLehmannShift, mannWhitneyU, quickSelect, wilcoxonSignedRank, wilcoxonSignedRankSamples } from './ranks.js';
 export type { MannWhitneyOptions, MannWhitneyResult, RankResult, WilcoxonOptions, WilcoxonResult } from './ranks.js';
 
 export { mcNemarTest } from './paired.js';

@@ -187,7 +187,7 @@ export function hodgesLehmannShift(x: ArrayLike<number>, y: ArrayLike<number>): 
 }
 
 /** Rearranges `values` so values[k] is the k-th smallest (0-based) and returns it (Hoare partition, median-of-three). */
-function quickSelect(values: Float64Array, k: number): number {
+export function quickSelect(values: Float64Array, k: number): number {
   let left = 0;
   let right = values.length - 1;
   while (right > left) {

@@ -1,7 +1,8 @@
 // The live window: unit counting for the sample-ratio check, refused latency samples, the tail threshold and client faults.
 import { describe, expect, it } from 'vitest';
 import { defaultGuardrails, type GuardrailPolicy } from '../../../src/config/policy-schema.js';
-import { LiveWindows, RouteWindow, select } from '../../../src/analysis/window.js';
+import { LiveWindows, RouteWindow } from '../../../src/analysis/window.js';
+import { quickSelect } from '../../../src/analysis/stats/index.js';
 import type { ServedObservation } from '../../../src/record/port.js';
 
 const policy: GuardrailPolicy = { ...defaultGuardrails, latency: { ...defaultGuardrails.latency, baselineRequests: 20, ratio: 2, p99CeilingMs: 100 } };
@@ -101,7 +102,7 @@ describe('split epochs (strata)', () => {
   });
 });
 
-describe('select', () => {
+describe('quickSelect (the tail threshold\'s selection)', () => {
   it('returns the k-th smallest value, as a sort would, for ties, runs and random data', () => {
     const random = (() => {
       let state = 11;
@@ -117,7 +118,7 @@ describe('select', () => {
     for (const values of cases) {
       const sorted = [...values].sort((a, b) => a - b);
       for (const k of [0, Math.floor(values.length / 2), Math.ceil(0.95 * values.length) - 1, values.length - 1]) {
-        expect(select(Float64Array.from(values), k)).toBe(sorted[k]);
+        expect(quickSelect(Float64Array.from(values), k)).toBe(sorted[k]);
       }
     }
   });
