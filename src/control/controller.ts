@@ -476,10 +476,10 @@ export class Controller {
    * A person promotes the route now (phases.ts planPromotion says what that means per mode): the challenger serves
    * 100 %, the route is promoted and the controller stops moving it, audited as `promote` with who did it.
    */
-  async promote(route: CompiledRoute, who: string, note?: string): Promise<PromoteResult> {
-    const name = route.name;
+  async promote(name: string, who: string, note?: string): Promise<PromoteResult> {
     const decision = this.#deps.splits.snapshot.byName.get(name);
     if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(name);
+    const route = decision.route;
     this.#refuseOnFollower(name, 'promotion');
     const memory = this.#memoryFor(decision);
     const controlled = this.#controlled(decision);

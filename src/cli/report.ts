@@ -1,4 +1,4 @@
-// `switchyard analyze <pairs.ndjson>...`: reads prediction logs (plain or gzip-rotated) and prints a per-route report.
+// `switchyard report <pairs.ndjson>...` (formerly `analyze`): reads prediction logs (plain or gzip-rotated) and prints an offline per-route report.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { buildPairsReport, type LogRecord, type RouteReport } from '../analysis/pairs-report.js';
 import { helpOption } from './options.js';
 
-const usage = 'Usage: switchyard analyze <file-or-dir>... [--json]\nReads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such file in it).';
+const usage = 'Usage: switchyard report <file-or-dir>... [--json]\nOffline report over prediction logs: reads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such file in it).\nFor the live guardrails of a running route use `switchyard analysis <route>`.';
 
 /** The log files behind the arguments: files as given, and every .ndjson/.ndjson.gz file of a directory (sorted). */
 export async function expand(targets: string[]): Promise<string[]> {
@@ -62,12 +62,12 @@ function render(report: RouteReport): string {
   return lines.join('\n');
 }
 
-export async function analyzeCommand(args: string[]): Promise<number> {
+export async function reportCommand(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args, options: { json: { type: 'boolean' }, ...helpOption }, allowPositionals: true, strict: true });
   } catch (err) {
-    console.error(`switchyard analyze: ${(err as Error).message}`);
+    console.error(`switchyard report: ${(err as Error).message}`);
     return 2;
   }
   if (parsed.values.help || parsed.positionals.length === 0) {
@@ -78,7 +78,7 @@ export async function analyzeCommand(args: string[]): Promise<number> {
   try {
     files = await expand(parsed.positionals);
   } catch (err) {
-    console.error(`switchyard analyze: ${(err as Error).message}`);
+    console.error(`switchyard report: ${(err as Error).message}`);
     return 1;
   }
   const skipped = { lines: 0 };
