@@ -7,8 +7,9 @@ import { SWY_ERR_BAD_REQUEST, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import { adminNameOf, type AdminAuth } from './auth.js';
 
 const note = z.string({ message: 'must be a string' }).max(1_000, { message: 'must be at most 1000 characters' });
+const stepMessage = 'must be the step index the route waits to enter (analysis: approval.step), or "promote"';
 const approveBody = z.strictObject({
-  step: z.union([z.number().int().min(0), z.literal('promote')], { message: 'must be the step index the route waits to enter (analysis: approval.step), or "promote"' }).optional(),
+  step: z.union([z.number().int({ message: stepMessage }).min(0, { message: stepMessage }), z.literal('promote')], { message: stepMessage }).optional(),
   note: note.optional(),
 });
 const promoteBody = z.strictObject({ note: note.optional() });

@@ -463,7 +463,7 @@ export class Controller {
         case 'webhook_only':
           throw new SWY_ERR_CONFLICT(`route ${routeName} waits for its confirm webhook before ${at(outcome.awaiting)}, not for a person; to go on without it use \`switchyard set\` or \`switchyard promote\``);
         case 'already_approved':
-          throw new SWY_ERR_CONFLICT(`route ${routeName} was already approved before ${at(outcome.awaiting)} by ${outcome.by}; it is waiting for the confirm webhook`);
+          throw new SWY_ERR_CONFLICT(`route ${routeName} was already approved before ${at(outcome.awaiting)} by ${outcome.by}; ${memory.state.gate?.webhook === true && !memory.state.gate.confirmed ? 'it still waits for the confirm webhook' : 'it goes on at the next tick'}`);
       }
     }
     memory.state = outcome.state;
