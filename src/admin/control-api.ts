@@ -8,11 +8,15 @@ import { adminNameOf, type AdminAuth } from './auth.js';
 
 const note = z.string({ message: 'must be a string' }).max(1_000, { message: 'must be at most 1000 characters' });
 const stepMessage = 'must be the step index the route waits to enter (analysis: approval.step), or "promote"';
-const approveBody = z.strictObject({
+export const approveBody = z.strictObject({
   step: z.union([z.number().int({ message: stepMessage }).min(0, { message: stepMessage }), z.literal('promote')], { message: stepMessage }).optional(),
   note: note.optional(),
 });
-const promoteBody = z.strictObject({ note: note.optional() });
+/** `step`, when given, is the rollout step the person saw the route at: a route that moved on since is not promoted. */
+export const promoteBody = z.strictObject({
+  step: z.number().int({ message: 'must be the rollout step index the route is at (analysis: step.index)' }).min(0, { message: 'must be the rollout step index the route is at (analysis: step.index)' }).optional(),
+  note: note.optional(),
+});
 
 /** The optional JSON body of approve and promote, or a 400 naming each bad field. */
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, allowed: string): T {
@@ -54,8 +58,8 @@ export function controlApi(controller: Controller, auth: AdminAuth, state: Pick<
     });
 
     app.post<{ Params: { route: string } }>('/v1/routes/:route/promote', { preHandler: auth.preHandler }, async (request) => {
-      const body = parseBody(promoteBody, request.body, 'note');
-      const result = await controller.promote(request.params.route, adminNameOf(request), body.note);
+      const body = parseBody(promoteBody, request.body, 'step, note');
+      const result = await controller.promote(request.params.route, adminNameOf(request), body.note, body.step);
       const persistence = await state.persisted();
       return { ...result, analysis: controller.analysis(request.params.route), ...persistence };
     });

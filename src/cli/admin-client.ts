@@ -109,7 +109,7 @@ export class AdminApiClient {
     return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/approve`, body)) as ApproveCallResult;
   }
 
-  async promote(route: string, body: { note?: string }): Promise<PromoteCallResult> {
+  async promote(route: string, body: { step?: number; note?: string }): Promise<PromoteCallResult> {
     return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/promote`, body)) as PromoteCallResult;
   }
 

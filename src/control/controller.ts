@@ -476,12 +476,15 @@ export class Controller {
    * A person promotes the route now (phases.ts planPromotion says what that means per mode): the challenger serves
    * 100 %, the route is promoted and the controller stops moving it, audited as `promote` with who did it.
    */
-  async promote(name: string, who: string, note?: string): Promise<PromoteResult> {
+  async promote(name: string, who: string, note?: string, step?: number): Promise<PromoteResult> {
     const decision = this.#deps.splits.snapshot.byName.get(name);
     if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(name);
     const route = decision.route;
     this.#refuseOnFollower(name, 'promotion');
     const memory = this.#memoryFor(decision);
+    if (step !== undefined && memory.state.step !== step && memory.state.phase !== 'promoted') {
+      throw new SWY_ERR_CONFLICT(`step: route ${name} is at step ${memory.state.step ?? 'none (no rollout step yet)'}, not step ${step}; check \`switchyard analysis ${name}\` and promote again`);
+    }
     const controlled = this.#controlled(decision);
     const shadows = decision.state.challengers.filter((c) => c.mode === 'shadow').map((c) => c.name);
     const plan = planPromotion({ phase: memory.state.phase, rolledBack: decision.state.rolledBack, controlled: controlled ?? null, shadows });

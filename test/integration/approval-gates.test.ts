@@ -186,6 +186,10 @@ describe('approval gates', { timeout: 90_000 }, () => {
     startLoad(swy.dataUrl);
     await expect.poll(async () => (await analysis(swy)).phase, { timeout: 30_000, interval: 100 }).toBe('awaiting_approval');
     expect((await post(swy, '/v1/routes/iris/promote', undefined, {})).status).toBe(401);
+    // A step given with the promotion is the one the person saw: a route that is elsewhere is not promoted.
+    const stale = await post(swy, '/v1/routes/iris/promote', { step: 2 });
+    expect(stale).toMatchObject({ status: 409, body: { error: { code: 'SWY_ERR_CONFLICT' } } });
+    expect(stale.body.error!.message).toContain('is at step 0, not step 2');
     const promoted = await runCli(['promote', 'iris', '--note', 'ship it', '--admin-url', swy.adminUrl, '--token', token]);
     expect(promoted.code, promoted.stderr).toBe(0);
     expect(promoted.stdout).toMatch(/^iris: promoted iris-v2: it serves 100 %/m);
