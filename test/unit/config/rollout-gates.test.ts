@@ -1,7 +1,7 @@
 // Policy validation of approval gates: rollout.approve and rollout.confirm name steps of the rollout, with errors naming the field.
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { validatePolicyText } from '../../../src/config/load.js';
+import { loadPolicy, validatePolicyText } from '../../../src/config/load.js';
 
 const policy = (rollout: Record<string, unknown>) =>
   stringify({
@@ -19,6 +19,11 @@ describe('rollout approval gates in the policy', () => {
     expect(result.problems).toEqual([]);
     expect(result.policy!.routes[0]!.rollout).toMatchObject({ approve: [50, 'promote'], confirm: { url: 'https://ci.example.com/confirm', before: [100], interval: 10_000, timeout: 5_000 } });
     expect(validatePolicyText('policy.yaml', policy({})).policy!.routes[0]!.rollout!.approve).toEqual([]);
+  });
+
+  it('loads examples/iris-approval.yaml', async () => {
+    const { policy } = await loadPolicy('examples/iris-approval.yaml');
+    expect(policy.routes[0]!.rollout).toMatchObject({ approve: [50, 'promote'], confirm: { before: [100], interval: 30_000, timeout: 5_000 } });
   });
 
   const cases: { name: string; rollout: Record<string, unknown>; problem: RegExp }[] = [
