@@ -452,12 +452,13 @@ export class Controller {
     if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(routeName);
     this.#refuseOnFollower(routeName, 'approval');
     const memory = this.#memoryFor(decision);
-    const outcome = approveGate(memory.state, who, step);
+    // The live split is the truth for a rollback, even before the next tick closes the gate.
+    const outcome = decision.state.rolledBack ? ({ ok: false, reason: 'not_awaiting', phase: 'rolled_back' } as const) : approveGate(memory.state, who, step);
     if (!outcome.ok) {
       const at = (target: GateStep) => (target === 'promote' ? 'the promotion' : `step ${target} (${decision.route.policy.rollout?.steps[target] ?? '?'} %)`);
       switch (outcome.reason) {
         case 'not_awaiting':
-          throw new SWY_ERR_CONFLICT(`route ${routeName} is not waiting for approval (phase ${decision.state.rolledBack ? 'rolled_back' : outcome.phase}); approve applies when its rollout waits at a step listed in rollout.approve`);
+          throw new SWY_ERR_CONFLICT(`route ${routeName} is not waiting for approval (phase ${outcome.phase}); approve applies when its rollout waits at a step listed in rollout.approve`);
         case 'wrong_step':
           throw new SWY_ERR_CONFLICT(`step: route ${routeName} waits for approval before ${at(outcome.awaiting)}, not step ${String(step)}; check \`switchyard analysis ${routeName}\` and approve that step`);
         case 'webhook_only':
@@ -715,7 +716,7 @@ export class Controller {
     const coordination = this.#coordination;
     const role: CoordinationRole = memory?.link?.role ?? (coordination.enabled ? 'degraded' : 'alone');
     if (memory) {
-      memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason };
+      memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason, gate: null };
     }
     const arms = memory?.link?.pooled ? pooledArmViews(memory.link.pooled) : this.#arms(this.#deps.windows.window(routeName));
     const replica = coordination.enabled ? { role, instanceId: coordination.instanceId } : {};

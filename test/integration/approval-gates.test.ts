@@ -145,6 +145,18 @@ describe('approval gates', { timeout: 90_000 }, () => {
     expect(late.body.error!.message).toContain('is not waiting for approval (phase rolled_back)');
   });
 
+  it('closes the gate with a manual rollback at once: an approval right after it is refused', async () => {
+    const { swy } = await start({ approve: [50] });
+    startLoad(swy.dataUrl);
+    await expect.poll(async () => (await analysis(swy)).phase, { timeout: 30_000, interval: 100 }).toBe('awaiting_approval');
+    swy.app.controller.stop();
+    expect((await post(swy, '/v1/routes/iris/rollback')).status).toBe(200);
+    const approve = await post(swy, '/v1/routes/iris/approve', { step: 1 });
+    expect(approve).toMatchObject({ status: 409, body: { error: { code: 'SWY_ERR_CONFLICT' } } });
+    expect(approve.body.error!.message).toContain('is not waiting for approval (phase rolled_back)');
+    expect(await analysis(swy)).toMatchObject({ phase: 'rolled_back', approval: null });
+  });
+
   it('waits for the confirm webhook: 503 keeps the route at the gate, 200 lets it through, audited', async () => {
     let answer = 503;
     const asks: { route: string; step: number; percent: number }[] = [];
