@@ -272,6 +272,8 @@ export class Controller {
       };
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
+      // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
+      if (decision.route.policy.rollout?.confirm !== undefined) for (const result of ['confirmed', 'refused', 'failed']) this.#deps.metrics.confirmRequests.labels(name, result).inc(0);
       this.#deps.windows.reset(name);
     }
     return memory;

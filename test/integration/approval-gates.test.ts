@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { runCli } from '../helpers/cli.js';
-import { metric } from '../helpers/metrics.js';
+import { metric, metricsText } from '../helpers/metrics.js';
 import { behave, startUpstream } from '../helpers/upstream.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
@@ -179,6 +179,8 @@ describe('approval gates', { timeout: 90_000 }, () => {
     expect(waiting).toMatchObject({ phase: 'awaiting_approval', servedPercent: 10, approval: { step: 1, waitingFor: ['webhook'], webhook: { lastStatus: 503, confirmed: false } } });
     expect(asks[0]).toMatchObject({ route: 'iris', step: 1, percent: 50 });
     expect(await metric(swy.adminUrl, 'switchyard_confirm_requests_total{route="iris",result="refused"}')).toBeGreaterThanOrEqual(2);
+    // Pre-created at 0, so an alert's increase() sees the first confirmation.
+    expect(await metricsText(swy.adminUrl)).toContain('switchyard_confirm_requests_total{route="iris",result="confirmed"} 0');
     // Only the webhook can pass this gate.
     const refused = await post(swy, '/v1/routes/iris/approve');
     expect(refused).toMatchObject({ status: 409 });
