@@ -208,7 +208,13 @@ export function next(state: ControlState, obs: ControlObservation, policy: Contr
   // An A/B winner is promoted only when the policy says so, nothing is collecting or breaching, the split checks out
   // and no one paused the route; a champion that wins is reported, never acted on.
   if (policy.abPromote && obs.abWinner === obs.challenger && !obs.paused && !collecting && srmPasses) {
-    return { state: { ...state, phase: 'promoted' }, actions: [{ type: 'promote', challenger: obs.challenger }] };
+    // A rollout whose promotion is gated asks first, as it would at its last step; the open gate is handled below.
+    const needs = rollout ? gateNeeds(rollout, 'promote') : null;
+    if (needs === null) return { state: { ...state, phase: 'promoted', gate: null }, actions: [{ type: 'promote', challenger: obs.challenger }] };
+    if (state.gate === null) {
+      const gate = openGate(rollout!, 'promote', needs, obs.now);
+      return { state: { ...state, phase: 'awaiting_approval', gate }, actions: [{ type: 'await-approval', gate }] };
+    }
   }
 
   if (!rollout) {

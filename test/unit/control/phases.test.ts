@@ -97,12 +97,14 @@ describe('next(state, observation, policy)', () => {
       { name: 'a gate that needs both waits for the person after the webhook', state: at({ phase: 'awaiting_approval', step: 1, gate: gate({ webhook: true }) }), obs: obs({ confirmed: true }), rollout: gated, phase: 'awaiting_approval', gate: { confirmed: true, approvedBy: null }, actions: [] },
       { name: 'the last step gated by "promote" asks before promoting', state: at({ phase: 'healthy', step: 3, stepStartedAt: 0 }), obs: obs({ servedPercent: 100 }), rollout: gated, phase: 'awaiting_approval', gate: { target: 'promote', percent: 100, person: true }, actions: [{ type: 'await-approval' }] },
       { name: 'an approved promotion promotes', state: at({ phase: 'awaiting_approval', step: 3, gate: gate({ target: 'promote', percent: 100, approvedBy: 'bob' }) }), obs: obs({ servedPercent: 100 }), rollout: gated, phase: 'promoted', gate: null, actions: [{ type: 'promote', challenger: 'v2' }] },
+      { name: 'an A/B winner asks before a gated promotion', state: at({ phase: 'healthy', step: 1, stepStartedAt: 9_900 }), obs: obs({ abWinner: 'v2' }), rollout: gated, phase: 'awaiting_approval', gate: { target: 'promote', percent: 100, person: true }, actions: [{ type: 'await-approval' }] },
+      { name: 'an approved A/B winner is promoted', state: at({ phase: 'awaiting_approval', step: 1, gate: gate({ target: 'promote', percent: 100, approvedBy: 'dan' }) }), obs: obs({ abWinner: 'v2' }), rollout: gated, phase: 'promoted', gate: null, actions: [{ type: 'promote', challenger: 'v2' }] },
       { name: 'a gated first step waits before the rollout starts', state: at({}), obs: obs({ servedPercent: 0 }), rollout: { ...rollout, approve: [1] }, phase: 'awaiting_approval', gate: { target: 0, percent: 1 }, actions: [{ type: 'await-approval' }] },
       { name: 'an approved first step starts the rollout', state: at({ phase: 'awaiting_approval', gate: gate({ target: 0, percent: 1, approvedBy: 'carol' }) }), obs: obs({ servedPercent: 0 }), rollout: { ...rollout, approve: [1] }, phase: 'collecting', gate: null, actions: [{ type: 'set-percent', percent: 1, step: 0 }] },
     ];
     for (const c of cases) {
       it(c.name, () => {
-        const result = next(c.state, c.obs, { rollout: c.rollout });
+        const result = next(c.state, c.obs, { rollout: c.rollout, abPromote: true });
         expect(result.state.phase).toBe(c.phase);
         if (c.gate === null) expect(result.state.gate).toBeNull();
         else if (c.gate !== undefined) expect(result.state.gate).toMatchObject(c.gate);
