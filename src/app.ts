@@ -233,8 +233,9 @@ export class Switchyard {
       splits: app.splits,
       readiness: () => app.readiness(),
       flagStatus: (route) => app.flags.status(route),
+      phaseOf: (route) => app.controller.phase(route),
       plugins: [
-        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), logger: app.logger }),
+        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), phaseOf: (route) => app.controller.phase(route), logger: app.logger }),
         controlApi(app.controller, auth, app.state),
         feedbackApi(app.recorder, auth.preHandler),
       ],

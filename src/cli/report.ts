@@ -1,4 +1,4 @@
-// `switchyard analyze <pairs.ndjson>...`: reads prediction logs (plain or gzip-rotated) and prints a per-route report.
+// `switchyard report <pairs.ndjson>...` (formerly `analyze`): reads prediction logs (plain or gzip-rotated) and prints an offline per-route report.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,10 +10,11 @@ import { readJetStreamRecords } from '../record/sinks/jetstream-reader.js';
 import { helpOption } from './options.js';
 
 const usage = [
-  'Usage: switchyard analyze <file-or-dir>... [--json]',
-  '       switchyard analyze --nats <nats://host:port> --stream <name> [--subject <subject>] [--json]',
-  'Reads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such file in it), or every record stored',
-  'in a JetStream stream that the jetstream sink wrote (--subject: one replica\'s records only).',
+  'Usage: switchyard report <file-or-dir>... [--json]',
+  '       switchyard report --nats <nats://host:port> --stream <name> [--subject <subject>] [--json]',
+  'Offline report over prediction logs: reads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such',
+  'file in it), or every record stored in a JetStream stream that the jetstream sink wrote (--subject: one replica\'s',
+  'records only). For the live guardrails of a running route use `switchyard analysis <route>`.',
 ].join('\n');
 
 /** The log files behind the arguments: files as given, and every .ndjson/.ndjson.gz file of a directory (sorted). */
@@ -68,12 +69,12 @@ function render(report: RouteReport): string {
   return lines.join('\n');
 }
 
-export async function analyzeCommand(args: string[]): Promise<number> {
+export async function reportCommand(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args, options: { json: { type: 'boolean' }, nats: { type: 'string' }, stream: { type: 'string' }, subject: { type: 'string' }, ...helpOption }, allowPositionals: true, strict: true });
   } catch (err) {
-    console.error(`switchyard analyze: ${(err as Error).message}`);
+    console.error(`switchyard report: ${(err as Error).message}`);
     return 2;
   }
   const { nats, stream, subject } = parsed.values;
@@ -82,7 +83,7 @@ export async function analyzeCommand(args: string[]): Promise<number> {
     return parsed.values.help ? 0 : 2;
   }
   if ((nats === undefined) !== (stream === undefined) || (nats !== undefined && parsed.positionals.length > 0)) {
-    console.error('switchyard analyze: --nats and --stream go together, and read a stream instead of files (give one or the other)');
+    console.error('switchyard report: --nats and --stream go together, and read a stream instead of files (give one or the other)');
     return 2;
   }
   if (nats !== undefined && stream !== undefined) {
@@ -91,7 +92,7 @@ export async function analyzeCommand(args: string[]): Promise<number> {
     try {
       for await (const record of readJetStreamRecords<LogRecord>({ servers: nats, stream, ...(subject === undefined ? {} : { subject }) }, skipped)) records.push(record);
     } catch (err) {
-      console.error(`switchyard analyze: cannot read stream ${stream} at ${nats}: ${(err as Error).message}`);
+      console.error(`switchyard report: cannot read stream ${stream} at ${nats}: ${(err as Error).message}`);
       return 1;
     }
     print({ source: { nats, stream, subject: subject ?? null } }, records, skipped.lines, parsed.values.json === true);
@@ -101,7 +102,7 @@ export async function analyzeCommand(args: string[]): Promise<number> {
   try {
     files = await expand(parsed.positionals);
   } catch (err) {
-    console.error(`switchyard analyze: ${(err as Error).message}`);
+    console.error(`switchyard report: ${(err as Error).message}`);
     return 1;
   }
   const skipped = { lines: 0 };
