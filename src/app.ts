@@ -15,6 +15,7 @@ import { feedbackApi } from './admin/feedback-api.js';
 import { LiveWindows } from './analysis/window.js';
 import { Controller } from './control/controller.js';
 import type { Coordination } from './coordination/coordination.js';
+import { controlStateSchema, type ControlState } from './control/phases.js';
 import { createCoordination, type CoordinationOptions } from './coordination/factory.js';
 import { SplitChanger } from './control/split-changer.js';
 import { Webhooks } from './control/webhooks.js';
@@ -23,8 +24,10 @@ import { StateStore } from './control/state-store.js';
 import { createFlagSource, type FlagSettingsInput } from './flags/factory.js';
 import type { FlagSource } from './flags/source.js';
 import { UnleashAdminClient } from './flags/unleash-admin.js';
-import { compilePolicy } from './config/compile.js';
+import { unleashFlagWriter } from './flags/write-through.js';
+import { compilePolicy } from './decision/compile.js';
 import { loadPolicy, type PolicyProblem } from './config/load.js';
+import type { SinkKind } from './config/env.js';
 import { LiveSplits } from './control/live-splits.js';
 import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
 import { Metrics } from './metrics/registry.js';
@@ -83,7 +86,7 @@ export interface SwitchyardOptions {
 
 /** Settings of the prediction log. */
 export interface PairsOptions {
-  sink?: 'ndjson' | 'stdout' | 'none';
+  sink?: SinkKind;
   dir?: string;
   maxFileBytes?: number;
   rotateMs?: number;
@@ -121,7 +124,7 @@ export class Switchyard {
   /** Who changed which split, when (GET /v1/events; <dataDir>/audit.ndjson when dataDir is given). */
   audit!: AuditLog;
   /** Pools statistics and elects one acting leader per route through Redis (or nothing, alone); set by create(). */
-  coordination!: Coordination;
+  coordination!: Coordination<ControlState>;
   #unleashAdmin: UnleashAdminClient | null = null;
   readonly lifecycle: Lifecycle = { draining: false };
   /** Emits 'reload' (ReloadResult) after every reload attempt. */
@@ -216,7 +219,7 @@ export class Switchyard {
       throw err;
     }
     const auth = new AdminAuth(options.adminTokens ?? []);
-    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
+    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, flagWriter: app.#unleashAdmin === null ? null : unleashFlagWriter(app.#unleashAdmin, app.#flagEnvironment(options)), logger: app.logger });
     app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
     app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
     app.controller.start();
@@ -247,7 +250,7 @@ export class Switchyard {
       saveWaitMs: options.stateSaveWaitMs, retryMs: options.stateRetryMs,
     });
     // Validated here (SWY_ERR_ENV_INVALID on a bad URL) so a half-built instance is closed; it connects on start().
-    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, metrics: this.metrics, logger: this.logger });
+    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, leaderState: controlStateSchema, metrics: this.metrics, logger: this.logger });
     this.flags = createFlagSource(options.flags, { splits: this.splits, metrics: this.metrics, logger: this.logger });
     const settings = typeof options.flags === 'function' ? options.flags() : options.flags;
     if (settings?.adminToken) this.#unleashAdmin = new UnleashAdminClient({ baseUrl: settings.rootUrl, adminToken: settings.adminToken, userAgent: 'switchyard-admin-api' });

@@ -10,7 +10,7 @@ import type { AuditLog } from './audit.js';
 import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, pairsSince, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
-import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
+import { initialControlState, next, type ControlAction, type ControlState, type Phase } from './phases.js';
 import { auditStateOf, type SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
 import type { Webhooks } from './webhooks.js';
@@ -38,7 +38,7 @@ interface RouteMemory {
   /** Running always-valid state of the guardrails judged on the pooled statistics (`guardrails`: on this replica's own). */
   pooledGuardrails: GuardrailMemory;
   /** The last tick's coordination view of the route. */
-  link: RouteLink | null;
+  link: RouteLink<ControlState> | null;
   /** The route's experiment generation (StateStore) this memory judges; it moves when a rollback is resumed. */
   generation: number;
   /** Since when (clock ms) a follower's own hard breaker has been in breach. */
@@ -64,7 +64,7 @@ export interface ControllerDeps {
   intervalMs?: number;
   clock?: () => number;
   /** Redis coordination between replicas; absent: this replica decides alone. */
-  coordination?: Coordination;
+  coordination?: Coordination<ControlState>;
   /** Parsed pairs and labelled outcomes (the pair recorder) for the shadow gate and A/B winner; absent: neither is reported. */
   experiments?: ExperimentCounts;
 }
@@ -72,8 +72,9 @@ export interface ControllerDeps {
 /** The analysis of one route, as served by GET /v1/routes/:route/analysis. */
 export interface RouteAnalysis {
   route: string;
-  phase: string;
-  decision: 'collecting' | 'healthy' | 'breach' | 'promotable' | 'rolled_back' | 'promoted' | 'inactive' | 'paused';
+  phase: Phase;
+  /** The phase, or breach while a guardrail is breached and the route is not rolled back yet. */
+  decision: Phase | 'breach';
   challenger: string | null;
   servedPercent: number;
   step: { index: number; percent: number; of: number[] } | null;
@@ -139,7 +140,7 @@ const stateValue: Record<GuardrailVerdict['state'], number> = { collecting: 0, h
  * A follower's rollout state: the leader's (so a new leader continues at the same step instead of starting over), or
  * its own judgment when no leader has published one, never a state that assumes an action it did not take.
  */
-function followerState(current: ControlState, link: RouteLink, result: { state: ControlState; actions: readonly ControlAction[] }, rolledBack: boolean): ControlState {
+function followerState(current: ControlState, link: RouteLink<ControlState>, result: { state: ControlState; actions: readonly ControlAction[] }, rolledBack: boolean): ControlState {
   const leader = link.leaderState;
   if (leader !== null) {
     if (rolledBack) return { ...leader, phase: 'rolled_back' };
@@ -167,7 +168,7 @@ export class Controller {
   readonly #deps: ControllerDeps;
   readonly #memory = new Map<string, RouteMemory>();
   readonly #clock: () => number;
-  readonly #coordination: Coordination;
+  readonly #coordination: Coordination<ControlState>;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
 

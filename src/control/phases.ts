@@ -1,21 +1,28 @@
 // The rollout controller as a pure state machine: next(state, observation, policy) → { state, actions }.
+import { z } from 'zod';
 import type { RolloutPolicy } from '../config/policy-schema.js';
 import type { GuardrailVerdict } from './guardrails.js';
 
-/** A closed set of phases. rolled_back and promoted only end by a person's action (resume) or a new policy. */
-export type Phase = 'inactive' | 'collecting' | 'healthy' | 'promotable' | 'paused' | 'rolled_back' | 'promoted';
+/**
+ * The closed set of phases, the one list of them: the leader's state published to other replicas is checked against
+ * it, so a phase added here is one every replica accepts. rolled_back and promoted only end by a person's action
+ * (resume) or a new policy.
+ */
+export const phases = ['inactive', 'collecting', 'healthy', 'promotable', 'paused', 'rolled_back', 'promoted'] as const;
+export type Phase = (typeof phases)[number];
 
-/** Per-route controller state; plain data so it can be logged, persisted and table-tested. */
-export interface ControlState {
-  phase: Phase;
+/** Per-route controller state; plain data so it can be logged, persisted, replicated and table-tested. */
+export const controlStateSchema = z.object({
+  phase: z.enum(phases),
   /** Index into rollout.steps, or null before the rollout started (or without a rollout). */
-  step: number | null;
-  stepStartedAt: number;
+  step: z.number().int().min(0).nullable(),
+  stepStartedAt: z.number(),
   /** Challenger requests seen when the current step started. */
-  stepStartRequests: number;
+  stepStartRequests: z.number().min(0),
   /** Why the last rollback happened (guardrail name or "manual"). */
-  rollbackReason: string | null;
-}
+  rollbackReason: z.string().nullable(),
+});
+export type ControlState = z.infer<typeof controlStateSchema>;
 
 /** What the shell observed at one tick. */
 export interface ControlObservation {

@@ -4,8 +4,7 @@ import type { ChallengerMode } from '../config/policy-schema.js';
 import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
 import { SWY_ERR_BAD_REQUEST, SWY_ERR_FLAG_WRITE_DISABLED } from '../errors.js';
 import type { FlagSource } from '../flags/source.js';
-import type { UnleashAdminClient } from '../flags/unleash-admin.js';
-import { writeSplitToUnleash } from '../flags/write-through.js';
+import type { FlagWriter } from '../flags/write-through.js';
 import type { AuditEvent, AuditLog } from './audit.js';
 import type { LiveSplits } from './live-splits.js';
 import type { StateStore } from './state-store.js';
@@ -15,9 +14,8 @@ export interface SplitChangerDeps {
   flags: FlagSource;
   state: StateStore;
   audit: AuditLog;
-  /** Admin API client for write-through; null when UNLEASH_ADMIN_TOKEN is not set. */
-  unleashAdmin: UnleashAdminClient | null;
-  unleashEnvironment: string;
+  /** Writes a flag-driven route's split to its flag (Unleash's Admin API); null when UNLEASH_ADMIN_TOKEN is not set. */
+  flagWriter: FlagWriter | null;
   logger?: Logger;
 }
 
@@ -74,8 +72,8 @@ export class SplitChanger {
       const before = deps.splits.snapshot.byName.get(route.name);
       let detail: Record<string, unknown>;
       if (deps.flags.drives(route.name)) {
-        if (deps.unleashAdmin === null) throw new SWY_ERR_FLAG_WRITE_DISABLED(route.name, route.flagName);
-        const written = await writeSplitToUnleash(deps.unleashAdmin, { route, challenger, mode, percent, environment: deps.unleashEnvironment });
+        if (deps.flagWriter === null) throw new SWY_ERR_FLAG_WRITE_DISABLED(route.name, route.flagName);
+        const written = await deps.flagWriter.write({ route, challenger, mode, percent });
         // The flag is the truth for this route now; an old local override would hide it.
         if (deps.state.override(route.name) !== undefined) deps.state.setOverride(route.name, null);
         deps.flags.expect(route.name, written.overlay);
@@ -100,9 +98,10 @@ export class SplitChanger {
   /** After a local rollback of a flag-driven route, sets the flag's rollout to 0 so every replica follows. */
   async writeThroughRollback(route: CompiledRoute, challenger: string, mode: ChallengerMode): Promise<void> {
     const deps = this.#deps;
-    if (!deps.flags.drives(route.name) || deps.unleashAdmin === null) return;
+    const writer = deps.flagWriter;
+    if (!deps.flags.drives(route.name) || writer === null) return;
     await this.exclusive(route.name, async () => {
-      const written = await writeSplitToUnleash(deps.unleashAdmin!, { route, challenger, mode, percent: 0, environment: deps.unleashEnvironment });
+      const written = await writer.write({ route, challenger, mode, percent: 0 });
       deps.flags.expect(route.name, written.overlay);
     });
   }

@@ -10,12 +10,10 @@ import { Cluster, Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RouteWindow } from '../analysis/window.js';
-import type { AuditLog } from '../control/audit.js';
-import type { ControlState } from '../control/phases.js';
-import type { OperatorOverride } from '../control/state-store.js';
+import type { OperatorOverride } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { Coordination, CoordinationStatus, RollbackOutcome, RouteLink } from './coordination.js';
+import type { Coordination, CoordinationStatus, ReplicaJournal, RollbackOutcome, RouteLink } from './coordination.js';
 import { controlOf, parseSharedControl, planSync, sameControl, sameOverride, type LocalControl, type SyncBase, type Versioned } from './control-sync.js';
 import { controlChannel, epochOf, routeKeys, routeVersion, type RouteKeys } from './keys.js';
 import { CONTROL_SCRIPT, ControlWrite, LEASE_SCRIPT, LeaseStatus, parseLease, RELEASE_SCRIPT, RENEW_SCRIPT } from './lease.js';
@@ -57,15 +55,18 @@ export interface RedisCoordinationSettings {
   statsTtlMs?: number;
 }
 
-export interface RedisCoordinationDeps {
+export interface RedisCoordinationDeps<State> {
   state: ControlStateAccess;
-  audit: AuditLog;
+  /** Where a control change applied from the fleet is recorded (the audit log). */
+  audit: ReplicaJournal;
+  /** The controller's schema of its rollout state: a leader's state that fails it is ignored, never adopted. */
+  leaderState: z.ZodType<State>;
   metrics: Metrics;
   logger: Logger;
 }
 
 /** Everything this replica knows about one route's coordination. */
-interface RouteSync {
+interface RouteSync<State> {
   readonly name: string;
   readonly keys: RouteKeys;
   version: string | null;
@@ -78,8 +79,8 @@ interface RouteSync {
   others: { epoch: string; payloads: ReplicaPayload[]; readAt: number } | null;
   lease: { value: string; deadline: number } | null;
   leader: string | null;
-  leaderState: { epoch: string; state: ControlState } | null;
-  pendingState: ControlState | null;
+  leaderState: { epoch: string; state: State } | null;
+  pendingState: State | null;
   /** The lease value a pending leader decision is fenced with; every push meanwhile carries it. */
   fence: string | null;
   rollbackReason: string;
@@ -87,18 +88,8 @@ interface RouteSync {
   lastLinked: number;
 }
 
-const phases = ['inactive', 'collecting', 'healthy', 'promotable', 'paused', 'rolled_back', 'promoted'] as const;
-const leaderStateSchema = z.object({
-  epoch: z.string(),
-  by: z.string(),
-  state: z.object({
-    phase: z.enum(phases),
-    step: z.number().int().min(0).nullable(),
-    stepStartedAt: z.number(),
-    stepStartRequests: z.number().min(0),
-    rollbackReason: z.string().nullable(),
-  }),
-});
+/** The frame of a published leader state; the state inside is checked with the controller's schema. */
+const leaderStateFrame = z.object({ epoch: z.string(), by: z.string(), state: z.unknown() });
 
 /** A route the controller stopped linking (removed by a reload) is dropped after this long. */
 const FORGET_AFTER_MS = 30_000;
@@ -131,18 +122,18 @@ export function redisMisconfiguration(code: string): string | null {
 }
 
 /** Coordination through one Redis (single node, Sentinel or Cluster). */
-export class RedisCoordination implements Coordination {
+export class RedisCoordination<State> implements Coordination<State> {
   readonly enabled = true;
   readonly instanceId: string;
   readonly followerGraceMs: number;
   readonly #settings: Required<RedisCoordinationSettings>;
-  readonly #deps: RedisCoordinationDeps;
+  readonly #deps: RedisCoordinationDeps<State>;
   readonly #client: Redis | Cluster;
   readonly #subscriber: Redis | Cluster;
   readonly #channel: string;
   /** Distinguishes this process from an earlier one with the same instance id (its fields stay valid evidence). */
   readonly #nonce = randomBytes(4).toString('hex');
-  readonly #routes = new Map<string, RouteSync>();
+  readonly #routes = new Map<string, RouteSync<State>>();
   #status: CoordinationStatus = 'starting';
   /** Misconfiguration codes already logged, so a reconnect loop says each once. */
   readonly #saidMisconfigured = new Set<string>();
@@ -151,7 +142,7 @@ export class RedisCoordination implements Coordination {
   #startedAt = 0;
   #closed = false;
 
-  constructor(settings: RedisCoordinationSettings, deps: RedisCoordinationDeps) {
+  constructor(settings: RedisCoordinationSettings, deps: RedisCoordinationDeps<State>) {
     this.#settings = { statsTtlMs: 24 * 3_600_000, ...settings };
     this.#deps = deps;
     this.instanceId = settings.instanceId;
@@ -220,7 +211,7 @@ export class RedisCoordination implements Coordination {
     return this.#currentEpoch(sync);
   }
 
-  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink {
+  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State> {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
@@ -243,7 +234,7 @@ export class RedisCoordination implements Coordination {
     return { role: leading ? 'leader' : 'follower', pooled, leader, leaderState };
   }
 
-  reportState(route: string, state: ControlState): void {
+  reportState(route: string, state: State): void {
     const sync = this.#routes.get(route);
     if (sync) sync.pendingState = state;
   }
@@ -323,7 +314,7 @@ export class RedisCoordination implements Coordination {
     return Math.max(2_000, 8 * this.#settings.intervalMs);
   }
 
-  #sync(name: string): RouteSync {
+  #sync(name: string): RouteSync<State> {
     let sync = this.#routes.get(name);
     if (!sync) {
       sync = {
@@ -350,11 +341,11 @@ export class RedisCoordination implements Coordination {
     return sync;
   }
 
-  #currentEpoch(sync: RouteSync): string | null {
+  #currentEpoch(sync: RouteSync<State>): string | null {
     return sync.version === null || sync.base.gen === null ? null : epochOf(sync.version, sync.base.gen, sync.challenger);
   }
 
-  #leaderOf(sync: RouteSync, now: number): string | null {
+  #leaderOf(sync: RouteSync<State>, now: number): string | null {
     if (sync.lease !== null && now < sync.lease.deadline) return this.instanceId;
     return sync.leader === this.instanceId ? null : sync.leader;
   }
@@ -365,7 +356,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Runs `work` after every earlier piece of work on the same route (reconciliations must not interleave). */
-  #locked<T>(sync: RouteSync, work: () => Promise<T>): Promise<T> {
+  #locked<T>(sync: RouteSync<State>, work: () => Promise<T>): Promise<T> {
     const run = sync.lock.then(work, work);
     sync.lock = run.catch(() => undefined);
     return run;
@@ -415,7 +406,7 @@ export class RedisCoordination implements Coordination {
     }
   }
 
-  async #exchangeRoute(sync: RouteSync): Promise<void> {
+  async #exchangeRoute(sync: RouteSync<State>): Promise<void> {
     const { keys } = sync;
     const started = performance.now();
     const epoch = this.#currentEpoch(sync);
@@ -470,7 +461,7 @@ export class RedisCoordination implements Coordination {
     }
   }
 
-  #adoptLease(sync: RouteSync, status: number, value: string, started: number): void {
+  #adoptLease(sync: RouteSync<State>, status: number, value: string, started: number): void {
     const hadLease = sync.lease !== null;
     if (status === LeaseStatus.Renewed || status === LeaseStatus.Acquired) {
       // Counted from before the request went out, minus one timeout of margin: never later than Redis' own expiry.
@@ -485,18 +476,20 @@ export class RedisCoordination implements Coordination {
     this.#deps.metrics.leader.labels(sync.name).set(sync.lease !== null ? 1 : 0);
   }
 
-  #parseLeaderState(text: string | null): { epoch: string; state: ControlState } | null {
+  #parseLeaderState(text: string | null): { epoch: string; state: State } | null {
     if (text === null) return null;
     try {
-      const parsed = leaderStateSchema.safeParse(JSON.parse(text));
-      return parsed.success ? { epoch: parsed.data.epoch, state: parsed.data.state } : null;
+      const frame = leaderStateFrame.safeParse(JSON.parse(text));
+      if (!frame.success) return null;
+      const state = this.#deps.leaderState.safeParse(frame.data.state);
+      return state.success ? { epoch: frame.data.epoch, state: state.data } : null;
     } catch {
       return null;
     }
   }
 
   /** Plans and carries out one reconciliation of the replicated control state (call under the route lock). */
-  async #reconcile(sync: RouteSync): Promise<'in-sync' | 'applied' | 'superseded' | 'pushed' | 'fenced'> {
+  async #reconcile(sync: RouteSync<State>): Promise<'in-sync' | 'applied' | 'superseded' | 'pushed' | 'fenced'> {
     let shared = sync.shared;
     for (let attempt = 0; attempt < 3; attempt++) {
       const plan = planSync(this.#local(sync.name), sync.base, shared, this.instanceId, sync.rollbackReason);
@@ -531,7 +524,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Undoes this replica's unpublished edits: back to the fleet's record, or to the last synced state without one. */
-  #revert(sync: RouteSync): void {
+  #revert(sync: RouteSync<State>): void {
     if (sync.shared !== null) return this.#apply(sync, sync.shared);
     this.#setLocal(sync.name, this.#local(sync.name), sync.base.control);
   }
@@ -546,7 +539,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Makes the local state equal to the fleet's record and records it. */
-  #apply(sync: RouteSync, target: Versioned): void {
+  #apply(sync: RouteSync<State>, target: Versioned): void {
     const before = this.#local(sync.name);
     const next = controlOf(target.record);
     this.#setLocal(sync.name, before, next);

@@ -1,5 +1,6 @@
 // Byte budgets of the prediction log's buffers, all derived from the one memory setting (SWITCHYARD_MEMORY_MB).
 import { totalmem } from 'node:os';
+import { maxMemoryMb, minMemoryMb } from '../config/env.js';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
 
 /**
@@ -43,11 +44,6 @@ export type RecorderBudgets = { readonly [buffer in keyof typeof budgetShares]: 
 
 /** Used when neither SWITCHYARD_MEMORY_MB nor a container limit says how much memory there is. */
 export const defaultMemoryMb = 1024;
-
-/** The smallest memory setting accepted: below it the budgets hold too little to pair anything. */
-export const minMemoryMb = 64;
-/** The largest memory setting accepted (1 TiB). */
-export const maxMemoryMb = 1_048_576;
 
 /**
  * The memory setting: the explicit one, else the container's limit (cgroup, as Node sees it), else 1,024 MiB.

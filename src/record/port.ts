@@ -1,5 +1,12 @@
 // The only outlet from the request path to analysis: a synchronous, non-blocking port that may drop but never waits.
-import type { UpstreamErrorKind } from '../proxy/error-map.js';
+
+/**
+ * How an exchange failed, as the proxy reports it (classified in proxy/error-map.ts). The upstream's kinds are the `kind`
+ * label of switchyard_upstream_errors_total (`busy`: every connection of the route to that upstream stayed taken for the
+ * route's requestMs, so the request was never sent); the client's (`body_too_large`, `client_abort`, `client_timeout`:
+ * see isClientFault below) are counted as rejected requests instead.
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'busy' | 'body_too_large' | 'client_abort' | 'client_timeout' | 'other';
 
 /** What the request path saw for one served request (one per arm tried: a fallback yields two). */
 export interface ServedObservation {

@@ -1,4 +1,5 @@
 // Messages between the serving thread and the recorder worker (structured-clone friendly: no Buffers, no class instances).
+import type { SinkKind } from '../config/env.js';
 import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
@@ -6,7 +7,7 @@ import type { ServedObservation, ShadowObservation } from './port.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
 export interface RecorderWorkerSettings {
-  sink: 'ndjson' | 'stdout' | 'none';
+  sink: SinkKind;
   dir: string;
   maxFileBytes?: number;
   rotateMs?: number;
