@@ -5,7 +5,7 @@
  * entry are siblings and may not import each other either (they are separate adapters). docs/design.md, "Layers".
  */
 const layers = [
-  ['errors.ts', 'metrics'],
+  ['errors.ts', 'serial.ts', 'metrics'],
   ['config'],
   ['decision'],
   ['record'],

@@ -30,6 +30,7 @@ import { loadPolicy, type PolicyProblem } from './config/load.js';
 import type { SinkKind } from './config/env.js';
 import { LiveSplits } from './control/live-splits.js';
 import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
+import { servedShares } from './decision/split.js';
 import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
 import { clientErrorListener } from './proxy/client-error.js';
@@ -341,12 +342,7 @@ export class Switchyard {
     for (const decision of snapshot.decisions) {
       const routeName = decision.route.name;
       gauge.labels(routeName, decision.route.arms[0]!.name).set(100 - decision.servedTotal);
-      let previous = 0;
-      const served = new Map<string, number>();
-      for (const range of decision.served) {
-        served.set(range.arm.name, range.upTo - previous);
-        previous = range.upTo;
-      }
+      const served = servedShares(decision);
       for (const shadow of decision.shadows ?? []) served.set(shadow.arm.name, shadow.upTo);
       for (const arm of decision.route.arms) if (arm.role === 'challenger') gauge.labels(routeName, arm.name).set(served.get(arm.name) ?? 0);
     }

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { defaultGuardrails, type ChallengerMode, type GuardrailPolicy } from '../config/policy-schema.js';
 import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
+import { servedShares } from '../decision/split.js';
 import type { LiveWindows, RouteWindow } from '../analysis/window.js';
 import { armKey, emptyTotals, stratumPairs } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
@@ -233,12 +234,7 @@ export class Controller {
   /** The controlled challenger: the rollout's canary challenger, else the first challenger with a served share. */
   #controlled(decision: RouteDecision): { name: string; mode: ChallengerMode; servedPercent: number } | null {
     const rollout = decision.route.policy.rollout;
-    let previous = 0;
-    const served = new Map<string, number>();
-    for (const range of decision.served) {
-      served.set(range.arm.name, range.upTo - previous);
-      previous = range.upTo;
-    }
+    const served = servedShares(decision);
     if (rollout) {
       const canary = rolloutChallenger(decision.route);
       return canary ? { name: canary.name, mode: canary.mode, servedPercent: served.get(canary.name) ?? 0 } : null;

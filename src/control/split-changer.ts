@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ChallengerMode } from '../config/policy-schema.js';
 import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
 import { SWY_ERR_BAD_REQUEST, SWY_ERR_FLAG_WRITE_DISABLED } from '../errors.js';
+import { KeyedSerial } from '../serial.js';
 import type { FlagSource } from '../flags/source.js';
 import type { FlagWriter } from '../flags/write-through.js';
 import type { AuditEvent, AuditLog } from './audit.js';
@@ -42,7 +43,7 @@ export function auditStateOf(decision: RouteDecision | undefined): unknown {
 /** Serialises changes per route, so before/after in the audit log describe one change each. */
 export class SplitChanger {
   readonly #deps: SplitChangerDeps;
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #serial = new KeyedSerial();
 
   constructor(deps: SplitChangerDeps) {
     this.#deps = deps;
@@ -55,14 +56,7 @@ export class SplitChanger {
 
   /** Runs `work` after every earlier change to the same route. */
   exclusive<T>(route: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(route) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.#locks.set(route, tail);
-    void tail.then(() => {
-      if (this.#locks.get(route) === tail) this.#locks.delete(route);
-    });
-    return run;
+    return this.#serial.run(route, work);
   }
 
   /** Sets `challenger` to `percent` in `mode` on `route`, records who did it, and returns what was done. */

@@ -12,6 +12,8 @@ import { z } from 'zod';
 import type { RouteWindow } from '../analysis/window.js';
 import type { OperatorOverride } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
+import { errorCode } from '../errors.js';
+import { KeyedSerial } from '../serial.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Coordination, CoordinationStatus, ReplicaJournal, RollbackOutcome, RouteLink } from './coordination.js';
 import { controlOf, parseSharedControl, planSync, sameControl, sameOverride, type LocalControl, type SyncBase, type Versioned } from './control-sync.js';
@@ -84,7 +86,6 @@ interface RouteSync<State> {
   /** The lease value a pending leader decision is fenced with; every push meanwhile carries it. */
   fence: string | null;
   rollbackReason: string;
-  lock: Promise<unknown>;
   lastLinked: number;
 }
 
@@ -94,9 +95,9 @@ const leaderStateFrame = z.object({ epoch: z.string(), by: z.string(), state: z.
 /** A route the controller stopped linking (removed by a reload) is dropped after this long. */
 const FORGET_AFTER_MS = 30_000;
 
-function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; name?: unknown };
-  return typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'unknown';
+/** A failure's code for logs and the degraded reason; some of ioredis' errors carry only a name. */
+function failureCode(err: unknown): string {
+  return errorCode(err) ?? (err instanceof Error ? err.name : 'unknown');
 }
 
 /** Node's codes for a server certificate it would not trust (tls.connect's verification errors). */
@@ -134,6 +135,8 @@ export class RedisCoordination<State> implements Coordination<State> {
   /** Distinguishes this process from an earlier one with the same instance id (its fields stay valid evidence). */
   readonly #nonce = randomBytes(4).toString('hex');
   readonly #routes = new Map<string, RouteSync<State>>();
+  /** Reconciliations of one route run one at a time (a local edit, a remote change and a resume may race). */
+  readonly #serial = new KeyedSerial();
   #status: CoordinationStatus = 'starting';
   /** Misconfiguration codes already logged, so a reconnect loop says each once. */
   readonly #saidMisconfigured = new Set<string>();
@@ -183,7 +186,7 @@ export class RedisCoordination<State> implements Coordination<State> {
   }
 
   #onConnectionError(err: unknown): void {
-    const code = errorCode(err);
+    const code = failureCode(err);
     const fix = redisMisconfiguration(code);
     if (fix === null || this.#saidMisconfigured.has(code)) {
       this.#deps.logger.debug({ code }, 'redis connection error');
@@ -197,9 +200,9 @@ export class RedisCoordination<State> implements Coordination<State> {
     if (this.#timer !== null || this.#closed) return;
     this.#startedAt = performance.now();
     this.#deps.logger.info({ redis: describeTarget(this.#settings.target), instanceId: this.instanceId, prefix: this.#settings.prefix, intervalMs: this.#settings.intervalMs, leaseMs: this.#settings.leaseMs }, 'coordination through Redis');
-    this.#client.connect().catch((err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis connect failed; retrying'));
-    this.#subscriber.connect().catch((err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis subscriber connect failed; retrying'));
-    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#deps.logger.warn({ code: errorCode(err) }, 'subscribing to control changes failed; changes arrive with the next exchange'));
+    this.#client.connect().catch((err: unknown) => this.#deps.logger.debug({ code: failureCode(err) }, 'redis connect failed; retrying'));
+    this.#subscriber.connect().catch((err: unknown) => this.#deps.logger.debug({ code: failureCode(err) }, 'redis subscriber connect failed; retrying'));
+    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#deps.logger.warn({ code: failureCode(err) }, 'subscribing to control changes failed; changes arrive with the next exchange'));
     this.#timer = setInterval(() => void this.#exchange(), this.#settings.intervalMs);
     this.#timer.unref();
   }
@@ -264,7 +267,7 @@ export class RedisCoordination<State> implements Coordination<State> {
           return sync.shared?.record.by === this.instanceId && sync.shared.record.reason === reason ? 'published' : 'already';
       }
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
       return 'unavailable';
     } finally {
       sync.fence = null;
@@ -281,7 +284,7 @@ export class RedisCoordination<State> implements Coordination<State> {
       if (!renewed) sync.lease = null;
       return renewed;
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
       return false;
     }
   }
@@ -289,7 +292,7 @@ export class RedisCoordination<State> implements Coordination<State> {
   syncNow(route: string): void {
     const sync = this.#routes.get(route);
     if (!sync || this.#status !== 'ok') return;
-    void this.#locked(sync, () => this.#reconcile(sync)).catch((err: unknown) => this.#setStatus('degraded', errorCode(err)));
+    void this.#locked(sync, () => this.#reconcile(sync)).catch((err: unknown) => this.#setStatus('degraded', failureCode(err)));
   }
 
   async close(): Promise<void> {
@@ -333,7 +336,6 @@ export class RedisCoordination<State> implements Coordination<State> {
         pendingState: null,
         fence: null,
         rollbackReason: 'manual',
-        lock: Promise.resolve(),
         lastLinked: performance.now(),
       };
       this.#routes.set(name, sync);
@@ -357,9 +359,7 @@ export class RedisCoordination<State> implements Coordination<State> {
 
   /** Runs `work` after every earlier piece of work on the same route (reconciliations must not interleave). */
   #locked<T>(sync: RouteSync<State>, work: () => Promise<T>): Promise<T> {
-    const run = sync.lock.then(work, work);
-    sync.lock = run.catch(() => undefined);
-    return run;
+    return this.#serial.run(sync.name, work);
   }
 
   #setStatus(next: 'ok' | 'degraded', why?: string): void {
@@ -402,7 +402,7 @@ export class RedisCoordination<State> implements Coordination<State> {
       await Promise.all([...this.#routes.values()].map((sync) => this.#exchangeRoute(sync)));
       this.#setStatus('ok');
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
     }
   }
 
@@ -571,7 +571,7 @@ export class RedisCoordination<State> implements Coordination<State> {
       if (sync.shared !== null && rev <= sync.shared.rev) return 'in-sync';
       sync.shared = { rev, record };
       return this.#reconcile(sync);
-    }).catch((err: unknown) => this.#setStatus('degraded', errorCode(err)));
+    }).catch((err: unknown) => this.#setStatus('degraded', failureCode(err)));
   }
 }
 

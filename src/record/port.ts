@@ -67,6 +67,18 @@ export function isVariantEvidence(kind: UpstreamErrorKind | null): boolean {
   return kind !== 'busy' && !isClientFault(kind);
 }
 
+/**
+ * Whether a served observation goes to the prediction log; the one filter the serving thread (recorder-client.ts) and
+ * the recorder worker (pair-recorder.ts) both apply. A challenger failure replaced by the champion is not the answer
+ * the client got (the fallback observation is); what is not variant evidence (a client fault, a busy route) is nobody's
+ * prediction and no variant's failure, as the guardrail windows ignore it too, so a mirror's shadow half then stays
+ * unpaired; and an unsampled plain success (no mirror, no body copied, no error) carries nothing to record.
+ */
+export function isRecordable(o: ServedObservation): boolean {
+  if (o.fellBack || !isVariantEvidence(o.errorKind)) return false;
+  return o.mirrored > 0 || o.responseBody !== null || o.errorKind !== null;
+}
+
 /** Receives observations. Implementations must return at once and never throw. */
 export interface ObservationPort {
   /** Bytes of response body to copy for this request (0: none); mirrored requests are always paired. */
