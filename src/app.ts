@@ -371,7 +371,7 @@ export class Switchyard {
    * nothing and owed no answer over a whole sweep interval. node:http's closeIdleConnections(), which
    * http.Server#close() also calls, is not used: it destroys every connection whose parser is between messages, among
    * them one whose next request already sits unread in the kernel or is on the wire, and one whose ended answer is
-   * still being flushed; its clients saw ECONNRESET (issue 19: 0-3 per run at 500 req/s).
+   * still being flushed; its clients saw ECONNRESET (docs/design.md, "Draining without resets").
    */
   async drain(): Promise<{ forced: boolean }> {
     this.lifecycle.draining = true;
