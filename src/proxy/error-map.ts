@@ -1,5 +1,6 @@
 // Maps transport failures (by err.code) to our stable SWY_ERR_* codes and HTTP statuses.
 import {
+  errorCode,
   SWY_ERR_BODY_TOO_LARGE,
   SWY_ERR_UPSTREAM_CONNECT,
   SWY_ERR_UPSTREAM_RESET,
@@ -12,8 +13,7 @@ export type { UpstreamErrorKind };
 
 /** Classifies a transport error by its code (never by message or instanceof: undici copies may differ). */
 export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
+  switch (errorCode(err)) {
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
