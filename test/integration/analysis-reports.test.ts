@@ -7,6 +7,7 @@ import type { RouteAnalysis } from '../../src/control/controller.js';
 import { runCli } from '../helpers/cli.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const token = 'analysis-test-token';
 const predictions = { protocol: 'json', pointer: '/prediction', kind: 'class' };
@@ -51,15 +52,13 @@ async function admin(swy: RunningSwitchyard, method: 'POST', path: string, body?
  */
 async function feedback(swy: RunningSwitchyard, labels: Map<string, string>): Promise<void> {
   let pending = [...labels];
-  const deadline = Date.now() + 10_000;
-  while (pending.length > 0) {
-    expect(Date.now(), `${pending.length} labels still unknown`).toBeLessThan(deadline);
+  await waitFor('every label joined', async () => {
     const { status, json } = await admin(swy, 'POST', '/v1/feedback', pending.map(([requestId, label]) => ({ requestId, label })));
     expect(status).toBe(200);
     const joined = new Set((json as { results: { requestId: string; status: string }[] }).results.filter((r) => r.status === 'joined').map((r) => r.requestId));
     pending = pending.filter(([id]) => !joined.has(id));
-    if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return pending.length === 0;
+  }, { timeoutMs: 10_000, intervalMs: 50, lastSeen: () => `${pending.length} labels still unknown` });
 }
 
 describe('shadow gate in the analysis', () => {
