@@ -15,6 +15,7 @@ import { feedbackApi } from './admin/feedback-api.js';
 import { LiveWindows } from './analysis/window.js';
 import { Controller } from './control/controller.js';
 import type { Coordination } from './coordination/coordination.js';
+import { controlStateSchema, type ControlState } from './control/phases.js';
 import { createCoordination, type CoordinationOptions } from './coordination/factory.js';
 import { SplitChanger } from './control/split-changer.js';
 import { Webhooks } from './control/webhooks.js';
@@ -23,10 +24,13 @@ import { StateStore } from './control/state-store.js';
 import { createFlagSource, type FlagSettingsInput } from './flags/factory.js';
 import type { FlagSource } from './flags/source.js';
 import { UnleashAdminClient } from './flags/unleash-admin.js';
-import { compilePolicy } from './config/compile.js';
+import { unleashFlagWriter } from './flags/write-through.js';
+import { compilePolicy } from './decision/compile.js';
 import { loadPolicy, type PolicyProblem } from './config/load.js';
+import type { SinkKind } from './config/env.js';
 import { LiveSplits } from './control/live-splits.js';
 import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
+import { servedShares } from './decision/split.js';
 import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
 import { clientErrorListener } from './proxy/client-error.js';
@@ -36,7 +40,7 @@ import { UpstreamPools } from './proxy/upstreams.js';
 import { recorderBudgets, resolveMemoryMb } from './record/budgets.js';
 import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
-import type { CloudEventsSinkSettings, NatsSinkSettings, SinkName } from './record/sinks/sink.js';
+import type { CloudEventsSinkSettings, NatsSinkSettings } from './record/sinks/sink.js';
 import { SWY_ERR_ENV_INVALID } from './errors.js';
 import { ShadowMirror } from './shadow/mirror.js';
 
@@ -85,7 +89,7 @@ export interface SwitchyardOptions {
 
 /** Settings of the prediction log. */
 export interface PairsOptions {
-  sink?: SinkName;
+  sink?: SinkKind;
   /** Where the jetstream sink publishes (required with it). */
   nats?: NatsSinkSettings;
   /** Where the cloudevents sink sends (required with it). */
@@ -127,7 +131,7 @@ export class Switchyard {
   /** Who changed which split, when (GET /v1/events; <dataDir>/audit.ndjson when dataDir is given). */
   audit!: AuditLog;
   /** Pools statistics and elects one acting leader per route through Redis (or nothing, alone); set by create(). */
-  coordination!: Coordination;
+  coordination!: Coordination<ControlState>;
   #unleashAdmin: UnleashAdminClient | null = null;
   readonly lifecycle: Lifecycle = { draining: false };
   /** Emits 'reload' (ReloadResult) after every reload attempt. */
@@ -225,7 +229,7 @@ export class Switchyard {
       throw err;
     }
     const auth = new AdminAuth(options.adminTokens ?? []);
-    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
+    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, flagWriter: app.#unleashAdmin === null ? null : unleashFlagWriter(app.#unleashAdmin, app.#flagEnvironment(options)), logger: app.logger });
     app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
     app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
     app.controller.start();
@@ -257,7 +261,7 @@ export class Switchyard {
       saveWaitMs: options.stateSaveWaitMs, retryMs: options.stateRetryMs,
     });
     // Validated here (SWY_ERR_ENV_INVALID on a bad URL) so a half-built instance is closed; it connects on start().
-    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, metrics: this.metrics, logger: this.logger });
+    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, leaderState: controlStateSchema, metrics: this.metrics, logger: this.logger });
     this.flags = createFlagSource(options.flags, { splits: this.splits, metrics: this.metrics, logger: this.logger });
     const settings = typeof options.flags === 'function' ? options.flags() : options.flags;
     if (settings?.adminToken) this.#unleashAdmin = new UnleashAdminClient({ baseUrl: settings.rootUrl, adminToken: settings.adminToken, userAgent: 'switchyard-admin-api' });
@@ -348,12 +352,7 @@ export class Switchyard {
     for (const decision of snapshot.decisions) {
       const routeName = decision.route.name;
       gauge.labels(routeName, decision.route.arms[0]!.name).set(100 - decision.servedTotal);
-      let previous = 0;
-      const served = new Map<string, number>();
-      for (const range of decision.served) {
-        served.set(range.arm.name, range.upTo - previous);
-        previous = range.upTo;
-      }
+      const served = servedShares(decision);
       for (const shadow of decision.shadows ?? []) served.set(shadow.arm.name, shadow.upTo);
       for (const arm of decision.route.arms) if (arm.role === 'challenger') gauge.labels(routeName, arm.name).set(served.get(arm.name) ?? 0);
     }
@@ -382,7 +381,7 @@ export class Switchyard {
    * nothing and owed no answer over a whole sweep interval. node:http's closeIdleConnections(), which
    * http.Server#close() also calls, is not used: it destroys every connection whose parser is between messages, among
    * them one whose next request already sits unread in the kernel or is on the wire, and one whose ended answer is
-   * still being flushed; its clients saw ECONNRESET (issue 19: 0-3 per run at 500 req/s).
+   * still being flushed; its clients saw ECONNRESET (docs/design.md, "Draining without resets").
    */
   async drain(): Promise<{ forced: boolean }> {
     this.lifecycle.draining = true;

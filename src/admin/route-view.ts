@@ -1,6 +1,7 @@
 // JSON views of routes' live splits for the admin API and the CLI.
 import type { Phase } from '../control/phases.js';
 import type { RouteDecision } from '../decision/snapshot.js';
+import { servedShares } from '../decision/split.js';
 
 /** The public shape of one route's live split (GET /v1/routes). */
 export interface RouteView {
@@ -24,12 +25,7 @@ export interface RouteView {
 export function routeView(decision: RouteDecision, flags: string | null = null, phase: Phase | null = null): RouteView {
   const { route, state } = decision;
   const shares = new Map(state.challengers.map((c) => [c.name, c]));
-  const served = new Map<string, number>();
-  let previous = 0;
-  for (const range of decision.served) {
-    served.set(range.arm.name, range.upTo - previous);
-    previous = range.upTo;
-  }
+  const served = servedShares(decision);
   return {
     name: route.name,
     pathPrefix: route.prefix,

@@ -78,6 +78,23 @@ export interface StratumPair {
   challenger: ArmTotals;
 }
 
+/**
+ * What the guardrails compare: the champion's and one challenger's cumulative totals in the current experiment (this
+ * replica's, or pooled across replicas by coordination), the guardrails' inputs (control/guardrails.ts).
+ */
+export interface ArmComparison {
+  champion: ArmTotals;
+  challenger: ArmTotals;
+  /**
+   * The same totals split by split epoch (docs/statistics.md, "Ramps and drift"). The statistical tests compare the
+   * arms within each epoch and combine the differences, so a ramp (10 % then 50 %) during a change of traffic that hits
+   * both arms alike cannot look like a difference between them. Absent or one epoch: the totals are compared directly.
+   */
+  strata?: readonly StratumPair[];
+  /** The tail threshold (champion p95) once fixed, for the reasons shown to people. */
+  p95ThresholdMs: number | null;
+}
+
 /** The champion's and one arm's totals in every epoch where both served. */
 export function stratumPairs(strata: Iterable<Stratum>, key: string): StratumPair[] {
   const pairs: StratumPair[] = [];

@@ -1,8 +1,6 @@
 // Process environment → a validated, frozen runtime Config (ports, paths, tokens, Unleash and Redis settings).
 import { z } from 'zod';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
-import { maxMemoryMb, minMemoryMb } from '../record/budgets.js';
-import { sinkNames } from '../record/sinks/sink.js';
 
 /** A whole number in [min, max]; every failure says which range is allowed (zod's own text says "received NaN"). */
 function wholeNumber(min: number, max: number) {
@@ -15,6 +13,15 @@ function numberIn(min: number, max: number) {
   const error = `must be a number from ${min} to ${max}`;
   return z.coerce.number({ error }).min(min, { error }).max(max, { error });
 }
+
+/** The smallest memory setting accepted: below it the prediction log's budgets (record/budgets.ts) hold too little to pair anything. */
+export const minMemoryMb = 64;
+/** The largest memory setting accepted (1 TiB). */
+export const maxMemoryMb = 1_048_576;
+
+/** Where the prediction log goes (SWITCHYARD_PAIRS_SINK): the one list of sink kinds. */
+export const sinkKinds = ['ndjson', 'stdout', 'jetstream', 'cloudevents', 'none'] as const;
+export type SinkKind = (typeof sinkKinds)[number];
 
 const port = wholeNumber(0, 65_535);
 const optionalText = z.string().trim().min(1).optional();
@@ -40,7 +47,7 @@ const envSchema = z.object({
   SWITCHYARD_WEBHOOK_URLS: optionalText,
   SWITCHYARD_CONTROL_INTERVAL_MS: wholeNumber(10, 60_000).default(250),
   SWITCHYARD_INSTANCE_ID: optionalText,
-  SWITCHYARD_PAIRS_SINK: z.enum(sinkNames).default('ndjson'),
+  SWITCHYARD_PAIRS_SINK: z.enum(sinkKinds).default('ndjson'),
   /** The jetstream sink's servers, stream and subject (README, "Prediction log sinks"). */
   SWITCHYARD_NATS_URL: z.string().regex(/^(nats|tls):\/\/[^,\s]+(,(nats|tls):\/\/[^,\s]+)*$/, { message: 'must be nats://host:port, or several separated by commas' }).default('nats://127.0.0.1:4222'),
   SWITCHYARD_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be a stream name: letters, digits, _ and -, at most 64' }).default('SWITCHYARD_RECORDS'),

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { defaultGuardrails, type ChallengerMode, type GuardrailPolicy } from '../config/policy-schema.js';
 import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
+import { servedShares } from '../decision/split.js';
 import type { LiveWindows, RouteWindow } from '../analysis/window.js';
 import { armKey, emptyTotals, stratumPairs } from '../analysis/window.js';
 import { sequentialSrm } from '../analysis/stats/index.js';
@@ -40,7 +41,7 @@ interface RouteMemory {
   /** Running always-valid state of the guardrails judged on the pooled statistics (`guardrails`: on this replica's own). */
   pooledGuardrails: GuardrailMemory;
   /** The last tick's coordination view of the route. */
-  link: RouteLink | null;
+  link: RouteLink<ControlState> | null;
   /** The route's experiment generation (StateStore) this memory judges; it moves when a rollback is resumed. */
   generation: number;
   /** Since when (clock ms) a follower's own hard breaker has been in breach. */
@@ -66,7 +67,7 @@ export interface ControllerDeps {
   intervalMs?: number;
   clock?: () => number;
   /** Redis coordination between replicas; absent: this replica decides alone. */
-  coordination?: Coordination;
+  coordination?: Coordination<ControlState>;
   /** Parsed pairs and labelled outcomes (the pair recorder) for the shadow gate and A/B winner; absent: neither is reported. */
   experiments?: ExperimentCounts;
 }
@@ -75,7 +76,7 @@ export interface ControllerDeps {
 export interface RouteAnalysis {
   route: string;
   phase: Phase;
-  /** The phase, or breach while a guardrail breaches and the rollback has not landed yet. */
+  /** The phase, or breach while a guardrail is breached and the route is not rolled back yet. */
   decision: Phase | 'breach';
   challenger: string | null;
   servedPercent: number;
@@ -175,7 +176,7 @@ const stateValue: Record<GuardrailVerdict['state'], number> = { collecting: 0, h
  * A follower's rollout state: the leader's (so a new leader continues at the same step instead of starting over), or
  * its own judgment when no leader has published one, never a state that assumes an action it did not take.
  */
-function followerState(current: ControlState, link: RouteLink, result: { state: ControlState; actions: readonly ControlAction[] }, rolledBack: boolean): ControlState {
+function followerState(current: ControlState, link: RouteLink<ControlState>, result: { state: ControlState; actions: readonly ControlAction[] }, rolledBack: boolean): ControlState {
   const leader = link.leaderState;
   if (leader !== null) {
     if (rolledBack) return { ...leader, phase: 'rolled_back' };
@@ -203,7 +204,7 @@ export class Controller {
   readonly #deps: ControllerDeps;
   readonly #memory = new Map<string, RouteMemory>();
   readonly #clock: () => number;
-  readonly #coordination: Coordination;
+  readonly #coordination: Coordination<ControlState>;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
   /** Polls the confirm webhooks of open gates off the tick. */
@@ -282,12 +283,7 @@ export class Controller {
   /** The controlled challenger: the rollout's canary challenger, else the first challenger with a served share. */
   #controlled(decision: RouteDecision): { name: string; mode: ChallengerMode; servedPercent: number } | null {
     const rollout = decision.route.policy.rollout;
-    let previous = 0;
-    const served = new Map<string, number>();
-    for (const range of decision.served) {
-      served.set(range.arm.name, range.upTo - previous);
-      previous = range.upTo;
-    }
+    const served = servedShares(decision);
     if (rollout) {
       const canary = rolloutChallenger(decision.route);
       return canary ? { name: canary.name, mode: canary.mode, servedPercent: served.get(canary.name) ?? 0 } : null;

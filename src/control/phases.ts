@@ -1,10 +1,12 @@
 // The rollout controller as a pure state machine: next(state, observation, policy) → { state, actions }.
+import { z } from 'zod';
 import type { RolloutPolicy } from '../config/policy-schema.js';
 import type { GuardrailVerdict } from './guardrails.js';
 
 /**
- * The closed set of phases, defined once. rolled_back and promoted only end by a person's action (resume) or a new
- * policy; awaiting_approval ends when the gate's approvals are in (or a breach rolls back).
+ * The closed set of phases, the one list of them: the leader's state published to other replicas is checked against
+ * it, so a phase added here is one every replica accepts. rolled_back and promoted only end by a person's action
+ * (resume) or a new policy; awaiting_approval ends when the gate's approvals are in (or a breach rolls back).
  */
 export const phases = ['inactive', 'collecting', 'healthy', 'promotable', 'paused', 'awaiting_approval', 'rolled_back', 'promoted'] as const;
 export type Phase = (typeof phases)[number];
@@ -13,35 +15,38 @@ export type Phase = (typeof phases)[number];
 export type GateStep = number | 'promote';
 
 /** An open approval gate: the route finished its step and waits before entering the next one (or promoting). */
-export interface ApprovalGate {
-  readonly target: GateStep;
+export const approvalGateSchema = z.object({
+  target: z.union([z.number().int().min(0), z.literal('promote')]),
   /** Share the challenger serves once through the gate (100 for the promotion). */
-  readonly percent: number;
+  percent: z.number().min(0).max(100),
   /** Clock ms when the gate opened. */
-  readonly since: number;
+  since: z.number(),
   /** A person must approve (rollout.approve names this step). */
-  readonly person: boolean;
+  person: z.boolean(),
   /** The confirm webhook must answer 2xx (rollout.confirm.before names this step). */
-  readonly webhook: boolean;
+  webhook: z.boolean(),
   /** Token name of the person who approved; null while no one has. */
-  readonly approvedBy: string | null;
+  approvedBy: z.string().nullable(),
   /** The confirm webhook answered 2xx for this gate. */
-  readonly confirmed: boolean;
-}
+  confirmed: z.boolean(),
+}).readonly();
+export type ApprovalGate = z.infer<typeof approvalGateSchema>;
 
-/** Per-route controller state; plain data so it can be logged, persisted and table-tested. */
-export interface ControlState {
-  phase: Phase;
+/** Per-route controller state; plain data so it can be logged, persisted, replicated and table-tested. */
+export const controlStateSchema = z.object({
+  phase: z.enum(phases),
   /** Index into rollout.steps, or null before the rollout started (or without a rollout). */
-  step: number | null;
-  stepStartedAt: number;
+  step: z.number().int().min(0).nullable(),
+  stepStartedAt: z.number(),
   /** Challenger requests seen when the current step started. */
-  stepStartRequests: number;
+  stepStartRequests: z.number().min(0),
   /** Why the last rollback happened (guardrail name or "manual"). */
-  rollbackReason: string | null;
+  rollbackReason: z.string().nullable(),
   /** The open approval gate (phase awaiting_approval, or paused while one is open); null otherwise. */
-  gate: ApprovalGate | null;
-}
+  // A leader from before approval gates publishes no gate.
+  gate: approvalGateSchema.nullable().default(null),
+});
+export type ControlState = z.infer<typeof controlStateSchema>;
 
 /** What the shell observed at one tick. */
 export interface ControlObservation {

@@ -10,12 +10,12 @@ import { Cluster, Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RouteWindow } from '../analysis/window.js';
-import type { AuditLog } from '../control/audit.js';
-import { phases, type ControlState } from '../control/phases.js';
-import type { OperatorOverride } from '../control/state-store.js';
+import type { OperatorOverride } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
+import { errorCode } from '../errors.js';
+import { KeyedSerial } from '../serial.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { Coordination, CoordinationStatus, RollbackOutcome, RouteLink } from './coordination.js';
+import type { Coordination, CoordinationStatus, ReplicaJournal, RollbackOutcome, RouteLink } from './coordination.js';
 import { controlOf, parseSharedControl, planSync, sameControl, sameOverride, type LocalControl, type SyncBase, type Versioned } from './control-sync.js';
 import { controlChannel, epochOf, routeKeys, routeVersion, type RouteKeys } from './keys.js';
 import { CONTROL_SCRIPT, ControlWrite, LEASE_SCRIPT, LeaseStatus, parseLease, RELEASE_SCRIPT, RENEW_SCRIPT } from './lease.js';
@@ -57,15 +57,18 @@ export interface RedisCoordinationSettings {
   statsTtlMs?: number;
 }
 
-export interface RedisCoordinationDeps {
+export interface RedisCoordinationDeps<State> {
   state: ControlStateAccess;
-  audit: AuditLog;
+  /** Where a control change applied from the fleet is recorded (the audit log). */
+  audit: ReplicaJournal;
+  /** The controller's schema of its rollout state: a leader's state that fails it is ignored, never adopted. */
+  leaderState: z.ZodType<State>;
   metrics: Metrics;
   logger: Logger;
 }
 
 /** Everything this replica knows about one route's coordination. */
-interface RouteSync {
+interface RouteSync<State> {
   readonly name: string;
   readonly keys: RouteKeys;
   version: string | null;
@@ -78,38 +81,23 @@ interface RouteSync {
   others: { epoch: string; payloads: ReplicaPayload[]; readAt: number } | null;
   lease: { value: string; deadline: number } | null;
   leader: string | null;
-  leaderState: { epoch: string; state: ControlState } | null;
-  pendingState: ControlState | null;
+  leaderState: { epoch: string; state: State } | null;
+  pendingState: State | null;
   /** The lease value a pending leader decision is fenced with; every push meanwhile carries it. */
   fence: string | null;
   rollbackReason: string;
-  lock: Promise<unknown>;
   lastLinked: number;
 }
 
-const gateStep = z.union([z.number().int().min(0), z.literal('promote')]);
-const leaderStateSchema = z.object({
-  epoch: z.string(),
-  by: z.string(),
-  state: z.object({
-    phase: z.enum(phases),
-    step: z.number().int().min(0).nullable(),
-    stepStartedAt: z.number(),
-    stepStartRequests: z.number().min(0),
-    rollbackReason: z.string().nullable(),
-    // A leader from before approval gates publishes no gate.
-    gate: z.object({
-      target: gateStep, percent: z.number(), since: z.number(), person: z.boolean(), webhook: z.boolean(), approvedBy: z.string().nullable(), confirmed: z.boolean(),
-    }).nullable().default(null),
-  }),
-});
+/** The frame of a published leader state; the state inside is checked with the controller's schema. */
+const leaderStateFrame = z.object({ epoch: z.string(), by: z.string(), state: z.unknown() });
 
 /** A route the controller stopped linking (removed by a reload) is dropped after this long. */
 const FORGET_AFTER_MS = 30_000;
 
-function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; name?: unknown };
-  return typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'unknown';
+/** A failure's code for logs and the degraded reason; some of ioredis' errors carry only a name. */
+function failureCode(err: unknown): string {
+  return errorCode(err) ?? (err instanceof Error ? err.name : 'unknown');
 }
 
 /** Node's codes for a server certificate it would not trust (tls.connect's verification errors). */
@@ -135,18 +123,20 @@ export function redisMisconfiguration(code: string): string | null {
 }
 
 /** Coordination through one Redis (single node, Sentinel or Cluster). */
-export class RedisCoordination implements Coordination {
+export class RedisCoordination<State> implements Coordination<State> {
   readonly enabled = true;
   readonly instanceId: string;
   readonly followerGraceMs: number;
   readonly #settings: Required<RedisCoordinationSettings>;
-  readonly #deps: RedisCoordinationDeps;
+  readonly #deps: RedisCoordinationDeps<State>;
   readonly #client: Redis | Cluster;
   readonly #subscriber: Redis | Cluster;
   readonly #channel: string;
   /** Distinguishes this process from an earlier one with the same instance id (its fields stay valid evidence). */
   readonly #nonce = randomBytes(4).toString('hex');
-  readonly #routes = new Map<string, RouteSync>();
+  readonly #routes = new Map<string, RouteSync<State>>();
+  /** Reconciliations of one route run one at a time (a local edit, a remote change and a resume may race). */
+  readonly #serial = new KeyedSerial();
   #status: CoordinationStatus = 'starting';
   /** Misconfiguration codes already logged, so a reconnect loop says each once. */
   readonly #saidMisconfigured = new Set<string>();
@@ -155,7 +145,7 @@ export class RedisCoordination implements Coordination {
   #startedAt = 0;
   #closed = false;
 
-  constructor(settings: RedisCoordinationSettings, deps: RedisCoordinationDeps) {
+  constructor(settings: RedisCoordinationSettings, deps: RedisCoordinationDeps<State>) {
     this.#settings = { statsTtlMs: 24 * 3_600_000, ...settings };
     this.#deps = deps;
     this.instanceId = settings.instanceId;
@@ -196,7 +186,7 @@ export class RedisCoordination implements Coordination {
   }
 
   #onConnectionError(err: unknown): void {
-    const code = errorCode(err);
+    const code = failureCode(err);
     const fix = redisMisconfiguration(code);
     if (fix === null || this.#saidMisconfigured.has(code)) {
       this.#deps.logger.debug({ code }, 'redis connection error');
@@ -210,9 +200,9 @@ export class RedisCoordination implements Coordination {
     if (this.#timer !== null || this.#closed) return;
     this.#startedAt = performance.now();
     this.#deps.logger.info({ redis: describeTarget(this.#settings.target), instanceId: this.instanceId, prefix: this.#settings.prefix, intervalMs: this.#settings.intervalMs, leaseMs: this.#settings.leaseMs }, 'coordination through Redis');
-    this.#client.connect().catch((err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis connect failed; retrying'));
-    this.#subscriber.connect().catch((err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis subscriber connect failed; retrying'));
-    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#deps.logger.warn({ code: errorCode(err) }, 'subscribing to control changes failed; changes arrive with the next exchange'));
+    this.#client.connect().catch((err: unknown) => this.#deps.logger.debug({ code: failureCode(err) }, 'redis connect failed; retrying'));
+    this.#subscriber.connect().catch((err: unknown) => this.#deps.logger.debug({ code: failureCode(err) }, 'redis subscriber connect failed; retrying'));
+    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#deps.logger.warn({ code: failureCode(err) }, 'subscribing to control changes failed; changes arrive with the next exchange'));
     this.#timer = setInterval(() => void this.#exchange(), this.#settings.intervalMs);
     this.#timer.unref();
   }
@@ -224,7 +214,7 @@ export class RedisCoordination implements Coordination {
     return this.#currentEpoch(sync);
   }
 
-  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink {
+  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State> {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
@@ -247,7 +237,7 @@ export class RedisCoordination implements Coordination {
     return { role: leading ? 'leader' : 'follower', pooled, leader, leaderState };
   }
 
-  reportState(route: string, state: ControlState): void {
+  reportState(route: string, state: State): void {
     const sync = this.#routes.get(route);
     if (sync) sync.pendingState = state;
   }
@@ -277,7 +267,7 @@ export class RedisCoordination implements Coordination {
           return sync.shared?.record.by === this.instanceId && sync.shared.record.reason === reason ? 'published' : 'already';
       }
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
       return 'unavailable';
     } finally {
       sync.fence = null;
@@ -294,7 +284,7 @@ export class RedisCoordination implements Coordination {
       if (!renewed) sync.lease = null;
       return renewed;
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
       return false;
     }
   }
@@ -302,7 +292,7 @@ export class RedisCoordination implements Coordination {
   syncNow(route: string): void {
     const sync = this.#routes.get(route);
     if (!sync || this.#status !== 'ok') return;
-    void this.#locked(sync, () => this.#reconcile(sync)).catch((err: unknown) => this.#setStatus('degraded', errorCode(err)));
+    void this.#locked(sync, () => this.#reconcile(sync)).catch((err: unknown) => this.#setStatus('degraded', failureCode(err)));
   }
 
   async close(): Promise<void> {
@@ -327,7 +317,7 @@ export class RedisCoordination implements Coordination {
     return Math.max(2_000, 8 * this.#settings.intervalMs);
   }
 
-  #sync(name: string): RouteSync {
+  #sync(name: string): RouteSync<State> {
     let sync = this.#routes.get(name);
     if (!sync) {
       sync = {
@@ -346,7 +336,6 @@ export class RedisCoordination implements Coordination {
         pendingState: null,
         fence: null,
         rollbackReason: 'manual',
-        lock: Promise.resolve(),
         lastLinked: performance.now(),
       };
       this.#routes.set(name, sync);
@@ -354,11 +343,11 @@ export class RedisCoordination implements Coordination {
     return sync;
   }
 
-  #currentEpoch(sync: RouteSync): string | null {
+  #currentEpoch(sync: RouteSync<State>): string | null {
     return sync.version === null || sync.base.gen === null ? null : epochOf(sync.version, sync.base.gen, sync.challenger);
   }
 
-  #leaderOf(sync: RouteSync, now: number): string | null {
+  #leaderOf(sync: RouteSync<State>, now: number): string | null {
     if (sync.lease !== null && now < sync.lease.deadline) return this.instanceId;
     return sync.leader === this.instanceId ? null : sync.leader;
   }
@@ -369,10 +358,8 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Runs `work` after every earlier piece of work on the same route (reconciliations must not interleave). */
-  #locked<T>(sync: RouteSync, work: () => Promise<T>): Promise<T> {
-    const run = sync.lock.then(work, work);
-    sync.lock = run.catch(() => undefined);
-    return run;
+  #locked<T>(sync: RouteSync<State>, work: () => Promise<T>): Promise<T> {
+    return this.#serial.run(sync.name, work);
   }
 
   #setStatus(next: 'ok' | 'degraded', why?: string): void {
@@ -415,11 +402,11 @@ export class RedisCoordination implements Coordination {
       await Promise.all([...this.#routes.values()].map((sync) => this.#exchangeRoute(sync)));
       this.#setStatus('ok');
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
     }
   }
 
-  async #exchangeRoute(sync: RouteSync): Promise<void> {
+  async #exchangeRoute(sync: RouteSync<State>): Promise<void> {
     const { keys } = sync;
     const started = performance.now();
     const epoch = this.#currentEpoch(sync);
@@ -474,7 +461,7 @@ export class RedisCoordination implements Coordination {
     }
   }
 
-  #adoptLease(sync: RouteSync, status: number, value: string, started: number): void {
+  #adoptLease(sync: RouteSync<State>, status: number, value: string, started: number): void {
     const hadLease = sync.lease !== null;
     if (status === LeaseStatus.Renewed || status === LeaseStatus.Acquired) {
       // Counted from before the request went out, minus one timeout of margin: never later than Redis' own expiry.
@@ -489,18 +476,20 @@ export class RedisCoordination implements Coordination {
     this.#deps.metrics.leader.labels(sync.name).set(sync.lease !== null ? 1 : 0);
   }
 
-  #parseLeaderState(text: string | null): { epoch: string; state: ControlState } | null {
+  #parseLeaderState(text: string | null): { epoch: string; state: State } | null {
     if (text === null) return null;
     try {
-      const parsed = leaderStateSchema.safeParse(JSON.parse(text));
-      return parsed.success ? { epoch: parsed.data.epoch, state: parsed.data.state } : null;
+      const frame = leaderStateFrame.safeParse(JSON.parse(text));
+      if (!frame.success) return null;
+      const state = this.#deps.leaderState.safeParse(frame.data.state);
+      return state.success ? { epoch: frame.data.epoch, state: state.data } : null;
     } catch {
       return null;
     }
   }
 
   /** Plans and carries out one reconciliation of the replicated control state (call under the route lock). */
-  async #reconcile(sync: RouteSync): Promise<'in-sync' | 'applied' | 'superseded' | 'pushed' | 'fenced'> {
+  async #reconcile(sync: RouteSync<State>): Promise<'in-sync' | 'applied' | 'superseded' | 'pushed' | 'fenced'> {
     let shared = sync.shared;
     for (let attempt = 0; attempt < 3; attempt++) {
       const plan = planSync(this.#local(sync.name), sync.base, shared, this.instanceId, sync.rollbackReason);
@@ -535,7 +524,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Undoes this replica's unpublished edits: back to the fleet's record, or to the last synced state without one. */
-  #revert(sync: RouteSync): void {
+  #revert(sync: RouteSync<State>): void {
     if (sync.shared !== null) return this.#apply(sync, sync.shared);
     this.#setLocal(sync.name, this.#local(sync.name), sync.base.control);
   }
@@ -550,7 +539,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Makes the local state equal to the fleet's record and records it. */
-  #apply(sync: RouteSync, target: Versioned): void {
+  #apply(sync: RouteSync<State>, target: Versioned): void {
     const before = this.#local(sync.name);
     const next = controlOf(target.record);
     this.#setLocal(sync.name, before, next);
@@ -582,7 +571,7 @@ export class RedisCoordination implements Coordination {
       if (sync.shared !== null && rev <= sync.shared.rev) return 'in-sync';
       sync.shared = { rev, record };
       return this.#reconcile(sync);
-    }).catch((err: unknown) => this.#setStatus('degraded', errorCode(err)));
+    }).catch((err: unknown) => this.#setStatus('degraded', failureCode(err)));
   }
 }
 

@@ -1,15 +1,8 @@
 // The immutable decision snapshot: compiled routes plus their live splits; the request path reads it once per request.
 import type { ChallengerMode, HttpMethod, RoutePolicy } from '../config/policy-schema.js';
+import type { ChallengerShare, SplitSource } from './shares.js';
 
-/** Where a route's live split came from. */
-export type SplitSource = 'policy' | 'flag' | 'override' | 'bootstrap' | 'stale' | 'rollback';
-
-/** One challenger's live share of a route. */
-export interface ChallengerShare {
-  readonly name: string;
-  readonly mode: ChallengerMode;
-  readonly percent: number;
-}
+export type { ChallengerShare, SplitSource };
 
 /** The live split of one route, as set by the policy, a flag, an operator or the controller. */
 export interface RouteState {

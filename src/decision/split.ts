@@ -22,3 +22,14 @@ export function servingArm(decision: RouteDecision, bucket: number): Arm {
   }
   return decision.route.arms[0]!;
 }
+
+/** Each served challenger's share of traffic in percent, from the cumulative ranges the request path reads. */
+export function servedShares(decision: RouteDecision): Map<string, number> {
+  const shares = new Map<string, number>();
+  let previous = 0;
+  for (const range of decision.served) {
+    shares.set(range.arm.name, range.upTo - previous);
+    previous = range.upTo;
+  }
+  return shares;
+}

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { bufferLabels } from './budgets.js';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
-import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerSettings, type ToWorker, type WireObservation } from './recorder-protocol.js';
 
 export interface RecorderClientOptions {
@@ -126,10 +126,7 @@ export class RecorderClient implements ObservationPort {
   }
 
   served(o: ServedObservation): void {
-    // Same filter as the recorder: a replaced challenger failure, a client fault and unsampled plain successes carry
-    // nothing to record.
-    if (o.fellBack || !isVariantEvidence(o.errorKind)) return;
-    if (o.mirrored === 0 && o.responseBody === null && o.errorKind === null) return;
+    if (!isRecordable(o)) return;
     const policy = this.#policies.policyOf(o.route);
     const keepInput = policy !== undefined && captureLimits(policy).logInputs && o.requestBody !== null;
     // Checked before the bodies are copied into strings: a dropped observation costs no copy.

@@ -1,13 +1,14 @@
 // Messages between the serving thread and the recorder worker (structured-clone friendly: no Buffers, no class instances).
+import type { SinkKind } from '../config/env.js';
 import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
-import type { CloudEventsSinkSettings, NatsSinkSettings, SinkName } from './sinks/sink.js';
+import type { CloudEventsSinkSettings, NatsSinkSettings } from './sinks/sink.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
 export interface RecorderWorkerSettings {
-  sink: SinkName;
+  sink: SinkKind;
   dir: string;
   /** Required when sink is jetstream. */
   nats?: NatsSinkSettings;

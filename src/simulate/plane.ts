@@ -1,7 +1,7 @@
 // The control plane the composition root builds (src/app.ts), assembled in memory around a virtual clock for simulate and backtest.
 import { pino } from 'pino';
 import { LiveWindows } from '../analysis/window.js';
-import { compilePolicy } from '../config/compile.js';
+import { compilePolicy } from '../decision/compile.js';
 import type { Policy } from '../config/policy-schema.js';
 import { AuditLog, type AuditEvent } from '../control/audit.js';
 import { Controller } from '../control/controller.js';
@@ -68,7 +68,7 @@ export async function buildControlPlane(policy: Policy, version: string, clock: 
   const routes = compilePolicy(withoutGates(policy));
   splits.setPolicy(routes, version);
   flags.setRoutes(routes);
-  const changer = new SplitChanger({ splits, flags, state, audit, unleashAdmin: null, unleashEnvironment: 'development', logger: silent });
+  const changer = new SplitChanger({ splits, flags, state, audit, flagWriter: null, logger: silent });
   const webhooks = new Webhooks([], metrics, silent);
   const controller = new Controller({ splits, windows, state, changer, audit, metrics, webhooks, logger: silent, intervalMs, clock: clock.read });
   return { clock, splits, windows, state, audit, changer, controller, metrics };

@@ -17,6 +17,7 @@ import type { UnleashSettings } from '../../src/flags/unleash.js';
 import { getSharedUnleashServer, type UnleashServerInfo } from '../helpers/unleash-server.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 import { startUpstreamPair, type UpstreamPair } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const ENV = 'development';
 const ADMIN_SECRET = `admin-${randomUUID()}`;
@@ -58,15 +59,6 @@ async function variants(swy: RunningSwitchyard, keys: readonly string[]): Promis
     await res.body.dump();
     return String(res.headers['x-switchyard-variant']);
   }));
-}
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    if (await probe()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms`);
 }
 
 let upstreams: UpstreamPair;

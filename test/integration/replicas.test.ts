@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import type { RouteAnalysis } from '../../src/control/controller.js';
 import { startServe } from '../helpers/cli.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const MACHINE_REDIS = 'redis://127.0.0.1:6379';
 const TOKEN = 'replicas-test-token';
@@ -40,15 +41,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(address.port));
     });
   });
-}
-
-/** Resolves once `probe` returns true; rejects with `what` after `timeoutMs` (usable in hooks, unlike expect.poll). */
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await probe())) {
-    if (performance.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 async function ping(url: string): Promise<string> {
@@ -138,12 +130,7 @@ async function rolledBack(replica: Replica): Promise<boolean> {
 async function eachUntil<T>(replicas: readonly Replica[], what: string, read: (r: Replica) => Promise<T>, condition: (value: T) => boolean, timeoutMs: number, since = performance.now()): Promise<number[]> {
   return Promise.all(replicas.map(async (replica) => {
     let last: T | undefined;
-    while (performance.now() - since < timeoutMs) {
-      last = await read(replica);
-      if (condition(last)) return performance.now() - since;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${replica.id}: ${what} not reached within ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+    return waitFor(`${replica.id}: ${what}`, async () => condition((last = await read(replica))), { timeoutMs, since, lastSeen: () => last });
   }));
 }
 

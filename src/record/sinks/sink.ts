@@ -1,10 +1,6 @@
 // The record sink plug point: a small interface, one file per implementation, and a factory.
 import type { Metrics } from '../../metrics/registry.js';
 
-/** The sinks SWITCHYARD_PAIRS_SINK names: the one list every settings type derives from. */
-export const sinkNames = ['ndjson', 'stdout', 'jetstream', 'cloudevents', 'none'] as const;
-export type SinkName = (typeof sinkNames)[number];
-
 /** Where the JetStream sink publishes (SWITCHYARD_NATS_*; README, "Prediction log sinks"). */
 export interface NatsSinkSettings {
   servers: string;

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { validatePolicyText } from '../../../src/config/load.js';
-import { compilePolicy } from '../../../src/config/compile.js';
+import { compilePolicy } from '../../../src/decision/compile.js';
 import { emptySnapshot, SnapshotRef, type CompiledRoute } from '../../../src/decision/snapshot.js';
 import { stickyBucket } from '../../../src/decision/bucket.js';
 import { servingArm } from '../../../src/decision/split.js';
@@ -91,7 +91,7 @@ class Rig {
     const rig = new Rig(options.seed ?? 1, options.recorder ?? false);
     rig.state = await StateStore.open({ file: null, target: rig.splits, logger: rig.logger });
     rig.splits.setPolicy(compile(overrides), 'v1');
-    rig.changer = new SplitChanger({ splits: rig.splits, flags: new NopFlagSource(rig.logger), state: rig.state, audit: rig.audit, unleashAdmin: null, unleashEnvironment: 'development', logger: rig.logger });
+    rig.changer = new SplitChanger({ splits: rig.splits, flags: new NopFlagSource(rig.logger), state: rig.state, audit: rig.audit, flagWriter: null, logger: rig.logger });
     rig.controller = new Controller({
       splits: rig.splits,
       windows: rig.windows,
