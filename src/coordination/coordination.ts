@@ -38,7 +38,10 @@ export interface RouteLink {
   readonly leaderState: ControlState | null;
 }
 
-/** The coordination port of the controller (Redis, or the nop for a single replica). */
+/**
+ * The coordination port of the controller (Redis, or the nop for a single replica). Only routes the controller links
+ * are exchanged, and a route it stops linking leaves the exchange shortly after: idle routes cost no Redis command.
+ */
 export interface Coordination {
   /** False without Redis: every replica decides alone. */
   readonly enabled: boolean;
@@ -53,6 +56,13 @@ export interface Coordination {
    * outcomes and pair agreement since the experiment began) replaces what is published with the window; omitted, it stays.
    */
   link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink;
+  /**
+   * What `link` would return, without binding anything or keeping the route in the exchange: for reads (the analysis
+   * API). A route not linked yet has no pooled view.
+   */
+  view(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink;
+  /** The route left the policy: drop what is kept for it (a held lease is released). */
+  forget(route: string): void;
   /** The leader's rollout state, published with the next exchange so a new leader continues from it. */
   reportState(route: string, state: ControlState): void;
   /** Publishes a local rollback to the fleet; `fenced` when it is the leader's decision. Never rejects. */

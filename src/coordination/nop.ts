@@ -25,6 +25,12 @@ export class LocalCoordination implements Coordination {
     return aloneLink;
   }
 
+  view(): RouteLink {
+    return aloneLink;
+  }
+
+  forget(): void {}
+
   reportState(): void {}
 
   async announceRollback(): Promise<'alone'> {
