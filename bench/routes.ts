@@ -89,7 +89,7 @@ export function routesPolicy(count: number, champion: string, challenger: string
 async function startRedis(group: ProcessGroup, dir: string, name: string): Promise<{ url: string; commands: () => number }> {
   const port = await freePort();
   group.start(`redis ${name}`, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
-  const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   for (let i = 0; ; i++) {
     try {
       if (cli('ping').trim() === 'PONG') break;
