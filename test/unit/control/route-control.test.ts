@@ -26,14 +26,14 @@ function state(challengers: { name: string; mode: 'canary' | 'ab' | 'shadow'; pe
 }
 
 describe('controlledChallenger and servedShares', () => {
-  const [plain] = routes({ name: 'plain', match: { pathPrefix: '/p' }, champion, challengers: [ab, canary, shadow] });
-  const [rollout] = routes({ name: 'rollout', match: { pathPrefix: '/r' }, champion, challengers: [ab, { ...canary, percent: 0 }], rollout: { steps: [10, 50], minDuration: '30s', minRequests: 100 } });
+  const plain = routes({ name: 'plain', match: { pathPrefix: '/p' }, champion, challengers: [ab, canary, shadow] })[0]!;
+  const rollout = routes({ name: 'rollout', match: { pathPrefix: '/r' }, champion, challengers: [ab, { ...canary, percent: 0 }], rollout: { steps: [10, 50], minDuration: '30s', minRequests: 100 } })[0]!;
   const rows: { name: string; route: typeof plain; live: RouteState; want: Controlled | null; shares: [string, number][] }[] = [
-    { name: 'without a rollout: the first served challenger, with its own share (not the cumulative bound)', route: plain!, live: state([{ name: 'v3', mode: 'ab', percent: 20 }, { name: 'v2', mode: 'canary', percent: 10 }]), want: { name: 'v3', mode: 'ab', servedPercent: 20 }, shares: [['v3', 20], ['v2', 10]] },
-    { name: 'a shadow is never controlled', route: plain!, live: state([{ name: 'v4', mode: 'shadow', percent: 100 }]), want: null, shares: [] },
-    { name: 'rolled back: nothing served, nothing controlled', route: plain!, live: state([{ name: 'v3', mode: 'ab', percent: 20 }], { rolledBack: true }), want: null, shares: [] },
-    { name: 'with a rollout: the canary, even at 0 %', route: rollout!, live: state([{ name: 'v3', mode: 'ab', percent: 20 }, { name: 'v2', mode: 'canary', percent: 0 }]), want: { name: 'v2', mode: 'canary', servedPercent: 0 }, shares: [['v3', 20]] },
-    { name: 'with a rollout: the canary at its live share behind another challenger', route: rollout!, live: state([{ name: 'v3', mode: 'ab', percent: 20 }, { name: 'v2', mode: 'canary', percent: 50 }]), want: { name: 'v2', mode: 'canary', servedPercent: 50 }, shares: [['v3', 20], ['v2', 50]] },
+    { name: 'without a rollout: the first served challenger, with its own share (not the cumulative bound)', route: plain, live: state([{ name: 'v3', mode: 'ab', percent: 20 }, { name: 'v2', mode: 'canary', percent: 10 }]), want: { name: 'v3', mode: 'ab', servedPercent: 20 }, shares: [['v3', 20], ['v2', 10]] },
+    { name: 'a shadow is never controlled', route: plain, live: state([{ name: 'v4', mode: 'shadow', percent: 100 }]), want: null, shares: [] },
+    { name: 'rolled back: nothing served, nothing controlled', route: plain, live: state([{ name: 'v3', mode: 'ab', percent: 20 }], { rolledBack: true }), want: null, shares: [] },
+    { name: 'with a rollout: the canary, even at 0 %', route: rollout, live: state([{ name: 'v3', mode: 'ab', percent: 20 }, { name: 'v2', mode: 'canary', percent: 0 }]), want: { name: 'v2', mode: 'canary', servedPercent: 0 }, shares: [['v3', 20]] },
+    { name: 'with a rollout: the canary at its live share behind another challenger', route: rollout, live: state([{ name: 'v3', mode: 'ab', percent: 20 }, { name: 'v2', mode: 'canary', percent: 50 }]), want: { name: 'v2', mode: 'canary', servedPercent: 50 }, shares: [['v3', 20], ['v2', 50]] },
   ];
   it.each(rows)('$name', ({ route, live, want, shares }) => {
     const decision = decideRoute(route, live);
