@@ -435,10 +435,11 @@ export class RedisCoordination implements Coordination {
       return;
     }
     // A route the controller has not linked for two exchanges is idle: one more exchange after its last link publishes
-    // what that link bound (totals, the leader's state), then it rests.
+    // what that link bound (totals, the leader's state), then it rests. Never before its first contact with the fleet's
+    // record (base.rev set): a replica must learn a rollback the fleet already holds even for a route it does not serve.
     const due: RouteSync[] = [];
     for (const sync of this.#active) {
-      if (now - sync.lastLinked > 2 * this.#settings.intervalMs + this.#settings.timeoutMs) this.#rest(sync);
+      if (now - sync.lastLinked > 2 * this.#settings.intervalMs + this.#settings.timeoutMs && sync.base.rev !== null) this.#rest(sync);
       else due.push(sync);
     }
     try {

@@ -2,7 +2,6 @@
 // control change still reaches an idle route by pub/sub. Two in-process replicas (the app's control wiring) share a
 // private redis-server, so its command counter counts their commands only.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -101,10 +100,10 @@ describe('Redis coordination with 1,000 routes', () => {
     redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
     redis.stdout.resume();
     redis.stderr.resume();
-    // Connects (retrying every 50 ms) once the server listens.
+    // Connects (retrying every 50 ms) once the server listens; refused attempts before that are expected.
     client = new Redis(`redis://127.0.0.1:${port}`, { retryStrategy: () => 50 });
     client.on('error', () => undefined);
-    await once(client, 'ready');
+    await new Promise((resolve) => client.once('ready', resolve));
     replicas.push(await Replica.start('a', `redis://127.0.0.1:${port}`), await Replica.start('b', `redis://127.0.0.1:${port}`));
   });
 
