@@ -275,12 +275,13 @@ export class Switchyard {
 
   #install(policy: Parameters<typeof compilePolicy>[0], version: string, files: string[]): void {
     const routes = compilePolicy(policy);
-    // Open lanes at load time so the first request does not pay for pool creation; one per route and upstream, so
-    // no route can take the connections another route needs.
+    // One lane per route and upstream, so no route can take the connections another route needs. Lanes open with a
+    // route's first request (the data plane's laneFor), not here: an undici pool holds about 16 KiB before its first
+    // connection, 32 MiB for 1,000 routes that may never see traffic (docs/performance.md, "Idle routes cost nothing"),
+    // and the first request opens a connection anyway, which costs far more than creating the pool.
     const keep = new Set<string>();
     for (const route of routes) {
       for (const arm of route.arms) {
-        this.pools.lane(route.name, arm.origin, route.connectTimeoutMs);
         keep.add(UpstreamPools.laneKey(route.name, arm.origin, route.connectTimeoutMs));
       }
     }

@@ -1,11 +1,9 @@
-// The effectful shell around the pure controller: every tick it judges each route's live windows and carries out the actions.
+// The effectful shell around the pure controller: every tick it judges the active routes' windows and carries out the actions.
 import type { Logger } from 'pino';
 import { defaultGuardrails, type ChallengerMode, type GuardrailPolicy } from '../config/policy-schema.js';
-import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
-import { servedShares } from '../decision/split.js';
-import type { LiveWindows, RouteWindow } from '../analysis/window.js';
-import { armKey, emptyTotals, stratumPairs } from '../analysis/window.js';
-import { sequentialSrm } from '../analysis/stats/index.js';
+import type { ChallengerShare, CompiledRoute, DecisionSnapshot, RouteDecision } from '../decision/snapshot.js';
+import type { LiveWindows } from '../analysis/window.js';
+import { armKey, emptyTotals, RouteWindow, stratumPairs } from '../analysis/window.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
 import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, pairsSince, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
@@ -14,6 +12,8 @@ import type { LiveSplits } from './live-splits.js';
 import { ConfirmGates, type ConfirmView } from './confirm-gate.js';
 import { approveGate, gateWaitingFor, initialControlState, next, planPromotion, type ApprovalGate, type ControlAction, type ControlState, type GateStep, type Phase } from './phases.js';
 import { SWY_ERR_CONFLICT, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
+import { ActiveRoutes } from './active-routes.js';
+import { controlledChallenger, followerBreach, freshSrm, roleOutcome, rolloutChallenger, snapshotChanges, srmLook, type Controlled, type SrmMemory } from './route-control.js';
 import { auditStateOf, type SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
 import type { Webhooks } from './webhooks.js';
@@ -31,7 +31,7 @@ interface RouteMemory {
    * The sample-ratio epoch: the split it judges (challenger, served and champion shares, step), the randomisation units
    * per arm when it began, and its running always-valid p-value. Any change of the split starts a new epoch.
    */
-  srm: { key: string | null; base: [number, number]; p: number };
+  srm: SrmMemory;
   lastVerdicts: GuardrailVerdict[];
   challenger: string | null;
   /** The compiled route this memory belongs to: a reload that changes the route's policy starts a new experiment. */
@@ -70,6 +70,8 @@ export interface ControllerDeps {
   coordination?: Coordination<ControlState>;
   /** Parsed pairs and labelled outcomes (the pair recorder) for the shadow gate and A/B winner; absent: neither is reported. */
   experiments?: ExperimentCounts;
+  /** How long a route stays active after its last observed request (ms, default 10 s). */
+  quietMs?: number;
 }
 
 /** The analysis of one route, as served by GET /v1/routes/:route/analysis. */
@@ -172,25 +174,6 @@ function pooledArmViews(view: PooledView): ArmView[] {
 
 const stateValue: Record<GuardrailVerdict['state'], number> = { collecting: 0, healthy: 1, within: 1, breach: 2 };
 
-/**
- * A follower's rollout state: the leader's (so a new leader continues at the same step instead of starting over), or
- * its own judgment when no leader has published one, never a state that assumes an action it did not take.
- */
-function followerState(current: ControlState, link: RouteLink<ControlState>, result: { state: ControlState; actions: readonly ControlAction[] }, rolledBack: boolean): ControlState {
-  const leader = link.leaderState;
-  if (leader !== null) {
-    if (rolledBack) return { ...leader, phase: 'rolled_back' };
-    // The leader rolled back and the change is still on its way here: keep the current state until it lands.
-    return leader.phase === 'rolled_back' ? current : leader;
-  }
-  return result.actions.length === 0 ? result.state : current;
-}
-
-/** The challenger a progressive rollout moves: the route's canary, else its first served (non-shadow) challenger. */
-function rolloutChallenger(route: CompiledRoute): { name: string; mode: ChallengerMode } | undefined {
-  return route.policy.challengers.find((c) => c.mode === 'canary') ?? route.policy.challengers.find((c) => c.mode !== 'shadow');
-}
-
 /** What a resume did. */
 export interface ResumeResult {
   changed: boolean;
@@ -199,12 +182,29 @@ export interface ResumeResult {
   restored: Record<string, unknown>[];
 }
 
-/** Judges every route with a served challenger each tick and acts (rollback, next step, promote). */
+/** A new experiment's memory of a route (nothing judged yet). */
+function freshMemory(route: CompiledRoute, generation: number, baseline: CountsBaseline): RouteMemory {
+  return {
+    state: initialControlState(), guardrails: {}, srm: freshSrm, lastVerdicts: [], challenger: null, route,
+    epoch: null, pooledGuardrails: {}, link: null, generation, breachSince: null, followerGuardrails: {},
+    baseline, published: new Map(),
+  };
+}
+
+/**
+ * Judges the active routes each tick and acts (rollback, next step, promote). A route is active while it has a
+ * challenger and recent traffic, or right after a change (active-routes.ts); an idle route costs nothing per tick.
+ */
 export class Controller {
   readonly #deps: ControllerDeps;
   readonly #memory = new Map<string, RouteMemory>();
   readonly #clock: () => number;
   readonly #coordination: Coordination<ControlState>;
+  readonly #active = new ActiveRoutes();
+  readonly #intervalMs: number;
+  readonly #quietMs: number;
+  /** The snapshot the last tick saw: a different one means a swap, whose changed routes become active. */
+  #seen: DecisionSnapshot | null = null;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
   /** Polls the confirm webhooks of open gates off the tick. */
@@ -224,6 +224,8 @@ export class Controller {
         deps.logger.info({ route, url, status, eventId: event.id }, 'confirm webhook confirmed the gate');
       },
     });
+    this.#intervalMs = deps.intervalMs ?? 250;
+    this.#quietMs = deps.quietMs ?? 10_000;
     // A lifted rollback starts a new experiment in the same synchronous step (a resume here or from the fleet), so
     // neither a tick nor GET .../analysis can judge the resumed route with the evidence that rolled it back.
     deps.state.onNewExperiment((route) => {
@@ -234,7 +236,7 @@ export class Controller {
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => this.tick(), this.#deps.intervalMs ?? 250);
+    this.#timer = setInterval(() => this.tick(), this.#intervalMs);
     this.#timer.unref();
   }
 
@@ -243,17 +245,57 @@ export class Controller {
     this.#timer = null;
   }
 
-  /** One evaluation of every route (also callable directly). */
+  /** How many routes the controller is working on now (the others are idle). */
+  get activeRoutes(): number {
+    return this.#active.size;
+  }
+
+  /** One evaluation of every active route (also callable directly). */
   tick(): void {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
-      for (const decision of this.#deps.splits.snapshot.decisions) this.#tickRoute(decision);
+      const now = this.#clock();
+      const snapshot = this.#deps.splits.snapshot;
+      if (snapshot !== this.#seen) this.#noteSwap(snapshot, now);
+      for (const route of this.#deps.windows.takeTouched()) {
+        // Only a route with a challenger has anything to judge; a champion-only route's traffic costs no tick.
+        if ((snapshot.byName.get(route)?.route.arms.length ?? 0) > 1) this.#active.touch(route, now + this.#quietMs);
+      }
+      for (const route of this.#active.due(now, (name) => this.#canRest(name))) {
+        const decision = snapshot.byName.get(route);
+        if (decision === undefined) this.#active.delete(route);
+        else this.#tickRoute(decision);
+      }
     } catch (err) {
       this.#deps.logger.error({ err }, 'controller tick failed');
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /**
+   * A new snapshot: the routes it changed are looked at for a few ticks (a rollout's first step, a resumed route's new
+   * experiment, the fleet's first exchange), and removed routes are forgotten. O(routes), once per swap.
+   */
+  #noteSwap(snapshot: DecisionSnapshot, now: number): void {
+    const { changed, removed } = snapshotChanges(this.#seen, snapshot);
+    this.#seen = snapshot;
+    const until = now + Math.max(1_000, 4 * this.#intervalMs);
+    for (const decision of changed) {
+      if (decision.route.arms.length > 1) this.#active.touch(decision.route.name, until);
+      else this.#deps.windows.setPolicy(decision.route.name, decision.route.policy.guardrails ?? defaultGuardrails);
+    }
+    for (const name of removed) {
+      this.#active.delete(name);
+      this.#memory.delete(name);
+      this.#coordination.forget(name);
+    }
+  }
+
+  /** A quiet route may rest unless something is pending on it: a follower's breaker breach still in its grace period. */
+  #canRest(route: string): boolean {
+    return (this.#memory.get(route)?.breachSince ?? null) === null;
   }
 
   #memoryFor(decision: RouteDecision): RouteMemory {
@@ -265,12 +307,7 @@ export class Controller {
       memory.route = decision.route;
     }
     if (!memory || memory.route !== decision.route) {
-      memory = {
-        state: initialControlState(), guardrails: {}, srm: { key: null, base: [0, 0], p: 1 }, lastVerdicts: [], challenger: null, route: decision.route,
-        epoch: null, pooledGuardrails: {}, link: null, generation: this.#deps.state.generation(name), breachSince: null, followerGuardrails: {},
-        baseline: countsBaseline(this.#deps.experiments ?? null, name),
-        published: new Map(),
-      };
+      memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name));
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
@@ -278,19 +315,6 @@ export class Controller {
       this.#deps.windows.reset(name);
     }
     return memory;
-  }
-
-  /** The controlled challenger: the rollout's canary challenger, else the first challenger with a served share. */
-  #controlled(decision: RouteDecision): { name: string; mode: ChallengerMode; servedPercent: number } | null {
-    const rollout = decision.route.policy.rollout;
-    const served = servedShares(decision);
-    if (rollout) {
-      const canary = rolloutChallenger(decision.route);
-      return canary ? { name: canary.name, mode: canary.mode, servedPercent: served.get(canary.name) ?? 0 } : null;
-    }
-    const first = decision.served[0];
-    if (!first) return null;
-    return { name: first.arm.name, mode: first.mode, servedPercent: served.get(first.arm.name) ?? 0 };
   }
 
   #tickRoute(decision: RouteDecision): void {
@@ -301,7 +325,7 @@ export class Controller {
     // anything is judged, so the evidence behind the rollback cannot undo the resume.
     if (memory.generation !== this.#deps.state.generation(name)) this.#restart(name, memory);
     this.#deps.windows.window(name).refreshThreshold();
-    const controlled = this.#controlled(decision);
+    const controlled = controlledChallenger(decision);
     if (controlled && controlled.name !== memory.challenger) {
       // A different challenger is a different experiment: start its statistics afresh. (Losing the challenger, as in
       // a rollback, keeps the statistics: they are the evidence shown by the analysis.)
@@ -319,7 +343,7 @@ export class Controller {
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
     const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
-    const inputs = this.#inputs(name, challenger, link.pooled);
+    const inputs = this.#inputs(this.#deps.windows.window(name), challenger, link.pooled);
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
     const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
@@ -333,7 +357,10 @@ export class Controller {
       }
     }
 
-    const srmOk = this.#srm(name, memory, decision, controlled, inputs);
+    const srm = srmLook(memory.srm, controlled, decision.servedTotal, memory.state.step, inputs);
+    if (srm.newEpoch !== null) this.#deps.windows.window(name).newSplitEpoch(srm.newEpoch);
+    memory.srm = srm.memory;
+    const srmOk = srm.ok;
     const confirmed = this.#confirmed(decision, memory, controlled);
     const result = next(
       memory.state,
@@ -352,27 +379,11 @@ export class Controller {
       { rollout: decision.route.policy.rollout ?? null, abPromote: policy.ab.promote },
     );
     const mode = controlled?.mode ?? 'canary';
-    switch (link.role) {
-      case 'alone':
-      case 'leader':
-        memory.state = result.state;
-        for (const action of result.actions) this.#act(decision.route, action, mode, link.role);
-        if (link.role === 'leader') this.#coordination.reportState(name, memory.state);
-        break;
-      case 'degraded': {
-        // Deciding alone while Redis is away: a rollback still happens at once; rollout steps wait for the fleet.
-        const rollback = result.actions.find((a) => a.type === 'rollback');
-        if (rollback) {
-          memory.state = result.state;
-          this.#act(decision.route, rollback, mode, link.role);
-        } else if (result.actions.length === 0) memory.state = result.state;
-        break;
-      }
-      case 'follower':
-        memory.state = followerState(memory.state, link, result, decision.state.rolledBack);
-        this.#followerBreakers(decision, memory, challenger, controlled?.servedPercent ?? 0);
-        break;
-    }
+    const outcome = roleOutcome(link.role, memory.state, result, link, decision.state.rolledBack);
+    memory.state = outcome.state;
+    for (const action of outcome.actions) this.#act(decision.route, action, mode, link.role);
+    if (outcome.report) this.#coordination.reportState(name, memory.state);
+    if (outcome.followerBreakers) this.#followerBreakers(decision, memory, challenger, controlled?.servedPercent ?? 0);
     const step = memory.state.step ?? -1;
     // prom-client hashes the label set on every set, and this runs on every tick of every route: set on change only.
     if (memory.published.get('rollout step') !== step) {
@@ -484,7 +495,7 @@ export class Controller {
     if (step !== undefined && memory.state.step !== step && memory.state.phase !== 'promoted') {
       throw new SWY_ERR_CONFLICT(`step: route ${name} is at step ${memory.state.step ?? 'none (no rollout step yet)'}, not step ${step}; check \`switchyard analysis ${name}\` and promote again`);
     }
-    const controlled = this.#controlled(decision);
+    const controlled = controlledChallenger(decision);
     const shadows = decision.state.challengers.filter((c) => c.mode === 'shadow').map((c) => c.name);
     const plan = planPromotion({ phase: memory.state.phase, rolledBack: decision.state.rolledBack, controlled: controlled ?? null, shadows });
     if (!plan.ok) {
@@ -516,7 +527,7 @@ export class Controller {
   }
 
   /** The A/B winner on the pooled (else this replica's) labelled outcomes, for an ab challenger whose policy promotes (else null). */
-  #abWinner(route: string, champion: string, controlled: { name: string; mode: string } | null, policy: GuardrailPolicy, memory: RouteMemory, pooled: Readonly<Record<string, Outcome>> | null): string | null {
+  #abWinner(route: string, champion: string, controlled: Controlled | null, policy: GuardrailPolicy, memory: RouteMemory, pooled: Readonly<Record<string, Outcome>> | null): string | null {
     const counts = this.#deps.experiments;
     if (!counts || !policy.ab.promote || controlled?.mode !== 'ab') return null;
     return abWinnerSince(counts, memory.baseline, route, champion, controlled.name, policy, pooled).winner;
@@ -543,7 +554,7 @@ export class Controller {
     memory.pooledGuardrails = {};
     memory.followerGuardrails = {};
     memory.breachSince = null;
-    memory.srm = { key: null, base: [0, 0], p: 1 };
+    memory.srm = freshSrm;
     memory.lastVerdicts = [];
     memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
     this.#deps.windows.reset(route);
@@ -560,51 +571,21 @@ export class Controller {
       return;
     }
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
-    const evaluated = evaluateGuardrails(this.#inputs(decision.route.name, challenger, null), policy, memory.followerGuardrails);
+    const evaluated = evaluateGuardrails(this.#inputs(this.#deps.windows.window(decision.route.name), challenger, null), policy, memory.followerGuardrails);
     memory.followerGuardrails = evaluated.memory;
     const breakers = evaluated.verdicts.filter((v) => v.kind === 'breaker');
-    const breach = breakers.find((v) => v.state === 'breach');
-    if (!breach) {
-      memory.breachSince = null;
-      return;
-    }
-    const now = this.#clock();
-    memory.breachSince ??= now;
-    if (now - memory.breachSince < this.#coordination.followerGraceMs) return;
-    memory.breachSince = null;
-    this.#deps.logger.warn({ route: decision.route.name, breaker: breach.name, graceMs: this.#coordination.followerGraceMs }, 'own hard breaker in breach beyond the grace period and the leader has not acted: rolling back');
-    this.rollback(decision.route.name, breach.name, breakers, 'controller');
+    const { breachSince, rollBackOn } = followerBreach(memory.breachSince, breakers, this.#clock(), this.#coordination.followerGraceMs);
+    memory.breachSince = breachSince;
+    if (rollBackOn === null) return;
+    this.#deps.logger.warn({ route: decision.route.name, breaker: rollBackOn.name, graceMs: this.#coordination.followerGraceMs }, 'own hard breaker in breach beyond the grace period and the leader has not acted: rolling back');
+    this.rollback(decision.route.name, rollBackOn.name, breakers, 'controller');
   }
 
   /** What the guardrails judge: the pooled statistics when coordinated, else this replica's live ones. */
-  #inputs(route: string, challenger: string | null, pooled: PooledView | null): GuardrailInputs {
-    const window = this.#deps.windows.window(route);
+  #inputs(window: RouteWindow, challenger: string | null, pooled: PooledView | null): GuardrailInputs {
     if (pooled !== null) return pooledInputs(pooled, challenger, window.p95ThresholdMs);
     const challengerWindow = challenger ? window.challengers.get(challenger) : undefined;
     return { champion: window.champion.totals, challenger: challengerWindow?.totals ?? emptyTotals(), strata: challenger ? stratumPairs(window.strata(), armKey('challenger', challenger)) : [], p95ThresholdMs: window.p95ThresholdMs };
-  }
-
-  /**
-   * Sequential sample-ratio check of the split the route serves now (docs/statistics.md, "Sample ratio"): it counts
-   * randomisation units (a sticky key once, a request without a key as its own unit), not requests, so a few very
-   * active users cannot fake a mismatch, and it judges only the current split: a new challenger share, champion share
-   * or step starts a new epoch with fresh unit counts and a fresh running p-value. Ok while that p-value is > 0.001.
-   */
-  #srm(route: string, memory: RouteMemory, decision: RouteDecision, controlled: { name: string; servedPercent: number } | null, inputs: GuardrailInputs): boolean | null {
-    const servedPercent = controlled?.servedPercent ?? 0;
-    const championPercent = 100 - decision.servedTotal;
-    const key = `${controlled?.name ?? ''}|${servedPercent}|${championPercent}|${memory.state.step ?? ''}`;
-    if (memory.srm.key !== key) {
-      this.#deps.windows.window(route).newSplitEpoch(key);
-      memory.srm = { key, base: [inputs.champion.units, inputs.challenger.units], p: 1 };
-    }
-    if (servedPercent <= 0 || championPercent <= 0) return null;
-    const counts = [inputs.champion.units - memory.srm.base[0], inputs.challenger.units - memory.srm.base[1]];
-    // Other served challengers take traffic too; the check compares only these two arms, so weight by their shares.
-    const result = sequentialSrm(counts, [championPercent, servedPercent]);
-    if (result.status !== 'ok') return null;
-    memory.srm.p = Math.min(memory.srm.p, result.pLook);
-    return memory.srm.p > 0.001;
   }
 
   #act(route: CompiledRoute, action: ControlAction, mode: ChallengerMode, role: CoordinationRole): void {
@@ -716,11 +697,11 @@ export class Controller {
     if (memory) {
       memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason, gate: null };
     }
-    const arms = memory?.link?.pooled ? pooledArmViews(memory.link.pooled) : this.#arms(this.#deps.windows.window(routeName));
+    const arms = memory?.link?.pooled ? pooledArmViews(memory.link.pooled) : this.#arms(this.#windowOf(routeName, memory?.route.policy.guardrails));
     const replica = coordination.enabled ? { role, instanceId: coordination.instanceId } : {};
     this.#deps.audit.append({ who, action: 'rollback', route: routeName, before, after: { servedPercent: 0, rolledBack: true }, detail: { reason, evidence, arms, ...replica } });
     this.#deps.logger.warn({ route: routeName, reason, who, ...replica }, 'rolled back');
-    const controlled = this.#controlled(decision);
+    const controlled = controlledChallenger(decision);
     const effects = () => {
       this.#deps.metrics.rollbacks.labels(routeName, reason).inc();
       if (controlled) {
@@ -753,6 +734,11 @@ export class Controller {
     return { changed: true };
   }
 
+  /** The route's current window, or an empty one that is not kept (a read must not create state). */
+  #windowOf(route: string, policy: GuardrailPolicy | undefined): RouteWindow {
+    return this.#deps.windows.peek(route) ?? new RouteWindow(policy ?? defaultGuardrails, this.#clock());
+  }
+
   #arms(window: RouteWindow): ArmView[] {
     return [
       armView('champion', 'champion', window.champion.totals),
@@ -761,21 +747,27 @@ export class Controller {
     ];
   }
 
-  /** The live analysis of a route (null for an unknown route). */
+  /**
+   * The live analysis of a route (null for an unknown route). A read: it changes no memory, window or coordination
+   * bookkeeping. A route the controller has not looked at yet (or whose policy changed since) shows a new experiment.
+   */
   analysis(routeName: string): RouteAnalysis | null {
     const decision = this.#deps.splits.snapshot.byName.get(routeName);
     if (!decision) return null;
-    const memory = this.#memoryFor(decision);
-    const controlled = this.#controlled(decision);
-    const window = this.#deps.windows.window(routeName);
+    const kept = this.#memory.get(routeName);
+    const current = kept !== undefined && (kept.route === decision.route || routeVersion(kept.route.policy) === routeVersion(decision.route.policy));
+    const memory = current ? kept : freshMemory(decision.route, this.#deps.state.generation(routeName), countsBaseline(this.#deps.experiments ?? null, routeName));
+    const controlled = controlledChallenger(decision);
+    // Outdated memory: the next tick starts a new experiment with a new window, so show that one (empty) already.
+    const window = kept === undefined || current ? this.#windowOf(routeName, decision.route.policy.guardrails) : new RouteWindow(decision.route.policy.guardrails ?? defaultGuardrails, this.#clock());
     const rollout = decision.route.policy.rollout;
     // The live split is the truth for a rollback (restored from disk, or set by another replica) even before a tick.
     const phase = decision.state.rolledBack ? 'rolled_back' : memory.state.phase;
     // Before the first tick (just started or restored) judge now, without advancing the running statistics.
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
-    const link = this.#coordination.link(routeName, memory.epoch, window, this.#experimentSnapshot(routeName, memory));
-    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(routeName, controlled?.name ?? memory.challenger, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
+    const link = this.#coordination.view(routeName, memory.epoch, window, this.#experimentSnapshot(routeName, memory));
+    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(window, controlled?.name ?? memory.challenger, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;
     const named = (views: ArmView[]) => views.map((a) => (a.role === 'champion' ? { ...a, name: championName } : a));

@@ -45,6 +45,8 @@ export interface RouteLink<State> {
 /**
  * The coordination port of the controller (Redis, or the nop for a single replica). `State` is the leader's rollout state:
  * the controller owns its shape and hands its schema to the Redis implementation, so this layer never imports control.
+ * Only routes the controller links are exchanged, and a route it stops linking leaves the exchange shortly after: idle
+ * routes cost no Redis command.
  */
 export interface Coordination<State> {
   /** False without Redis: every replica decides alone. */
@@ -60,6 +62,13 @@ export interface Coordination<State> {
    * outcomes and pair agreement since the experiment began) replaces what is published with the window; omitted, it stays.
    */
   link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State>;
+  /**
+   * What `link` would return, without binding anything or keeping the route in the exchange: for reads (the analysis
+   * API). A route not linked yet has no pooled view.
+   */
+  view(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State>;
+  /** The route left the policy: drop what is kept for it (a held lease is released). */
+  forget(route: string): void;
   /** The leader's rollout state, published with the next exchange so a new leader continues from it. */
   reportState(route: string, state: State): void;
   /** Publishes a local rollback to the fleet; `fenced` when it is the leader's decision. Never rejects. */

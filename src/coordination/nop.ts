@@ -25,6 +25,12 @@ export class LocalCoordination implements Coordination<unknown> {
     return aloneLink;
   }
 
+  view(): RouteLink<never> {
+    return aloneLink;
+  }
+
+  forget(): void {}
+
   reportState(): void {}
 
   async announceRollback(): Promise<'alone'> {

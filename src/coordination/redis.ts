@@ -1,8 +1,10 @@
 // Redis coordination: replicas pool window statistics, one leader per route acts, control changes reach every replica at once.
 //
-// Nothing here runs on the request path. Every REDIS_INTERVAL (250 ms) one pipeline per route writes this replica's
-// cumulative totals (idempotent HSET of its own field), reads the pooled hash, renews or contends for the route's
-// lease and reads the replicated control record. Rollbacks are pushed at once and published on a pub/sub channel, so
+// Nothing here runs on the request path. Every REDIS_INTERVAL (250 ms) one pipeline per active route (one the
+// controller linked within the last two exchanges: it has a challenger and recent traffic, or just changed) writes this
+// replica's cumulative totals (idempotent HSET of its own field), reads the pooled hash, renews or contends for the
+// route's lease and reads the replicated control record. An idle route costs no command: its lease is released when it
+// goes idle (a replica with traffic takes it over), and control changes still reach it by pub/sub. Rollbacks are pushed at once and published on a pub/sub channel, so
 // every replica swaps its snapshot within milliseconds. When Redis is unreachable or slow the replica reports
 // `degraded` and decides from its own statistics; when Redis returns it re-sends its absolute totals and rejoins.
 import { randomBytes } from 'node:crypto';
@@ -92,9 +94,6 @@ interface RouteSync<State> {
 /** The frame of a published leader state; the state inside is checked with the controller's schema. */
 const leaderStateFrame = z.object({ epoch: z.string(), by: z.string(), state: z.unknown() });
 
-/** A route the controller stopped linking (removed by a reload) is dropped after this long. */
-const FORGET_AFTER_MS = 30_000;
-
 /** A failure's code for logs and the degraded reason; some of ioredis' errors carry only a name. */
 function failureCode(err: unknown): string {
   return errorCode(err) ?? (err instanceof Error ? err.name : 'unknown');
@@ -135,6 +134,8 @@ export class RedisCoordination<State> implements Coordination<State> {
   /** Distinguishes this process from an earlier one with the same instance id (its fields stay valid evidence). */
   readonly #nonce = randomBytes(4).toString('hex');
   readonly #routes = new Map<string, RouteSync<State>>();
+  /** The routes exchanged each interval: linked by the controller recently (see #exchangeAll). */
+  readonly #active = new Set<RouteSync<State>>();
   /** Reconciliations of one route run one at a time (a local edit, a remote change and a resume may race). */
   readonly #serial = new KeyedSerial();
   #status: CoordinationStatus = 'starting';
@@ -218,6 +219,7 @@ export class RedisCoordination<State> implements Coordination<State> {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
+    this.#active.add(sync);
     if (epoch !== null && (sync.bound === null || sync.bound.window !== window || sync.bound.epoch !== epoch)) {
       // A new window (reset, reload, restart) gets a new field: its totals are new evidence, the old field's stay valid.
       sync.serial++;
@@ -225,16 +227,48 @@ export class RedisCoordination<State> implements Coordination<State> {
     } else if (sync.bound !== null && experiment !== undefined) {
       sync.bound.experiment = experiment;
     }
+    return this.#view(sync, epoch, window, experiment, now);
+  }
+
+  view(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State> {
+    const sync = this.#routes.get(route);
+    if (sync === undefined) return { role: 'degraded', pooled: null, leader: null, leaderState: null };
+    // An idle route is not exchanged: this replica neither leads it nor holds a pooled view of it.
+    if (!this.#active.has(sync) && this.#status === 'ok') return { role: 'follower', pooled: null, leader: sync.leader, leaderState: null };
+    return this.#view(sync, epoch, window, experiment, performance.now());
+  }
+
+  /** The route's link for `window` from what the last exchange read (changes nothing). */
+  #view(sync: RouteSync<State>, epoch: string | null, window: RouteWindow, experiment: ExperimentSnapshot | undefined, now: number): RouteLink<State> {
     const leader = this.#leaderOf(sync, now);
     const others = sync.others;
     const fresh = others !== null && epoch !== null && others.epoch === epoch && epoch === this.#currentEpoch(sync) && now - others.readAt <= this.#staleMs;
     if (this.#status !== 'ok' || !fresh) return { role: 'degraded', pooled: null, leader, leaderState: null };
     const wallNow = Date.now();
-    const own = encodeWindow(window, this.instanceId, wallNow, sync.bound?.experiment ?? experiment ?? noExperiment);
+    const own = encodeWindow(window, this.instanceId, wallNow, experiment ?? sync.bound?.experiment ?? noExperiment);
     const pooled = poolPayloads(epoch, [...others.payloads, own], wallNow - this.#liveMs);
     const leading = leader === this.instanceId && sync.lease !== null && now < sync.lease.deadline;
     const leaderState = !leading && sync.leaderState?.epoch === epoch ? sync.leaderState.state : null;
     return { role: leading ? 'leader' : 'follower', pooled, leader, leaderState };
+  }
+
+  forget(route: string): void {
+    const sync = this.#routes.get(route);
+    if (sync === undefined) return;
+    this.#rest(sync);
+    this.#routes.delete(route);
+    this.#deps.metrics.leader.remove(route);
+  }
+
+  /** Takes a route out of the exchange; a held lease is released so that a replica with traffic leads at once. */
+  #rest(sync: RouteSync<State>): void {
+    this.#active.delete(sync);
+    sync.others = null;
+    if (sync.lease === null) return;
+    if (this.#client.status === 'ready') void this.#client.swyRelease(sync.keys.lease, sync.lease.value).catch(() => 0);
+    sync.lease = null;
+    sync.leader = null;
+    this.#deps.metrics.leader.labels(sync.name).set(0);
   }
 
   reportState(route: string, state: State): void {
@@ -391,15 +425,16 @@ export class RedisCoordination<State> implements Coordination<State> {
       if (this.#status !== 'starting' || now - this.#startedAt > Math.max(1_000, 4 * this.#settings.intervalMs)) this.#setStatus('degraded', `redis ${this.#client.status}`);
       return;
     }
-    for (const [name, sync] of this.#routes) {
-      if (now - sync.lastLinked > FORGET_AFTER_MS) {
-        if (sync.lease) void this.#client.swyRelease(sync.keys.lease, sync.lease.value).catch(() => 0);
-        this.#deps.metrics.leader.remove(name);
-        this.#routes.delete(name);
-      }
+    // A route the controller has not linked for two exchanges is idle: one more exchange after its last link publishes
+    // what that link bound (totals, the leader's state), then it rests. Never before its first contact with the fleet's
+    // record (base.rev set): a replica must learn a rollback the fleet already holds even for a route it does not serve.
+    const due: RouteSync<State>[] = [];
+    for (const sync of this.#active) {
+      if (now - sync.lastLinked > 2 * this.#settings.intervalMs + this.#settings.timeoutMs && sync.base.rev !== null) this.#rest(sync);
+      else due.push(sync);
     }
     try {
-      await Promise.all([...this.#routes.values()].map((sync) => this.#exchangeRoute(sync)));
+      await Promise.all(due.map((sync) => this.#exchangeRoute(sync)));
       this.#setStatus('ok');
     } catch (err) {
       this.#setStatus('degraded', failureCode(err));

@@ -1,5 +1,6 @@
 // The immutable decision snapshot: compiled routes plus their live splits; the request path reads it once per request.
 import type { ChallengerMode, HttpMethod, RoutePolicy } from '../config/policy-schema.js';
+import { PrefixTable } from './prefix-table.js';
 import type { ChallengerShare, SplitSource } from './shares.js';
 
 export type { ChallengerShare, SplitSource };
@@ -81,9 +82,11 @@ export interface RouteDecision {
 /** The whole routing table at one instant. Never mutated: a change builds a new snapshot. */
 export interface DecisionSnapshot {
   readonly version: string;
-  /** Routes ordered by descending prefix length, so the first match is the longest prefix. */
+  /** Routes ordered by descending prefix length (for listings; matching uses `byPrefix`). */
   readonly decisions: readonly RouteDecision[];
   readonly byName: ReadonlyMap<string, RouteDecision>;
+  /** Longest-prefix lookup whose cost does not grow with the number of routes (prefix-table.ts). */
+  readonly byPrefix: PrefixTable<RouteDecision>;
 }
 
 /** Holds the current snapshot; the only mutable cell between the control plane and the request path. */
@@ -151,6 +154,7 @@ export function buildSnapshot(routes: readonly CompiledRoute[], states: Readonly
     version,
     decisions: Object.freeze(decisions),
     byName: new Map(decisions.map((d) => [d.route.name, d])),
+    byPrefix: PrefixTable.of(decisions.map((d) => [d.route.prefix, d] as const)),
   });
 }
 

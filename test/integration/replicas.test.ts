@@ -234,6 +234,8 @@ describe('three replicas on one Redis', () => {
   });
 
   it('pools evidence: every replica sees the counts the upstreams received, and exactly one replica leads', async () => {
+    // A route is exchanged and led while it has traffic (docs/replicas.md, "Idle routes").
+    expect(await sendBalanced(replicas, 30)).toEqual(new Map([[200, 30]]));
     await eachUntil(replicas, 'coordinated with a leader', analysis, (a) => a.coordination === 'ok' && a.leader !== null && (a.role === 'leader' || a.role === 'follower'), 10_000);
     const views = await Promise.all(replicas.map(analysis));
     expect(new Set(views.map((v) => v.leader)).size).toBe(1);
@@ -353,6 +355,8 @@ describe('Redis stopped mid-run', () => {
   });
 
   it('keeps serving every request, degrades each replica, and rejoins without double counting', async () => {
+    // A route is exchanged and led while it has traffic (docs/replicas.md, "Idle routes").
+    expect(await sendBalanced(replicas, 30)).toEqual(new Map([[200, 30]]));
     await eachUntil(replicas, 'coordinated', analysis, (a) => a.coordination === 'ok' && a.leader !== null && (a.role === 'leader' || a.role === 'follower'), 10_000);
     const load = balance(replicas);
     try {
