@@ -13,7 +13,6 @@ import type { LiveSplits } from './live-splits.js';
 import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
 import { auditStateOf, type SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
-import type { Webhooks } from './webhooks.js';
 import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
 import { LocalCoordination } from '../coordination/nop.js';
 import { routeVersion } from '../coordination/keys.js';
@@ -59,7 +58,6 @@ export interface ControllerDeps {
   changer: SplitChanger;
   audit: AuditLog;
   metrics: Metrics;
-  webhooks: Webhooks;
   logger: Logger;
   intervalMs?: number;
   clock?: () => number;
@@ -281,9 +279,14 @@ export class Controller {
     memory.lastVerdicts = evaluated.verdicts;
     for (const v of evaluated.verdicts) {
       const value = stateValue[v.state];
-      if (memory.published.get(v.name) !== value) {
+      const previous = memory.published.get(v.name);
+      if (previous !== value) {
         memory.published.set(v.name, value);
         this.#deps.metrics.guardrailState.labels(name, v.name).set(value);
+        // A guardrail entering breach is audited (and so notified) once, by the replica that acts on it.
+        if (value === stateValue.breach && link.role !== 'follower' && !decision.state.rolledBack) {
+          this.#deps.audit.append({ who: 'controller', action: 'breach', route: name, before: null, after: null, detail: { guardrail: v.name, challenger, reason: v.reason, verdict: v } });
+        }
       }
     }
 
@@ -440,7 +443,6 @@ export class Controller {
           this.#deps.metrics.promotions.labels(route.name).inc();
           void this.#deps.changer
             .change(route, action.challenger, 100, mode, 'controller', 'promote', {})
-            .then(() => this.#deps.webhooks.send({ type: 'promotion', route: route.name, challenger: action.challenger, at: new Date().toISOString() }))
             .catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'promotion failed'));
         });
         return;
@@ -512,7 +514,7 @@ export class Controller {
 
   /**
    * Rolls a route back: the challenger's served share goes to 0 at once (one snapshot swap, persisted so a restart
-   * keeps it), then the evidence is audited and counted, the flag is written through and webhooks are fired.
+   * keeps it), then the evidence is audited (which notifies, control/notifier.ts) and counted, and the flag is written through.
    */
   rollback(routeName: string, reason: string, evidence: readonly GuardrailVerdict[], who: string): { changed: boolean } {
     const decision = this.#deps.splits.snapshot.byName.get(routeName);
@@ -537,14 +539,13 @@ export class Controller {
       if (controlled) {
         void this.#deps.changer.writeThroughRollback(decision.route, controlled.name, controlled.mode).catch((err: unknown) => this.#deps.logger.error({ err, route: routeName }, 'rollback write-through to Unleash failed; this replica holds the rollback locally'));
       }
-      this.#deps.webhooks.send({ type: 'rollback', route: routeName, reason, who, at: new Date().toISOString(), evidence, arms });
     };
     if (!coordination.enabled) {
       effects();
       return { changed: true };
     }
     // With Redis the rollback goes to the fleet first (fenced by the lease when it is the leader's decision). Only the
-    // replica that published it counts it and does the external effects, so Unleash and webhooks see it once.
+    // replica that published it counts it and does the external effects, so Unleash and the counter see it once.
     void coordination.announceRollback(routeName, reason, who === 'controller' && role === 'leader').then((outcome) => {
       switch (outcome) {
         case 'published':

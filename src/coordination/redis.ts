@@ -582,7 +582,7 @@ export class RedisCoordination implements Coordination {
   }
 }
 
-function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
+export function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
   switch (target.kind) {
     case 'single':
       return new Redis(target.url, { ...options, ...(target.tls ? { tls: {} } : {}) });

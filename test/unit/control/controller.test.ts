@@ -14,7 +14,6 @@ import { LiveSplits } from '../../../src/control/live-splits.js';
 import { StateStore } from '../../../src/control/state-store.js';
 import { AuditLog } from '../../../src/control/audit.js';
 import { Metrics } from '../../../src/metrics/registry.js';
-import { Webhooks } from '../../../src/control/webhooks.js';
 import { SplitChanger } from '../../../src/control/split-changer.js';
 import { NopFlagSource } from '../../../src/flags/nop.js';
 import { LiveWindows } from '../../../src/analysis/window.js';
@@ -99,7 +98,6 @@ class Rig {
       changer: rig.changer,
       audit: rig.audit,
       metrics: rig.metrics,
-      webhooks: new Webhooks([], rig.metrics, rig.logger),
       logger: rig.logger,
       clock: rig.clock,
       intervalMs: TICK_MS,
