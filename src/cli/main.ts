@@ -14,9 +14,11 @@ Commands:
   pause <route>               Hold the route's progressive rollout at its current step.
   resume <route>              Clear a pause and a rollback.
   rollback <route>            Send all traffic to the champion now; held (also across restarts) until resume.
+  events [--after ID] [--route R] [--type A[,B]] [--since 15m] [--follow]
+                              The audit trail (fleet-wide with Redis): who changed which route, when, and why.
   analysis <route>            Guardrails per metric: n per arm, estimate, always-valid CI and p, decision and why;
                               Redis coordination, the shadow gate of shadow challengers, the A/B winner of ab ones.
-                              status/set/pause/resume/rollback/analysis take --admin-url (SWITCHYARD_ADMIN_URL, default
+                              status/set/pause/resume/rollback/events/analysis take --admin-url (SWITCHYARD_ADMIN_URL, default
                               http://127.0.0.1:9090), --token (SWITCHYARD_ADMIN_TOKEN) and --json.
   analyze <file-or-dir>... [--json]
                               Report agreement, McNemar on labelled pairs, score and latency tests from pair logs.
@@ -54,6 +56,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return (await import('./control.js')).rollbackCommand(rest);
     case 'analysis':
       return (await import('./control.js')).analysisCommand(rest);
+    case 'events':
+      return (await import('./events.js')).eventsCommand(rest);
     case 'analyze':
       return (await import('./analyze.js')).analyzeCommand(rest);
     case 'simulate':
