@@ -147,6 +147,39 @@ describe('notifications from a real rollback', () => {
   });
 });
 
+describe('a flag that goes stale', () => {
+  it('is audited once as flag.stale and notified when Unleash stays unreachable past the threshold', async () => {
+    const slack = await receiver();
+    closers.push(slack.close);
+    const champion = await startUpstream();
+    const challenger = await startUpstream();
+    closers.push(() => champion.close(), () => challenger.close());
+    // A port nothing listens on: Unleash is unreachable from the start.
+    const closed = createServer().listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const apiUrl = `http://127.0.0.1:${port}/api/`;
+    const flag = `swy.stale.${randomUUID()}`;
+    const swy = await startSwitchyard(
+      { routes: [{ name: 'iris', match: { pathPrefix: '/v1/models/iris', methods: ['POST'] }, champion: { name: 'iris-v1', url: champion.url }, challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'canary', percent: 10 }], flag: { name: flag } }] },
+      {
+        flags: { apiUrl, rootUrl: apiUrl.replace(/\/api\/$/, ''), apiToken: 'default:development.none', appName: 'switchyard-stale-test', environment: 'development', refreshMs: 200, disableMetrics: true },
+        flagStaleAfterMs: 300,
+        notify: parseNotifyConfig({ sinks: [{ name: 'releases', kind: 'slack', url: slack.url, events: ['flag.stale'] }], retry: fast }, 'test'),
+      },
+    );
+    closers.push(() => swy.close());
+    await slack.waitFor(1);
+    const text = (JSON.parse(slack.received[0]!.body) as { text: string }).text;
+    expect(text).toContain('*Flags stale* for route `iris`');
+    const stale = (await swy.app.trail.page({ after: 0, limit: 100, actions: ['flag.stale'] })).events;
+    expect(stale).toHaveLength(1);
+    expect(stale[0]).toMatchObject({ who: 'flags', route: 'iris', detail: { status: 'stale', flag } });
+    expect((stale[0]!.detail as { ageSeconds: number }).ageSeconds).toBeGreaterThanOrEqual(0);
+  });
+});
+
 describe('delivery', () => {
   const silent = pino({ level: 'silent' });
   const setup = (url: string, extra: Record<string, unknown> = {}) => {
