@@ -39,17 +39,26 @@ export function precreateGlobalSeries(metrics: Metrics, options: { pairSink?: st
   if (options.pairSink !== undefined && options.pairSink !== 'none') for (const reason of sinkDropReasons) metrics.recordsDropped.labels(options.pairSink, reason).inc(0);
 }
 
+/** Compiled routes whose series exist, per registry (a reload compiles new route objects; tests build many registries). */
+const prepared = new WeakMap<Metrics, WeakSet<object>>();
+
 /**
  * The series of every route of a snapshot: rollbacks per reason, promotions, the rolled-back gauge, upstream errors,
  * fallbacks and served requests per arm, shadow results, drops and pairs. Cheap to repeat (existing series keep their
- * values); series of a route a reload removed stay, like every counter of a removed route.
+ * values, and a route already prepared is only checked for its rolled-back gauge); series of a route a reload removed
+ * stay, like every counter of a removed route.
  */
 export function precreateRouteSeries(metrics: Metrics, snapshot: DecisionSnapshot): void {
+  let seen = prepared.get(metrics);
+  if (seen === undefined) prepared.set(metrics, (seen = new WeakSet()));
   for (const decision of snapshot.decisions) {
     const route = decision.route.name;
+    metrics.routeRolledBack.labels(route).set(decision.state.rolledBack ? 1 : 0);
+    // A snapshot swap (a split change, a rollback) keeps the compiled route: its series exist already.
+    if (seen.has(decision.route)) continue;
+    seen.add(decision.route);
     for (const reason of rollbackReasons) metrics.rollbacks.labels(route, reason).inc(0);
     metrics.promotions.labels(route).inc(0);
-    metrics.routeRolledBack.labels(route).set(decision.state.rolledBack ? 1 : 0);
     for (const arm of decision.route.arms) {
       for (const kind of upstreamErrorKinds) metrics.upstreamErrors.labels(route, arm.name, kind).inc(0);
       if (arm.role === 'challenger') metrics.fallbacks.labels(route, arm.name).inc(0);
