@@ -17,7 +17,8 @@ function parseSince(value: string, now: number): number | null {
 
 const id = (what: string) => z.coerce.number({ error: `${what}: must be an event id (a whole number >= 0)` }).int({ error: `${what}: must be an event id (a whole number >= 0)` }).min(0, { error: `${what}: must be an event id (a whole number >= 0)` });
 
-const eventsQuery = z.strictObject({
+/** The query string of GET /v1/events (exported for the OpenAPI document). */
+export const eventsQuery = z.strictObject({
   after: id('after').optional(),
   before: id('before').optional(),
   limit: z.coerce.number({ error: 'limit: must be a whole number from 1 to 1000' }).int({ error: 'limit: must be a whole number from 1 to 1000' }).min(1, { error: 'limit: must be a whole number from 1 to 1000' }).max(1000, { error: 'limit: must be a whole number from 1 to 1000' }).default(100),
