@@ -106,6 +106,11 @@ export class AuditLog {
   #needsNewline = false;
   /** What the reload found (null: nothing was reloaded). */
   loadReport: AuditLoadReport | null = null;
+  /**
+   * False when the reloaded file repeats ids (written by a version that restarted them at 1 on every start): paging by
+   * id then scans instead of searching. New events always continue after the largest id.
+   */
+  #ordered = true;
 
   constructor(options: AuditLogOptions) {
     const capacity = options.capacity ?? 10_000;
@@ -166,6 +171,8 @@ export class AuditLog {
       events.push(event);
       lastId = Math.max(lastId, event.id);
     }
+    for (let i = 1; i < events.length && this.#ordered; i++) if (events[i]!.id <= events[i - 1]!.id) this.#ordered = false;
+    if (!this.#ordered) this.#logger?.info({ file }, 'audit log: older events repeat ids (written before ids continued across restarts); new events continue after the largest');
     for (const event of events) this.#hold(event, Buffer.byteLength(JSON.stringify(event)) + 1);
     this.#nextId = lastId + 1;
     this.#needsNewline = tornTail;
@@ -255,17 +262,17 @@ export class AuditLog {
     const events: AuditEvent[] = [];
     const end = this.#held.length;
     if (query.after !== undefined) {
-      // Ids increase along the deque: binary search for the first id above `after`.
+      // Ids increase along the deque: binary search for the first id above `after` (a scan when old ids repeat).
       let lo = this.#head;
       let hi = end;
-      while (lo < hi) {
+      while (this.#ordered && lo < hi) {
         const mid = (lo + hi) >>> 1;
         if (this.#held[mid]!.event.id <= query.after) lo = mid + 1;
         else hi = mid;
       }
       for (let i = lo; i < end && events.length < query.limit; i++) {
         const event = this.#held[i]!.event;
-        if (matches(event, query)) events.push(event);
+        if (event.id > query.after && matches(event, query)) events.push(event);
       }
     } else {
       for (let i = end - 1; i >= this.#head && events.length < query.limit; i--) {

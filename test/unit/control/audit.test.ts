@@ -72,6 +72,16 @@ describe('AuditLog', () => {
     expect(log.page({ limit: 10, sinceMs: Date.now() + 60_000 }).events).toEqual([]);
   });
 
+  it('reads a file from before ids continued (ids repeating after each restart) and still pages and continues correctly', async () => {
+    const file = path.join(dir, 'audit.ndjson');
+    const line = (id: number, action: string) => JSON.stringify({ id, who: 'w', action, route: 'iris', before: null, after: null, at: new Date(0).toISOString() });
+    await writeFile(file, `${[line(1, 'pause'), line(2, 'resume'), line(1, 'rollback'), line(2, 'resume')].join('\n')}\n`);
+    const log = await AuditLog.open({ file });
+    expect(log.append(entry('split.set')).id).toBe(3);
+    expect(log.page({ after: 2, limit: 10 }).events.map((e) => e.action)).toEqual(['split.set']);
+    expect(log.page({ after: 1, limit: 10 }).events.map((e) => e.action)).toEqual(['resume', 'resume', 'split.set']);
+  });
+
   it('tells subscribers of each new event, survives a throwing one, and stops after unsubscribe', () => {
     const log = new AuditLog({ file: null });
     const seen: number[] = [];
