@@ -9,7 +9,7 @@
 // the local log.
 import type { Cluster, Redis, Result } from 'ioredis';
 import type { Logger } from 'pino';
-import { matches, parseEvent, type AuditEvent, type AuditLog, type EventPage, type EventQuery } from '../control/audit.js';
+import { matches, parseEvent, type AuditEvent, type AuditListener, type AuditLog, type EventPage, type EventQuery } from '../control/audit.js';
 import type { Metrics } from '../metrics/registry.js';
 import { connect } from './redis.js';
 import type { RedisTarget } from './redis-url.js';
@@ -24,6 +24,13 @@ declare module 'ioredis' {
 /** Where GET /v1/events reads. */
 export interface EventTrail {
   page(query: EventQuery): Promise<EventPage>;
+  /**
+   * Calls `listener` with each new event of the trail, with the ids `page` answers with: this replica's as they are
+   * recorded, or with Redis the fleet's as they reach the stream (polled while anyone listens). With `after` (the
+   * `lastId` of a page read before), the events since that page come first, so nothing falls between the two. Returns
+   * the unsubscribe.
+   */
+  subscribe(listener: AuditListener, after?: number): () => void;
   start(): void;
   close(): Promise<void>;
 }
@@ -38,6 +45,12 @@ export class LocalEventTrail implements EventTrail {
 
   page(query: EventQuery): Promise<EventPage> {
     return Promise.resolve(this.#audit.page(query));
+  }
+
+  subscribe(listener: AuditListener, after?: number): () => void {
+    // Both synchronous: no event can be recorded between the catch-up and the subscription.
+    if (after !== undefined) for (const event of this.#audit.page({ after, limit: Number.MAX_SAFE_INTEGER }).events) listener(event);
+    return this.#audit.subscribe(listener);
   }
 
   start(): void {}
@@ -77,6 +90,8 @@ export interface FleetTrailSettings {
   queueBytes?: number;
   /** Retry delay while Redis is unreachable (ms). Default 1,000. */
   retryMs?: number;
+  /** How often the stream is read for subscribers (ms). Default 500. */
+  followMs?: number;
 }
 
 /** Stream and counter keys; one hash tag so the script runs on Redis Cluster. */
@@ -100,9 +115,11 @@ export class RedisEventTrail implements EventTrail {
   #retry: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
+  readonly #listeners = new Map<AuditListener, { after: number | null }>();
+  #follow: { timer: NodeJS.Timeout; reading: boolean } | null = null;
 
   constructor(settings: FleetTrailSettings, deps: { audit: AuditLog; metrics: Metrics; logger: Logger }) {
-    this.#settings = { maxLen: 10_000, queueBytes: 1024 * 1024, retryMs: 1_000, ...settings };
+    this.#settings = { maxLen: 10_000, queueBytes: 1024 * 1024, retryMs: 1_000, followMs: 500, ...settings };
     this.#audit = deps.audit;
     this.#metrics = deps.metrics;
     this.#logger = deps.logger;
@@ -222,6 +239,60 @@ export class RedisEventTrail implements EventTrail {
     };
   }
 
+  subscribe(listener: AuditListener, after?: number): () => void {
+    // Each listener keeps its own place in the stream (null: from wherever the stream ends at the first read).
+    this.#listeners.set(listener, { after: after ?? null });
+    if (this.#follow === null && !this.#closed) {
+      const follow = { timer: setInterval(() => void this.#readNew(follow), this.#settings.followMs), reading: false };
+      follow.timer.unref();
+      this.#follow = follow;
+    }
+    void this.#readNew(this.#follow!);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#follow !== null) {
+        clearInterval(this.#follow.timer);
+        this.#follow = null;
+      }
+    };
+  }
+
+  /** Reads the stream from the earliest listener's place and gives each listener, in order, the events past its own. */
+  async #readNew(follow: { reading: boolean }): Promise<void> {
+    if (follow.reading || this.#client.status !== 'ready' || this.#listeners.size === 0) return;
+    follow.reading = true;
+    try {
+      if ([...this.#listeners.values()].some((place) => place.after === null)) {
+        const last = (await this.#client.xrevrange(this.#keys.stream, '+', '-', 'COUNT', 1)) as StreamEntry[];
+        const end = last[0] ? Number.parseInt(last[0][0], 10) : 0;
+        for (const place of this.#listeners.values()) place.after ??= end;
+      }
+      for (;;) {
+        const from = Math.min(...[...this.#listeners.values()].map((place) => place.after ?? 0));
+        const entries = (await this.#client.xrange(this.#keys.stream, `${from + 1}-0`, '+', 'COUNT', 500)) as StreamEntry[];
+        for (const entry of entries) {
+          const seq = Number.parseInt(entry[0], 10);
+          const event = eventOf(seq, entry[1]);
+          for (const [listener, place] of this.#listeners) {
+            if (place.after === null || place.after >= seq) continue;
+            place.after = seq;
+            if (event === null) continue;
+            try {
+              listener(event);
+            } catch (err) {
+              this.#logger.error({ err, eventId: seq }, 'a fleet trail subscriber threw');
+            }
+          }
+        }
+        if (entries.length < 500 || this.#listeners.size === 0) return;
+      }
+    } catch (err) {
+      this.#logger.debug({ code: (err as { code?: string }).code }, 'audit stream: following failed; retrying');
+    } finally {
+      follow.reading = false;
+    }
+  }
+
   /** Events not yet shipped (tests, shutdown). */
   get pending(): number {
     return this.#queue.length;
@@ -232,6 +303,8 @@ export class RedisEventTrail implements EventTrail {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
+    if (this.#follow !== null) clearInterval(this.#follow.timer);
+    this.#follow = null;
     if (this.#retry !== null) clearTimeout(this.#retry);
     const deadline = Date.now() + waitMs;
     while (this.#queue.length > 0 && this.#client.status === 'ready' && Date.now() < deadline) {

@@ -134,8 +134,14 @@ describe('GET /v1/events with Redis: one fleet-wide trail', () => {
     running.push(a);
     const b = await start('replica-b');
     running.push(b);
+    // B follows the fleet trail live (as the status page does): it hears A's pause with its fleet id.
+    const heard: AuditEvent[] = [];
+    await expect.poll(async () => (await get(b.adminUrl, '/v1/events')).body.source).toBe('fleet');
+    const unsubscribe = b.app.trail.subscribe((event) => heard.push(event), (await get(b.adminUrl, '/v1/events')).body.lastId);
     expect(await post(a.adminUrl, '/v1/routes/iris/pause')).toBe(200);
     await expect.poll(async () => (await get(b.adminUrl, '/v1/events?after=0')).body.events.length).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => heard.find((e) => e.action === 'pause')?.instance, { timeout: 5_000 }).toBe('replica-a');
+    unsubscribe();
     expect(await post(b.adminUrl, '/v1/routes/iris/split', { challenger: 'iris-v2', percent: 25 })).toBe(200);
     expect(await post(a.adminUrl, '/v1/routes/iris/rollback')).toBe(200);
 
@@ -150,6 +156,7 @@ describe('GET /v1/events with Redis: one fleet-wide trail', () => {
     const ids = fromA.events.map((e) => e.id);
     expect(ids).toEqual(ids.map((_, i) => ids[0]! + i));
     expect(fromA.lastId).toBe(ids.at(-1));
+    expect(heard.find((e) => e.action === 'pause')).toEqual(fromA.events.find((e) => e.action === 'pause'));
     const rollback = fromA.events.find((e) => e.action === 'rollback')!;
     expect(a.app.audit.page({ after: 0, limit: 100, actions: ['rollback'] }).events[0]!.id).toBe(rollback.originId);
     // Paging and filters on the fleet trail.
