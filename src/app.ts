@@ -42,6 +42,8 @@ import { UpstreamPools } from './proxy/upstreams.js';
 import { recorderBudgets, resolveMemoryMb } from './record/budgets.js';
 import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
+import type { NatsSinkSettings, SinkName } from './record/sinks/sink.js';
+import { SWY_ERR_ENV_INVALID } from './errors.js';
 import { ShadowMirror } from './shadow/mirror.js';
 
 /** Options for one Switchyard instance. */
@@ -95,7 +97,9 @@ export interface SwitchyardOptions {
 
 /** Settings of the prediction log. */
 export interface PairsOptions {
-  sink?: 'ndjson' | 'stdout' | 'none';
+  sink?: SinkName;
+  /** Where the jetstream sink publishes (required with it). */
+  nats?: NatsSinkSettings;
   dir?: string;
   maxFileBytes?: number;
   rotateMs?: number;
@@ -170,11 +174,13 @@ export class Switchyard {
     this.pools = new UpstreamPools();
     this.dataDir = options.dataDir ?? './data';
     const pairs = options.pairs ?? {};
+    if (pairs.sink === 'jetstream' && pairs.nats === undefined) throw new SWY_ERR_ENV_INVALID('pairs.sink jetstream needs pairs.nats (servers, stream, subject): set SWITCHYARD_NATS_URL');
     this.recorder = new RecorderClient({
       policies: { policyOf: (route) => this.snapshots.current.byName.get(route)?.route.policy },
       metrics: this.metrics,
-      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)) },
+      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)), ...(pairs.nats ? { nats: pairs.nats } : {}) },
       onError: (err) => this.logger.error({ err }, 'the recorder worker failed: it restarts shortly; prediction records are dropped (counted) meanwhile; serving goes on'),
+      onSinkError: (err) => this.logger.warn({ err, sink: pairs.sink }, 'the prediction log sink cannot deliver: records wait within the sink budget, then are dropped and counted (switchyard_pairs_dropped_total); serving goes on'),
     });
     const observations = fanOut([this.recorder, this.windows, ...(options.observationPorts ?? [])]);
     this.mirror = new ShadowMirror(this.metrics, observations);
@@ -253,8 +259,9 @@ export class Switchyard {
       splits: app.splits,
       readiness: () => app.readiness(),
       flagStatus: (route) => app.flags.status(route),
+      phaseOf: (route) => app.controller.phase(route),
       plugins: [
-        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), logger: app.logger }),
+        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), phaseOf: (route) => app.controller.phase(route), logger: app.logger }),
         controlApi(app.controller, auth, app.state),
         eventsApi(app.trail),
         feedbackApi(app.recorder, auth.preHandler),

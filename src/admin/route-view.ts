@@ -1,4 +1,5 @@
 // JSON views of routes' live splits for the admin API and the CLI.
+import type { Phase } from '../control/phases.js';
 import type { RouteDecision } from '../decision/snapshot.js';
 
 /** The public shape of one route's live split (GET /v1/routes). */
@@ -15,10 +16,12 @@ export interface RouteView {
   flag: string | null;
   /** Freshness of the flag behind the split (live, stale, bootstrap, unauthorized, missing, unconfigured); null without a flag. */
   flags: string | null;
+  /** The controller's phase (awaiting_approval while a rollout waits at a gate); null where no controller runs. */
+  phase: Phase | null;
 }
 
 /** Builds the view of a route from its current decision and, for flag-driven routes, the flag status. */
-export function routeView(decision: RouteDecision, flags: string | null = null): RouteView {
+export function routeView(decision: RouteDecision, flags: string | null = null, phase: Phase | null = null): RouteView {
   const { route, state } = decision;
   const shares = new Map(state.challengers.map((c) => [c.name, c]));
   const served = new Map<string, number>();
@@ -49,5 +52,6 @@ export function routeView(decision: RouteDecision, flags: string | null = null):
     rolledBack: state.rolledBack,
     flag: route.flagName,
     flags,
+    phase,
   };
 }

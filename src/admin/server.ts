@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { AggregatorRegistry } from 'prom-client';
 import type { Metrics } from '../metrics/registry.js';
 import type { LiveSplits } from '../control/live-splits.js';
+import type { Phase } from '../control/phases.js';
 import { SWY_ERR_NOT_FOUND, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import { routeView } from './route-view.js';
 
@@ -16,6 +17,8 @@ export interface AdminDeps {
   readiness(): { ready: boolean; reasons: string[]; policyVersion: string };
   /** Flag status of a route (null when it follows no flag); shown as `flags` in the routes API. */
   flagStatus?: (route: string) => string | null;
+  /** The controller's phase of a route, shown as `phase` in the routes API. */
+  phaseOf?: (route: string) => Phase;
   /** Extra route plugins registered by later layers (flags, control). */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
 }
@@ -51,13 +54,13 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
 
   app.get('/v1/routes', async () => ({
     policyVersion: deps.splits.snapshot.version,
-    routes: deps.splits.snapshot.decisions.map((d) => routeView(d, deps.flagStatus?.(d.route.name) ?? null)).sort((a, b) => a.name.localeCompare(b.name)),
+    routes: deps.splits.snapshot.decisions.map((d) => routeView(d, deps.flagStatus?.(d.route.name) ?? null, deps.phaseOf?.(d.route.name) ?? null)).sort((a, b) => a.name.localeCompare(b.name)),
   }));
 
   app.get<{ Params: { route: string } }>('/v1/routes/:route', async (request) => {
     const decision = deps.splits.snapshot.byName.get(request.params.route);
     if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(request.params.route);
-    return routeView(decision, deps.flagStatus?.(decision.route.name) ?? null);
+    return routeView(decision, deps.flagStatus?.(decision.route.name) ?? null, deps.phaseOf?.(decision.route.name) ?? null);
   });
 
   for (const plugin of deps.plugins ?? []) await plugin(app);

@@ -11,6 +11,7 @@ import { SWY_ERR_BAD_REQUEST, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import type { FlagSource } from '../flags/source.js';
 import { auditStateOf, type SplitChanger } from '../control/split-changer.js';
 import type { ResumeResult } from '../control/controller.js';
+import type { Phase } from '../control/phases.js';
 import { adminNameOf, type AdminAuth } from './auth.js';
 import { routeView } from './route-view.js';
 
@@ -25,6 +26,8 @@ export interface SplitsApiDeps {
   changer: SplitChanger;
   /** Lifts a pause or rollback and starts the new experiment (Controller.resume). */
   resume: (route: CompiledRoute, who: string) => Promise<ResumeResult>;
+  /** The controller's phase of a route (shown as `phase` in the route views it answers with). */
+  phaseOf?: (route: string) => Phase;
   logger?: Logger;
 }
 
@@ -62,7 +65,7 @@ export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promis
   const decisionOf = (name: string): RouteDecision | undefined => deps.splits.snapshot.byName.get(name);
   const viewOf = (name: string) => {
     const decision = decisionOf(name);
-    return decision === undefined ? null : routeView(decision, deps.flags.status(name));
+    return decision === undefined ? null : routeView(decision, deps.flags.status(name), deps.phaseOf?.(name) ?? null);
   };
   const record = (who: string, action: string, route: string, before: unknown, detail?: unknown): AuditEvent => {
     const event = deps.audit.append({ who, action, route, before, after: auditStateOf(decisionOf(route)), ...(detail === undefined ? {} : { detail }) });

@@ -1,6 +1,6 @@
 // HTTP client for the admin API used by the release-engineer commands (status, set, pause, resume, events), with CLI error mapping.
 import { request } from 'undici';
-import type { RouteAnalysis } from '../control/controller.js';
+import type { ApproveResult, PromoteResult, RouteAnalysis } from '../control/controller.js';
 import type { EventPage } from '../control/audit.js';
 import type { EventsQuery } from '../admin/events-api.js';
 import type { RouteView } from '../admin/route-view.js';
@@ -62,6 +62,16 @@ export interface RollbackResult extends PersistenceFields {
   analysis: RouteAnalysis;
 }
 
+/** Result of POST /v1/routes/:route/approve. */
+export interface ApproveCallResult extends ApproveResult {
+  analysis: RouteAnalysis;
+}
+
+/** Result of POST /v1/routes/:route/promote. */
+export interface PromoteCallResult extends PromoteResult, PersistenceFields {
+  analysis: RouteAnalysis;
+}
+
 /** Talks to one Switchyard admin listener. */
 export class AdminApiClient {
   readonly baseUrl: string;
@@ -94,6 +104,14 @@ export class AdminApiClient {
 
   async rollback(route: string): Promise<RollbackResult> {
     return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/rollback`)) as RollbackResult;
+  }
+
+  async approve(route: string, body: { step?: number | 'promote'; note?: string }): Promise<ApproveCallResult> {
+    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/approve`, body)) as ApproveCallResult;
+  }
+
+  async promote(route: string, body: { step?: number; note?: string }): Promise<PromoteCallResult> {
+    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/promote`, body)) as PromoteCallResult;
   }
 
   async analysis(route: string): Promise<RouteAnalysis> {
@@ -160,6 +178,8 @@ export function reportCallError(command: string, err: unknown): number {
       break;
     case 'SWY_ERR_ROUTE_UNKNOWN':
       hint = " (run 'switchyard status' to list routes)";
+      break;
+    case 'SWY_ERR_ADMIN_DISABLED':
       break;
     default:
       break;

@@ -11,6 +11,7 @@ import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
 import { unleashSettingsFromEnv } from '../flags/factory.js';
 import { coordinationOptionsFromEnv, redisSettings, type CoordinationOptions } from '../coordination/factory.js';
 import type { UnleashSettings } from '../flags/unleash.js';
+import { natsSinkSettings } from '../record/sinks/nats-settings.js';
 import { idleBaselineMb, recommendedMinMemoryMb, resolveMemoryMb, semiSpaceMbFor, startedSemiSpaceMb } from '../record/budgets.js';
 
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
@@ -131,6 +132,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         maxFileBytes: env.SWITCHYARD_PAIRS_MAX_FILE_MB * 1024 * 1024,
         rotateMs: env.SWITCHYARD_PAIRS_ROTATE_MINUTES * 60_000,
         keySalt: env.SWITCHYARD_KEY_SALT,
+        ...(env.SWITCHYARD_PAIRS_SINK === 'jetstream' ? { nats: natsSinkSettings(env) } : {}),
       },
     });
   } catch (err) {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
 import { maxMemoryMb, minMemoryMb } from '../record/budgets.js';
+import { sinkNames } from '../record/sinks/sink.js';
 
 /** A whole number in [min, max]; every failure says which range is allowed (zod's own text says "received NaN"). */
 function wholeNumber(min: number, max: number) {
@@ -44,7 +45,12 @@ const envSchema = z.object({
   SWITCHYARD_NOTIFY_FILE: optionalText,
   SWITCHYARD_CONTROL_INTERVAL_MS: wholeNumber(10, 60_000).default(250),
   SWITCHYARD_INSTANCE_ID: optionalText,
-  SWITCHYARD_PAIRS_SINK: z.enum(['ndjson', 'stdout', 'none']).default('ndjson'),
+  SWITCHYARD_PAIRS_SINK: z.enum(sinkNames).default('ndjson'),
+  /** The jetstream sink's servers, stream and subject (README, "Prediction log sinks"). */
+  SWITCHYARD_NATS_URL: z.string().regex(/^(nats|tls):\/\/[^,\s]+(,(nats|tls):\/\/[^,\s]+)*$/, { message: 'must be nats://host:port, or several separated by commas' }).default('nats://127.0.0.1:4222'),
+  SWITCHYARD_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be a stream name: letters, digits, _ and -, at most 64' }).default('SWITCHYARD_RECORDS'),
+  SWITCHYARD_NATS_SUBJECT: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'must be a subject of dot-separated tokens without wildcards' }).optional(),
+  SWITCHYARD_NATS_CREATE_STREAM: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   SWITCHYARD_PAIRS_DIR: optionalText,
   SWITCHYARD_PAIRS_MAX_FILE_MB: numberIn(1, 100_000).default(64),
   SWITCHYARD_PAIRS_ROTATE_MINUTES: numberIn(1, 10_080).default(60),

@@ -10,7 +10,9 @@ import type { AuditLog } from './audit.js';
 import { abWinnerSince, countsBaseline, experimentReports, outcomesSince, pairsSince, type AbReport, type CountsBaseline, type ExperimentCounts, type ShadowGateReport } from './experiment-report.js';
 import { evaluateGuardrails, type GuardrailInputs, type GuardrailMemory, type GuardrailVerdict } from './guardrails.js';
 import type { LiveSplits } from './live-splits.js';
-import { initialControlState, next, type ControlAction, type ControlState } from './phases.js';
+import { ConfirmGates, type ConfirmView } from './confirm-gate.js';
+import { approveGate, gateWaitingFor, initialControlState, next, planPromotion, type ApprovalGate, type ControlAction, type ControlState, type GateStep, type Phase } from './phases.js';
+import { SWY_ERR_CONFLICT, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import { auditStateOf, type SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
 import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
@@ -70,8 +72,9 @@ export interface ControllerDeps {
 /** The analysis of one route, as served by GET /v1/routes/:route/analysis. */
 export interface RouteAnalysis {
   route: string;
-  phase: string;
-  decision: 'collecting' | 'healthy' | 'breach' | 'promotable' | 'rolled_back' | 'promoted' | 'inactive' | 'paused';
+  phase: Phase;
+  /** The phase, or breach while a guardrail breaches and the rollback has not landed yet. */
+  decision: Phase | 'breach';
   challenger: string | null;
   servedPercent: number;
   step: { index: number; percent: number; of: number[] } | null;
@@ -97,6 +100,39 @@ export interface RouteAnalysis {
   shadowGates: ShadowGateReport[];
   /** One per challenger in ab mode: the winner on labelled accuracy, from the feedback this replica joined (not pooled). */
   abWinners: AbReport[];
+  /** The approval gate the route waits at (phase awaiting_approval, or paused at one); null otherwise. */
+  approval: ApprovalView | null;
+}
+
+/** An open approval gate as the analysis shows it. */
+export interface ApprovalView {
+  /** The step the route enters once through (index into the rollout's steps), or "promote". */
+  step: GateStep;
+  /** Share the challenger serves once through. */
+  percent: number;
+  since: string;
+  /** What it still waits for: a person (switchyard approve) and/or the confirm webhook. */
+  waitingFor: ('person' | 'webhook')[];
+  person: boolean;
+  approvedBy: string | null;
+  webhook: ConfirmView | null;
+}
+
+/** What a person's approval did. */
+export interface ApproveResult {
+  route: string;
+  /** The gate as it is now (its approvals so far). */
+  approval: ApprovalView;
+  eventId: number;
+}
+
+/** What a person's promotion did. */
+export interface PromoteResult {
+  route: string;
+  changed: boolean;
+  challenger: string | null;
+  eventId: number | null;
+  change: Record<string, unknown> | null;
 }
 
 /** One arm's counts in the analysis. */
@@ -168,11 +204,23 @@ export class Controller {
   readonly #coordination: Coordination;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
+  /** Polls the confirm webhooks of open gates off the tick. */
+  readonly #confirm: ConfirmGates;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
     this.#clock = deps.clock ?? Date.now;
     this.#coordination = deps.coordination ?? new LocalCoordination('local');
+    this.#confirm = new ConfirmGates({
+      metrics: deps.metrics,
+      logger: deps.logger,
+      clock: this.#clock,
+      onConfirmed: (route, url, status) => {
+        const gate = this.#memory.get(route)?.state.gate ?? null;
+        const event = deps.audit.append({ who: 'confirm-webhook', action: 'approve', route, before: null, after: null, detail: { step: gate?.target ?? null, percent: gate?.percent ?? null, url, status } });
+        deps.logger.info({ route, url, status, eventId: event.id }, 'confirm webhook confirmed the gate');
+      },
+    });
     // A lifted rollback starts a new experiment in the same synchronous step (a resume here or from the fleet), so
     // neither a tick nor GET .../analysis can judge the resumed route with the evidence that rolled it back.
     deps.state.onNewExperiment((route) => {
@@ -222,6 +270,8 @@ export class Controller {
       };
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
+      // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
+      if (decision.route.policy.rollout?.confirm !== undefined) for (const result of ['confirmed', 'refused', 'failed']) this.#deps.metrics.confirmRequests.labels(name, result).inc(0);
       this.#deps.windows.reset(name);
     }
     return memory;
@@ -291,6 +341,7 @@ export class Controller {
     }
 
     const srmOk = this.#srm(name, memory, decision, controlled, inputs);
+    const confirmed = this.#confirmed(decision, memory, controlled);
     const result = next(
       memory.state,
       {
@@ -303,6 +354,7 @@ export class Controller {
         verdicts: evaluated.verdicts,
         srmOk,
         abWinner: this.#abWinner(name, decision.route.arms[0]!.name, controlled, policy, memory, link.pooled?.outcomes ?? null),
+        confirmed,
       },
       { rollout: decision.route.policy.rollout ?? null, abPromote: policy.ab.promote },
     );
@@ -333,6 +385,139 @@ export class Controller {
     if (memory.published.get('rollout step') !== step) {
       memory.published.set('rollout step', step);
       this.#deps.metrics.rolloutStep.labels(name).set(step);
+    }
+    const awaiting = memory.state.phase === 'awaiting_approval' ? 1 : 0;
+    if (memory.published.get('awaiting approval') !== awaiting) {
+      memory.published.set('awaiting approval', awaiting);
+      this.#deps.metrics.awaitingApproval.labels(name).set(awaiting);
+    }
+  }
+
+  /** The confirm webhook answered 2xx for the route's open gate; asks it (off the tick) while it has not. */
+  #confirmed(decision: RouteDecision, memory: RouteMemory, controlled: { name: string; servedPercent: number } | null): boolean {
+    const gate = memory.state.gate;
+    const settings = decision.route.policy.rollout?.confirm;
+    if (gate === null || !gate.webhook || settings === undefined) {
+      this.#confirm.forget(decision.route.name);
+      return false;
+    }
+    // Only the replica that acts asks; a follower takes the leader's state, gate included.
+    if (memory.link?.role === 'follower') return false;
+    return this.#confirm.check(decision.route.name, this.#gateKey(memory, gate), settings, {
+      type: 'confirm',
+      route: decision.route.name,
+      challenger: controlled?.name ?? memory.challenger,
+      servedPercent: controlled?.servedPercent ?? 0,
+      step: gate.target,
+      percent: gate.percent,
+      waitingSince: new Date(gate.since).toISOString(),
+    });
+  }
+
+  #gateKey(memory: RouteMemory, gate: ApprovalGate): string {
+    return `${memory.generation}|${String(gate.target)}|${gate.since}`;
+  }
+
+  #approvalView(route: string, memory: RouteMemory): ApprovalView | null {
+    const gate = memory.state.gate;
+    if (gate === null) return null;
+    return {
+      step: gate.target,
+      percent: gate.percent,
+      since: new Date(gate.since).toISOString(),
+      waitingFor: gateWaitingFor(gate),
+      person: gate.person,
+      approvedBy: gate.approvedBy,
+      webhook: gate.webhook ? (this.#confirm.view(route, this.#gateKey(memory, gate)) ?? { url: this.#deps.splits.snapshot.byName.get(route)?.route.policy.rollout?.confirm?.url ?? '', attempts: 0, lastStatus: null, lastError: null, confirmed: gate.confirmed }) : null,
+    };
+  }
+
+  /** The route's phase as the controller sees it now (rolled_back as soon as the live split says so). */
+  phase(routeName: string): Phase {
+    const decision = this.#deps.splits.snapshot.byName.get(routeName);
+    if (decision?.state.rolledBack) return 'rolled_back';
+    return this.#memory.get(routeName)?.state.phase ?? 'inactive';
+  }
+
+  /** A replica that follows the leader must not decide: approvals and promotions go to the leader. */
+  #refuseOnFollower(routeName: string, what: string): void {
+    const link = this.#memory.get(routeName)?.link;
+    if (link?.role === 'follower') {
+      throw new SWY_ERR_CONFLICT(`this replica follows the leader of route ${routeName}${link.leader !== null ? ` (${link.leader})` : ''}; send the ${what} to the leader's admin API, which decides the rollout`);
+    }
+  }
+
+  /**
+   * A person approves the gate the route waits at. The next tick lets the route through once every approval the gate
+   * needs is in. Refused (SWY_ERR_CONFLICT, 409) when the route waits at no gate, at another step than `step`, only for
+   * the confirm webhook, or was approved already.
+   */
+  approve(routeName: string, who: string, step?: GateStep, note?: string): ApproveResult {
+    const decision = this.#deps.splits.snapshot.byName.get(routeName);
+    if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(routeName);
+    this.#refuseOnFollower(routeName, 'approval');
+    const memory = this.#memoryFor(decision);
+    // The live split is the truth for a rollback, even before the next tick closes the gate.
+    const outcome = decision.state.rolledBack ? ({ ok: false, reason: 'not_awaiting', phase: 'rolled_back' } as const) : approveGate(memory.state, who, step);
+    if (!outcome.ok) {
+      const at = (target: GateStep) => (target === 'promote' ? 'the promotion' : `step ${target} (${decision.route.policy.rollout?.steps[target] ?? '?'} %)`);
+      switch (outcome.reason) {
+        case 'not_awaiting':
+          throw new SWY_ERR_CONFLICT(`route ${routeName} is not waiting for approval (phase ${outcome.phase}); approve applies when its rollout waits at a step listed in rollout.approve`);
+        case 'wrong_step':
+          throw new SWY_ERR_CONFLICT(`step: route ${routeName} waits for approval before ${at(outcome.awaiting)}, not step ${String(step)}; check \`switchyard analysis ${routeName}\` and approve that step`);
+        case 'webhook_only':
+          throw new SWY_ERR_CONFLICT(`route ${routeName} waits for its confirm webhook before ${at(outcome.awaiting)}, not for a person; to go on without it use \`switchyard set\` or \`switchyard promote\``);
+        case 'already_approved':
+          throw new SWY_ERR_CONFLICT(`route ${routeName} was already approved before ${at(outcome.awaiting)} by ${outcome.by}; ${memory.state.gate?.webhook === true && !memory.state.gate.confirmed ? 'it still waits for the confirm webhook' : 'it goes on at the next tick'}`);
+      }
+    }
+    memory.state = outcome.state;
+    const event = this.#deps.audit.append({ who, action: 'approve', route: routeName, before: null, after: null, detail: { step: outcome.gate.target, percent: outcome.gate.percent, waitingFor: gateWaitingFor(outcome.gate), ...(note !== undefined ? { note } : {}) } });
+    this.#deps.logger.info({ who, route: routeName, step: outcome.gate.target, eventId: event.id }, 'approved');
+    return { route: routeName, approval: this.#approvalView(routeName, memory)!, eventId: event.id };
+  }
+
+  /**
+   * A person promotes the route now (phases.ts planPromotion says what that means per mode): the challenger serves
+   * 100 %, the route is promoted and the controller stops moving it, audited as `promote` with who did it.
+   */
+  async promote(name: string, who: string, note?: string, step?: number): Promise<PromoteResult> {
+    const decision = this.#deps.splits.snapshot.byName.get(name);
+    if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(name);
+    const route = decision.route;
+    this.#refuseOnFollower(name, 'promotion');
+    const memory = this.#memoryFor(decision);
+    if (step !== undefined && memory.state.step !== step && memory.state.phase !== 'promoted') {
+      throw new SWY_ERR_CONFLICT(`step: route ${name} is at step ${memory.state.step ?? 'none (no rollout step yet)'}, not step ${step}; check \`switchyard analysis ${name}\` and promote again`);
+    }
+    const controlled = this.#controlled(decision);
+    const shadows = decision.state.challengers.filter((c) => c.mode === 'shadow').map((c) => c.name);
+    const plan = planPromotion({ phase: memory.state.phase, rolledBack: decision.state.rolledBack, controlled: controlled ?? null, shadows });
+    if (!plan.ok) {
+      switch (plan.reason) {
+        case 'already_promoted':
+          return { route: name, changed: false, challenger: memory.challenger, eventId: null, change: null };
+        case 'rolled_back':
+          throw new SWY_ERR_CONFLICT(`route ${name} is rolled back; \`switchyard resume ${name}\` first, then promote`);
+        case 'shadow_only':
+          throw new SWY_ERR_CONFLICT(`route ${name} has no served challenger: ${plan.shadow} is a shadow, which serves no client and so has no served evidence; start a canary first (\`switchyard set ${name} ${plan.shadow} 5 --mode canary\`)`);
+        case 'no_challenger':
+          throw new SWY_ERR_CONFLICT(`route ${name} has no canary or ab challenger to promote`);
+      }
+    }
+    // The route stops moving before the write, so no rollout step queued after it can undo the promotion.
+    const before = memory.state;
+    memory.state = { ...memory.state, phase: 'promoted', gate: null };
+    this.#confirm.forget(name);
+    try {
+      const { detail, event } = await this.#deps.changer.change(route, plan.challenger, 100, plan.mode, who, 'promote', { manual: true, ...(note !== undefined ? { note } : {}) });
+      this.#deps.metrics.promotions.labels(name).inc();
+      this.#deps.logger.info({ who, route: name, challenger: plan.challenger, eventId: event.id }, 'promoted by a person');
+      return { route: name, changed: true, challenger: plan.challenger, eventId: event.id, change: detail };
+    } catch (err) {
+      if (memory.state.phase === 'promoted') memory.state = before;
+      throw err;
     }
   }
 
@@ -438,6 +623,12 @@ export class Controller {
           void this.#deps.changer.change(route, action.challenger, action.percent, mode, 'controller', 'rollout.step', { step: action.step }).catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'rollout step failed'));
         });
         return;
+      case 'await-approval': {
+        const { gate } = action;
+        const event = this.#deps.audit.append({ who: 'controller', action: 'approval.needed', route: route.name, before: null, after: null, detail: { step: gate.target, percent: gate.percent, waitingFor: gateWaitingFor(gate), ...(gate.webhook ? { url: route.policy.rollout?.confirm?.url } : {}) } });
+        this.#deps.logger.info({ route: route.name, step: gate.target, percent: gate.percent, waitingFor: gateWaitingFor(gate), eventId: event.id }, 'rollout waits for approval');
+        return;
+      }
       case 'promote':
         this.#fenced(route.name, role, action.type, () => {
           this.#deps.metrics.promotions.labels(route.name).inc();
@@ -527,7 +718,7 @@ export class Controller {
     const coordination = this.#coordination;
     const role: CoordinationRole = memory?.link?.role ?? (coordination.enabled ? 'degraded' : 'alone');
     if (memory) {
-      memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason };
+      memory.state = { ...memory.state, phase: 'rolled_back', rollbackReason: reason, gate: null };
     }
     const arms = memory?.link?.pooled ? pooledArmViews(memory.link.pooled) : this.#arms(this.#deps.windows.window(routeName));
     const replica = coordination.enabled ? { role, instanceId: coordination.instanceId } : {};
@@ -630,6 +821,7 @@ export class Controller {
       counts: { local, pooled, replicas: link.pooled?.replicas ?? null },
       shadowGates: reports.shadowGates,
       abWinners: reports.abWinners,
+      approval: this.#approvalView(routeName, memory),
     };
   }
 }

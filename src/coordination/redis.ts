@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RouteWindow } from '../analysis/window.js';
 import type { AuditLog } from '../control/audit.js';
-import type { ControlState } from '../control/phases.js';
+import { phases, type ControlState } from '../control/phases.js';
 import type { OperatorOverride } from '../control/state-store.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -87,7 +87,7 @@ interface RouteSync {
   lastLinked: number;
 }
 
-const phases = ['inactive', 'collecting', 'healthy', 'promotable', 'paused', 'rolled_back', 'promoted'] as const;
+const gateStep = z.union([z.number().int().min(0), z.literal('promote')]);
 const leaderStateSchema = z.object({
   epoch: z.string(),
   by: z.string(),
@@ -97,6 +97,10 @@ const leaderStateSchema = z.object({
     stepStartedAt: z.number(),
     stepStartRequests: z.number().min(0),
     rollbackReason: z.string().nullable(),
+    // A leader from before approval gates publishes no gate.
+    gate: z.object({
+      target: gateStep, percent: z.number(), since: z.number(), person: z.boolean(), webhook: z.boolean(), approvedBy: z.string().nullable(), confirmed: z.boolean(),
+    }).nullable().default(null),
   }),
 });
 

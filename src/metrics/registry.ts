@@ -182,6 +182,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly awaitingApproval = new Gauge({
+    name: 'switchyard_route_awaiting_approval',
+    help: 'Per route: 1 while its rollout waits at an approval gate (a person or the confirm webhook), else 0.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly confirmRequests = new Counter({
+    name: 'switchyard_confirm_requests_total',
+    help: 'Asks of a rollout\'s confirm webhook by route and result (confirmed: 2xx, refused: another status, failed: no answer in time).',
+    labelNames: ['route', 'result'] as const,
+    registers: [this.registry],
+  });
+
   readonly rollbacks = new Counter({
     name: 'switchyard_rollbacks_total',
     help: 'Rollbacks by route and reason (a guardrail name, or manual).',
@@ -191,7 +205,7 @@ export class Metrics {
 
   readonly promotions = new Counter({
     name: 'switchyard_promotions_total',
-    help: 'Challengers promoted at the last rollout step, by route.',
+    help: 'Challengers promoted, by route: at the last rollout step, as an A/B winner, or by a person (switchyard promote).',
     labelNames: ['route'] as const,
     registers: [this.registry],
   });

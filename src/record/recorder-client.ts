@@ -22,6 +22,8 @@ export interface RecorderClientOptions {
   batchMs?: number;
   /** Told when the worker fails; it is restarted after `restartMs` (doubling to 30 s while it keeps failing). */
   onError?: (err: Error) => void;
+  /** The sink cannot reach its destination (at most one call per 10 s); records are dropped and counted meanwhile. */
+  onSinkError?: (err: Error) => void;
   restartMs?: number;
 }
 
@@ -55,6 +57,8 @@ export class RecorderClient implements ObservationPort {
   readonly #maxQueue: number;
   readonly #batchMs: number;
   readonly #onError: (err: Error) => void;
+  readonly #onSinkError: (err: Error) => void;
+  #lastSinkErrorAt = Number.NEGATIVE_INFINITY;
   readonly #queueFull;
   readonly #overBudget;
   readonly #workerDown;
@@ -77,6 +81,7 @@ export class RecorderClient implements ObservationPort {
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#batchMs = options.batchMs ?? 10;
     this.#onError = options.onError ?? (() => undefined);
+    this.#onSinkError = options.onSinkError ?? (() => undefined);
     this.#queueFull = options.metrics.recordsDropped.labels('recorder', 'queue_full');
     this.#overBudget = options.metrics.recordsDropped.labels('recorder', 'memory_budget');
     this.#metrics = options.metrics;
@@ -245,6 +250,15 @@ export class RecorderClient implements ObservationPort {
       this.#unacked = Math.max(0, this.#unacked - message.processed);
       this.#bytes = Math.max(0, this.#bytes - message.bytes);
       if (message.totals !== null) this.#totals = message.totals;
+      return;
+    }
+    if (message.type === 'sink-error') {
+      // Not a worker failure: the sink keeps trying and counts its drops; the operator should still hear of it.
+      const now = Date.now();
+      if (now - this.#lastSinkErrorAt >= 10_000) {
+        this.#lastSinkErrorAt = now;
+        this.#onSinkError(new Error(message.message));
+      }
       return;
     }
     const waiting = this.#waiting.get(message.id);

@@ -3,11 +3,14 @@ import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
+import type { NatsSinkSettings, SinkName } from './sinks/sink.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
 export interface RecorderWorkerSettings {
-  sink: 'ndjson' | 'stdout' | 'none';
+  sink: SinkName;
   dir: string;
+  /** Required when sink is jetstream. */
+  nats?: NatsSinkSettings;
   maxFileBytes?: number;
   rotateMs?: number;
   retryMs?: number;
@@ -46,4 +49,6 @@ export type ToWorker =
 export type FromWorker =
   /** `processed` observations of `bytes` ({@link wireBytes}) left the serving thread's budget. */
   | { type: 'ack'; processed: number; bytes: number; totals: ExperimentTotals | null }
+  /** The sink could not reach its destination (the worker goes on; what it drops is counted). */
+  | { type: 'sink-error'; message: string }
   | { type: 'reply'; id: number; result: FeedbackResult[] | unknown[] | null };

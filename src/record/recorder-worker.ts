@@ -8,6 +8,7 @@ import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerS
 import { NdjsonSink } from './sinks/ndjson.js';
 import { nopSink, type RecordSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
+import { JetStreamSink } from './sinks/jetstream.js';
 
 const port = parentPort;
 if (port === null) throw new Error('recorder-worker.js runs only as a worker thread (see recorder-client.ts)');
@@ -20,6 +21,10 @@ let policies = new Map<string, RecordingPolicy>();
 function createSink(): RecordSink {
   if (settings.sink === 'none') return nopSink;
   if (settings.sink === 'stdout') return createStdoutSink(metrics, settings.budgets.sink);
+  if (settings.sink === 'jetstream') {
+    if (settings.nats === undefined) throw new Error('the jetstream sink needs its NATS settings');
+    return new JetStreamSink(metrics, { ...settings.nats, maxQueueBytes: settings.budgets.sink }, (err) => port?.postMessage({ type: 'sink-error', message: (err as Error)?.message ?? String(err) } satisfies FromWorker));
+  }
   return new NdjsonSink(metrics, { dir: settings.dir, maxFileBytes: settings.maxFileBytes, rotateMs: settings.rotateMs, retryMs: settings.retryMs, maxQueueBytes: settings.budgets.sink });
 }
 

@@ -50,6 +50,8 @@ export const routerMetrics: Readonly<Record<string, { readonly labels: readonly 
   switchyard_rollout_step: { labels: ['route'] },
   switchyard_promotions_total: { labels: ['route'] },
   switchyard_route_rolled_back: { labels: ['route'] },
+  switchyard_route_awaiting_approval: { labels: ['route'] },
+  switchyard_confirm_requests_total: { labels: ['route', 'result'] },
   switchyard_notifications_total: { labels: ['sink', 'event', 'result'] },
   switchyard_audit_stream_events_total: { labels: ['result'] },
   switchyard_state_save_failures_total: { labels: [] },

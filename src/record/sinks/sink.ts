@@ -1,6 +1,20 @@
 // The record sink plug point: a small interface, one file per implementation, and a factory.
 import type { Metrics } from '../../metrics/registry.js';
 
+/** The sinks SWITCHYARD_PAIRS_SINK names: the one list every settings type derives from. */
+export const sinkNames = ['ndjson', 'stdout', 'jetstream', 'none'] as const;
+export type SinkName = (typeof sinkNames)[number];
+
+/** Where the JetStream sink publishes (SWITCHYARD_NATS_*; README, "Prediction log sinks"). */
+export interface NatsSinkSettings {
+  servers: string;
+  stream: string;
+  subject: string;
+  createStream: boolean;
+  /** Unique per process: the prefix of every record's dedup id. */
+  sourceId: string;
+}
+
 /** Receives prediction records. `write` returns at once: false means the record was dropped (and counted). */
 export interface RecordSink {
   readonly name: string;

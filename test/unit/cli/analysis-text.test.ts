@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteAnalysis } from '../../../src/control/controller.js';
 import type { AbReport, ShadowGateReport } from '../../../src/control/experiment-report.js';
-import { abWinnerLine, analysisText, coordinationLine, shadowGateLine } from '../../../src/cli/control.js';
+import { abWinnerLine, analysisText, approvalLine, coordinationLine, shadowGateLine } from '../../../src/cli/control.js';
 
 const arm = (name: string, role: string, requests: number) => ({ name, role, requests, failures: 0, errorRate: requests > 0 ? 0 : null, medianLatencyMs: requests > 0 ? 1.25 : null });
 
@@ -12,7 +12,7 @@ function analysis(overrides: Partial<RouteAnalysis> = {}): RouteAnalysis {
     route: 'iris', phase: 'collecting', decision: 'collecting', challenger: 'iris-v2', servedPercent: 10, step: null, rollbackReason: null,
     arms: local, guardrails: [], srm: { pValue: 1, ok: true }, p95ThresholdMs: null,
     coordination: 'off', instanceId: 'host-1234', role: 'alone', leader: null, epoch: null,
-    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [],
+    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [], approval: null,
     ...overrides,
   };
 }
@@ -115,5 +115,25 @@ describe('abWinnerLine', () => {
     expect(abWinnerLine(ab({ state: 'no_winner_yet', winner: null, estimate: -0.005, csLower: -0.06, csUpper: 0.05 }))).toMatch(/^A\/B iris-v2 vs iris-v1: no winner yet; .*difference -0\.5 pts \(always-valid CI -6\.0 pts \.\. \+5\.0 pts/);
     expect(abWinnerLine(ab({ state: 'collecting', winner: null, estimate: null, csLower: null, csUpper: null, champion: { variant: 'iris-v1', n: 0, correct: 0 }, challenger: { variant: 'iris-v2', n: 12, correct: 9 } })))
       .toBe('A/B iris-v2 vs iris-v1: collecting; accuracy iris-v2 75.0% of 12 vs iris-v1 - of 0 labelled (50 per arm needed)');
+  });
+});
+
+describe('approvalLine', () => {
+  const waiting = { step: 2, percent: 50, since: '2026-12-07T21:00:00.000Z', waitingFor: ['person' as const], person: true, approvedBy: null, webhook: null };
+  it('names the gate, since when it waits, and the command that approves it', () => {
+    const a = analysis({ phase: 'awaiting_approval', decision: 'awaiting_approval', approval: waiting });
+    expect(approvalLine(a)).toBe('approval gate before step 2 (50 %): waiting since 2026-12-07T21:00:00.000Z for person; a person: `switchyard approve iris --step 2`');
+    expect(analysisText(a).split('\n')[1]).toBe(approvalLine(a));
+  });
+  it('shows the webhook\'s asks and the approvals already in', () => {
+    const webhook = { url: 'http://ci/confirm', attempts: 3, lastStatus: 503, lastError: null, confirmed: false };
+    expect(approvalLine(analysis({ approval: { ...waiting, step: 'promote', percent: 100, waitingFor: ['webhook'], approvedBy: 'alice', webhook } })))
+      .toBe('approval gate before the promotion: waiting since 2026-12-07T21:00:00.000Z for webhook; approved by alice; the confirm webhook http://ci/confirm (3 asks, last answer 503)');
+  });
+  it('is absent without a gate, and for servers from before gates', () => {
+    expect(approvalLine(analysis())).toBeNull();
+    const old = analysis() as Partial<RouteAnalysis>;
+    delete old.approval;
+    expect(approvalLine(old as RouteAnalysis)).toBeNull();
   });
 });
