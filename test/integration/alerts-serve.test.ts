@@ -1,5 +1,9 @@
-// A real `switchyard serve` rolls back a failing challenger: its /metrics, scraped before and after, feed promtool, and the chart's alerts react as they should.
+// A real `switchyard serve` rolls back a failing challenger: its /metrics, scraped before and after, feed promtool, the chart's alerts react as they should, and the breach and rollback are notified.
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,8 +44,22 @@ describe('alerts after a real rollback', () => {
   let challenger: Upstream;
   let served: ServeProcess;
   let policyFile: string;
+  let hook: Server;
+  const posts: { headers: IncomingHttpHeaders; body: string }[] = [];
+  const secret = 'alerts-serve-secret-0123456789';
 
   beforeAll(async () => {
+    // The serve process notifies through SWITCHYARD_WEBHOOK_URLS, signed with SWITCHYARD_WEBHOOK_SECRET.
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        posts.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    hook.listen(0, '127.0.0.1');
+    await once(hook, 'listening');
     dir = await mkdtemp(path.join(tmpdir(), 'swy-alerts-'));
     champion = await startUpstream(behave.json('setosa'));
     challenger = await startUpstream(behave.status(500));
@@ -55,11 +73,13 @@ describe('alerts after a real rollback', () => {
         stickiness: { header: 'x-user-id' },
       }],
     }));
-    served = await startServe(policyFile, { PATH: process.env.PATH, SWITCHYARD_LOG_LEVEL: 'info', SWITCHYARD_DATA_DIR: path.join(dir, 'data'), SWITCHYARD_CONTROL_INTERVAL_MS: '50' });
+    served = await startServe(policyFile, { PATH: process.env.PATH, SWITCHYARD_LOG_LEVEL: 'info', SWITCHYARD_DATA_DIR: path.join(dir, 'data'), SWITCHYARD_CONTROL_INTERVAL_MS: '50', SWITCHYARD_WEBHOOK_URLS: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`, SWITCHYARD_WEBHOOK_SECRET: secret });
   });
 
   afterAll(async () => {
     served?.child.kill('SIGKILL');
+    hook?.closeAllConnections();
+    hook?.close();
     await champion?.close();
     await challenger?.close();
     await rm(dir, { recursive: true, force: true });
@@ -133,5 +153,13 @@ describe('alerts after a real rollback', () => {
       }],
     });
     expect(run.status, run.output).toBe(0);
+
+    // The breach and the rollback it caused were posted, signed, in that order.
+    await expect.poll(() => posts.map((p) => (JSON.parse(p.body) as { type: string }).type).filter((t) => t === 'breach' || t === 'rollback').slice(-2)).toEqual(['breach', 'rollback']);
+    for (const post of posts) {
+      const timestamp = String(post.headers['x-switchyard-timestamp']);
+      expect(post.headers['x-switchyard-signature']).toBe(`sha256=${createHmac('sha256', secret).update(`${timestamp}.${post.body}`).digest('hex')}`);
+    }
+    expect(posts.map((p) => JSON.parse(p.body) as { type: string }).find((p) => p.type === 'rollback')).toMatchObject({ type: 'rollback', route: 'iris', who: 'controller', detail: { reason } });
   });
 });

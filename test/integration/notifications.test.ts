@@ -147,6 +147,51 @@ describe('notifications from a real rollback', () => {
   });
 });
 
+describe('a rollout through an approval gate', () => {
+  it('notifies the step, the approval it waits for, and the promotion a person makes', { timeout: 60_000 }, async () => {
+    const slack = await receiver();
+    closers.push(slack.close);
+    const champion = await startUpstream();
+    const challenger = await startUpstream();
+    closers.push(() => champion.close(), () => challenger.close());
+    const token = `t-${randomUUID()}`;
+    const swy = await startSwitchyard({
+      routes: [{
+        name: 'iris',
+        match: { pathPrefix: '/v1/models/iris' },
+        champion: { name: 'iris-v1', url: champion.url },
+        challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'canary', percent: 0 }],
+        stickiness: { header: 'x-user-id' },
+        guardrails: { minRequests: 40, latency: { baselineRequests: 50, ratio: 1.5 } },
+        rollout: { steps: [10, 50, 100], minDuration: '300ms', minRequests: 60, approve: [50] },
+      }],
+    }, { adminTokens: parseAdminTokens({ token }), controlIntervalMs: 100, notify: parseNotifyConfig({ sinks: [{ name: 'releases', kind: 'slack', url: slack.url }], retry: fast }, 'test') });
+    closers.push(() => swy.close());
+    let running = true;
+    let n = 0;
+    const load = (async () => {
+      while (running) {
+        const res = await request(`${swy.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-user-id': `user-${n++}` } });
+        await res.body.dump();
+      }
+    })();
+    closers.push(async () => {
+      running = false;
+      await load;
+    });
+    const texts = () => slack.received.map((r) => (JSON.parse(r.body) as { text: string }).text);
+    await expect.poll(() => texts().some((t) => t.includes('*Approval needed* on route `iris`')), { timeout: 30_000 }).toBe(true);
+    expect(texts().find((t) => t.includes('*Rollout step*'))).toContain('challenger iris-v2 at 10 %');
+    expect(texts().find((t) => t.includes('*Approval needed*'))).toContain('before step 1 (50 %): run `switchyard approve iris`');
+    const promoted = await request(`${swy.adminUrl}/v1/routes/iris/promote`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ note: 'looks good' }) });
+    expect(promoted.statusCode).toBe(200);
+    await promoted.body.dump();
+    await expect.poll(() => texts().find((t) => t.includes('*Promoted*'))).toContain('challenger iris-v2 now takes 100 % (by admin)');
+    expect(await metric(swy.adminUrl, 'switchyard_notifications_total{sink="releases",event="approval.needed",result="delivered"}')).toBe(1);
+    expect(await metric(swy.adminUrl, 'switchyard_notifications_total{sink="releases",event="promote",result="delivered"}')).toBe(1);
+  });
+});
+
 describe('a flag that goes stale', () => {
   it('is audited once as flag.stale and notified when Unleash stays unreachable past the threshold', async () => {
     const slack = await receiver();
