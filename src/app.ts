@@ -42,7 +42,7 @@ import { UpstreamPools } from './proxy/upstreams.js';
 import { recorderBudgets, resolveMemoryMb } from './record/budgets.js';
 import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
-import type { NatsSinkSettings, SinkName } from './record/sinks/sink.js';
+import type { CloudEventsSinkSettings, NatsSinkSettings, SinkName } from './record/sinks/sink.js';
 import { SWY_ERR_ENV_INVALID } from './errors.js';
 import { ShadowMirror } from './shadow/mirror.js';
 
@@ -100,6 +100,8 @@ export interface PairsOptions {
   sink?: SinkName;
   /** Where the jetstream sink publishes (required with it). */
   nats?: NatsSinkSettings;
+  /** Where the cloudevents sink sends (required with it). */
+  cloudevents?: CloudEventsSinkSettings;
   dir?: string;
   maxFileBytes?: number;
   rotateMs?: number;
@@ -175,10 +177,11 @@ export class Switchyard {
     this.dataDir = options.dataDir ?? './data';
     const pairs = options.pairs ?? {};
     if (pairs.sink === 'jetstream' && pairs.nats === undefined) throw new SWY_ERR_ENV_INVALID('pairs.sink jetstream needs pairs.nats (servers, stream, subject): set SWITCHYARD_NATS_URL');
+    if (pairs.sink === 'cloudevents' && pairs.cloudevents === undefined) throw new SWY_ERR_ENV_INVALID('pairs.sink cloudevents needs pairs.cloudevents (url, source): set SWITCHYARD_CLOUDEVENTS_URL');
     this.recorder = new RecorderClient({
       policies: { policyOf: (route) => this.snapshots.current.byName.get(route)?.route.policy },
       metrics: this.metrics,
-      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)), ...(pairs.nats ? { nats: pairs.nats } : {}) },
+      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)), ...(pairs.nats ? { nats: pairs.nats } : {}), ...(pairs.cloudevents ? { cloudevents: pairs.cloudevents } : {}) },
       onError: (err) => this.logger.error({ err }, 'the recorder worker failed: it restarts shortly; prediction records are dropped (counted) meanwhile; serving goes on'),
       onSinkError: (err) => this.logger.warn({ err, sink: pairs.sink }, 'the prediction log sink cannot deliver: records wait within the sink budget, then are dropped and counted (switchyard_pairs_dropped_total); serving goes on'),
     });

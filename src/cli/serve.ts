@@ -11,7 +11,7 @@ import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
 import { unleashSettingsFromEnv } from '../flags/factory.js';
 import { coordinationOptionsFromEnv, redisSettings, type CoordinationOptions } from '../coordination/factory.js';
 import type { UnleashSettings } from '../flags/unleash.js';
-import { natsSinkSettings } from '../record/sinks/nats-settings.js';
+import { cloudEventsSinkSettings, natsSinkSettings } from '../record/sinks/sink-settings.js';
 import { idleBaselineMb, recommendedMinMemoryMb, resolveMemoryMb, semiSpaceMbFor, startedSemiSpaceMb } from '../record/budgets.js';
 
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
@@ -133,6 +133,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         rotateMs: env.SWITCHYARD_PAIRS_ROTATE_MINUTES * 60_000,
         keySalt: env.SWITCHYARD_KEY_SALT,
         ...(env.SWITCHYARD_PAIRS_SINK === 'jetstream' ? { nats: natsSinkSettings(env) } : {}),
+        ...(env.SWITCHYARD_PAIRS_SINK === 'cloudevents' ? { cloudevents: cloudEventsSinkSettings(env) } : {}),
       },
     });
   } catch (err) {

@@ -50,6 +50,9 @@ const envSchema = z.object({
   SWITCHYARD_NATS_URL: z.string().regex(/^(nats|tls):\/\/[^,\s]+(,(nats|tls):\/\/[^,\s]+)*$/, { message: 'must be nats://host:port, or several separated by commas' }).default('nats://127.0.0.1:4222'),
   SWITCHYARD_NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be a stream name: letters, digits, _ and -, at most 64' }).default('SWITCHYARD_RECORDS'),
   SWITCHYARD_NATS_SUBJECT: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'must be a subject of dot-separated tokens without wildcards' }).optional(),
+  /** The cloudevents sink's receiver and events per request (0: structured mode, one event per request). */
+  SWITCHYARD_CLOUDEVENTS_URL: optionalText.refine((url) => url === undefined || /^https?:\/\/\S+$/.test(url), { message: 'must be an http(s) URL (the CloudEvents receiver, e.g. a Knative broker)' }),
+  SWITCHYARD_CLOUDEVENTS_BATCH: wholeNumber(0, 10_000).default(0),
   SWITCHYARD_NATS_CREATE_STREAM: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   SWITCHYARD_PAIRS_DIR: optionalText,
   SWITCHYARD_PAIRS_MAX_FILE_MB: numberIn(1, 100_000).default(64),

@@ -3,7 +3,7 @@ import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
-import type { NatsSinkSettings, SinkName } from './sinks/sink.js';
+import type { CloudEventsSinkSettings, NatsSinkSettings, SinkName } from './sinks/sink.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
 export interface RecorderWorkerSettings {
@@ -11,6 +11,8 @@ export interface RecorderWorkerSettings {
   dir: string;
   /** Required when sink is jetstream. */
   nats?: NatsSinkSettings;
+  /** Required when sink is cloudevents. */
+  cloudevents?: CloudEventsSinkSettings;
   maxFileBytes?: number;
   rotateMs?: number;
   retryMs?: number;

@@ -10,8 +10,8 @@ export interface JetStreamSource {
 }
 
 /**
- * Yields the stream's messages from the first to the last one stored when reading began (records appended later are
- * left for the next run), each parsed as JSON; a message that is not JSON is counted in `skipped`.
+ * Yields the records of the stream's messages from the first to the last one stored when reading began (records
+ * appended later are left for the next run), each line parsed as JSON; a line that is not JSON is counted in `skipped`.
  * An ordered consumer: no durable state is left on the server, and a gap makes the client recreate it in place.
  */
 export async function* readJetStreamRecords<T>(source: JetStreamSource, skipped: { lines: number }): AsyncGenerator<T> {
@@ -26,10 +26,14 @@ export async function* readJetStreamRecords<T>(source: JetStreamSource, skipped:
     const messages = await consumer.consume({ max_messages: 512 });
     const decoder = new TextDecoder();
     for await (const message of messages) {
-      try {
-        yield JSON.parse(decoder.decode(message.data)) as T;
-      } catch {
-        skipped.lines++;
+      // One message holds one or more records, one per line (jetstream.ts).
+      for (const line of decoder.decode(message.data).split('\n')) {
+        if (line === '') continue;
+        try {
+          yield JSON.parse(line) as T;
+        } catch {
+          skipped.lines++;
+        }
       }
       if (message.seq >= last || message.info.pending === 0) break;
     }

@@ -2,7 +2,7 @@
 import type { Metrics } from '../../metrics/registry.js';
 
 /** The sinks SWITCHYARD_PAIRS_SINK names: the one list every settings type derives from. */
-export const sinkNames = ['ndjson', 'stdout', 'jetstream', 'none'] as const;
+export const sinkNames = ['ndjson', 'stdout', 'jetstream', 'cloudevents', 'none'] as const;
 export type SinkName = (typeof sinkNames)[number];
 
 /** Where the JetStream sink publishes (SWITCHYARD_NATS_*; README, "Prediction log sinks"). */
@@ -24,6 +24,22 @@ export interface RecordSink {
   /** Writes what is queued and fsyncs; resolves when it is on disk (or dropped and counted). */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Where the CloudEvents sink sends (SWITCHYARD_CLOUDEVENTS_*; README, "Leaving the box"). */
+export interface CloudEventsSinkSettings {
+  /** The receiver (http or https), e.g. a Knative broker's ingress. */
+  url: string;
+  /** This replica's source id: events are `/switchyard/<source>` with ids `<source>-<seq>`. */
+  source: string;
+  /** Events per request: 0 or 1 sends structured mode (one event per request), more sends batched mode. */
+  batchSize?: number;
+  /** Requests open at once (default 8). */
+  concurrency?: number;
+  /** Attempts per request on 5xx, 429 or transport errors (default 5). */
+  attempts?: number;
+  /** Timeout for the receiver's answer (default 10,000 ms). */
+  timeoutMs?: number;
 }
 
 /** Counts drops for a sink; shared by implementations so every loss is visible in one metric. */
