@@ -18,7 +18,13 @@ import type { Coordination } from './coordination/coordination.js';
 import { controlStateSchema, type ControlState } from './control/phases.js';
 import { createCoordination, type CoordinationOptions } from './coordination/factory.js';
 import { SplitChanger } from './control/split-changer.js';
-import { Webhooks } from './control/webhooks.js';
+import { Notifier } from './control/notifier.js';
+import { notifyConfigFromEnv, type NotifyConfig } from './control/notify-config.js';
+import { FlagStaleness } from './control/flag-staleness.js';
+import { eventsApi } from './admin/events-api.js';
+import { LocalEventTrail, RedisEventTrail, type EventTrail } from './control/event-trail.js';
+import { redisSettings } from './coordination/factory.js';
+import { precreateGlobalSeries, precreateRouteSeries } from './control/metric-series.js';
 import { AuditLog } from './control/audit.js';
 import { StateStore } from './control/state-store.js';
 import { createFlagSource, type FlagSettingsInput } from './flags/factory.js';
@@ -77,8 +83,14 @@ export interface SwitchyardOptions {
   adminTokens?: readonly AdminToken[];
   /** How often the controller judges guardrails (ms). */
   controlIntervalMs?: number;
-  /** URLs that receive rollback and promotion events (JSON POST, retried). */
+  /** URLs that receive notified events as JSON POSTs (SWITCHYARD_WEBHOOK_URLS; unsigned unless `webhookSecret`). */
   webhookUrls?: readonly string[];
+  /** HMAC key of the `webhookUrls` sinks (SWITCHYARD_WEBHOOK_SECRET). */
+  webhookSecret?: string;
+  /** Notification sinks (control/notify-config.ts; serve builds them from the environment); when given, `webhookUrls` and `webhookSecret` are not read. */
+  notify?: NotifyConfig | null;
+  /** A flag-driven route whose flag Unleash has not confirmed for this long is audited (and notified) as flag.stale (default 60 s). */
+  flagStaleAfterMs?: number;
   /** Redis coordination between replicas (docs/replicas.md); without a Redis URL each replica decides alone. */
   coordination?: CoordinationOptions | null;
   /** How long an admin change waits for state.json to be saved before it answers `persisted: false` (default 2000 ms). */
@@ -121,7 +133,11 @@ export class Switchyard {
   /** Judges guardrails and rolls back or advances; set by create(). */
   controller!: Controller;
   changer!: SplitChanger;
-  webhooks!: Webhooks;
+  /** Posts notified audit events to the configured sinks; set by create(). */
+  notifier!: Notifier;
+  /** What GET /v1/events reads: this replica's audit log, or the fleet-wide Redis stream; set by create(). */
+  trail!: EventTrail;
+  #staleness: FlagStaleness | null = null;
   readonly mirror: ShadowMirror;
   readonly dataDir: string;
   /** Follows Unleash flags (or nothing); set by create(). */
@@ -201,8 +217,10 @@ export class Switchyard {
     // One field more than the limit, so a request node:http truncated is recognisable and refused (proxy/headers.ts).
     this.dataServer.maxHeadersCount = maxRequestHeaderFields + 1;
     this.dataServer.on('clientError', clientErrorListener(this.dataServer, this.plane.metrics));
+    precreateGlobalSeries(this.metrics, { pairSink: pairs.sink ?? 'ndjson' });
     this.snapshots.onSwap((next) => {
       this.#publishSplitMetrics(next);
+      precreateRouteSeries(this.metrics, next);
       this.#publishRecordingPolicies(next);
     });
   }
@@ -217,8 +235,10 @@ export class Switchyard {
 
   /** Loads and validates the policy (throwing SWY_ERR_POLICY_INVALID with every problem) and builds the instance. */
   static async create(options: SwitchyardOptions): Promise<Switchyard> {
-    // The policy is checked before anything is built: a bad one must not leave a worker or pools behind.
+    // The policy and the notification settings are checked before anything is built: a bad one must not leave a worker
+    // or pools behind.
     const loaded = await loadPolicy(options.configPath);
+    const notify = options.notify ?? (await notifyConfigFromEnv({ SWITCHYARD_WEBHOOK_URLS: options.webhookUrls?.join(','), SWITCHYARD_WEBHOOK_SECRET: options.webhookSecret }));
     const app = new Switchyard(options);
     try {
       app.#install(loaded.policy, loaded.version, loaded.files);
@@ -230,8 +250,14 @@ export class Switchyard {
     }
     const auth = new AdminAuth(options.adminTokens ?? []);
     app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, flagWriter: app.#unleashAdmin === null ? null : unleashFlagWriter(app.#unleashAdmin, app.#flagEnvironment(options)), logger: app.logger });
-    app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
-    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
+    app.notifier = new Notifier(notify, { metrics: app.metrics, logger: app.logger, instanceId: app.coordination.instanceId });
+    app.notifier.follow(app.audit);
+    const redis = redisSettings(options.coordination);
+    app.trail = redis === null ? new LocalEventTrail(app.audit) : new RedisEventTrail({ target: redis.target, prefix: redis.prefix, instanceId: redis.instanceId, timeoutMs: redis.timeoutMs }, { audit: app.audit, metrics: app.metrics, logger: app.logger });
+    app.trail.start();
+    app.#staleness = new FlagStaleness({ flags: app.flags, splits: app.splits, audit: app.audit, staleAfterMs: options.flagStaleAfterMs ?? 60_000 });
+    app.#staleness.start();
+    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
     app.controller.start();
     app.coordination.start();
     app.admin = await buildAdmin({
@@ -244,6 +270,7 @@ export class Switchyard {
       plugins: [
         splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), phaseOf: (route) => app.controller.phase(route), logger: app.logger }),
         controlApi(app.controller, auth, app.state),
+        eventsApi(app.trail),
         feedbackApi(app.recorder, auth.preHandler),
       ],
     });
@@ -255,7 +282,7 @@ export class Switchyard {
   async #startControl(options: SwitchyardOptions): Promise<void> {
     // Only an explicit dataDir persists: embedded and test instances must not share ./data/state.json.
     const persistDir = options.dataDir ?? null;
-    this.audit = new AuditLog({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
+    this.audit = await AuditLog.open({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
     this.state = await StateStore.open({
       file: persistDir === null ? null : path.join(persistDir, 'state.json'), target: this.splits, logger: this.logger, audit: this.audit, metrics: this.metrics,
       saveWaitMs: options.stateSaveWaitMs, retryMs: options.stateRetryMs,
@@ -431,6 +458,7 @@ export class Switchyard {
     this.#closed = true;
     this.#watcher?.close();
     this.controller?.stop();
+    this.#staleness?.stop();
     // Releases held leases, so another replica leads at its next exchange rather than after the lease expires.
     await this.coordination?.close();
     if (this.dataServer.listening) {
@@ -442,6 +470,8 @@ export class Switchyard {
     await this.flags?.close();
     await this.#unleashAdmin?.close();
     await this.state?.close();
+    await this.notifier?.close();
+    await this.trail?.close();
     await this.audit?.flush();
     // After a drain nothing is in flight; on a direct close, abort rather than wait on a hanging upstream.
     await this.pools.destroy();

@@ -1,4 +1,4 @@
-// Admin API for release engineers: change a route's split, pause and resume it, read the audit log.
+// Admin API for release engineers: change a route's split, pause and resume it (the audit log is read in events-api.ts).
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -35,11 +35,6 @@ const splitBody = z.strictObject({
   challenger: z.string().min(1, { message: 'must name a challenger of the route' }),
   percent: z.number({ message: 'must be a number' }).int({ message: 'must be a whole number from 0 to 100' }).min(0, { message: 'must be at least 0' }).max(100, { message: 'must be at most 100' }),
   mode: z.enum(challengerModes, { message: `must be one of ${challengerModes.join(', ')}` }).optional(),
-});
-
-const eventsQuery = z.strictObject({
-  route: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 /** Turns zod issues into one 400 whose message names each field, e.g. "percent: must be at most 100". */
@@ -79,12 +74,6 @@ export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promis
   };
 
   return async (app) => {
-    app.get('/v1/events', async (request) => {
-      const query = eventsQuery.safeParse(request.query);
-      if (!query.success) throw badRequest(query.error, 'query', request.query, 'route, limit');
-      return { events: deps.audit.list({ route: query.data.route, limit: query.data.limit }) };
-    });
-
     app.put<{ Params: { route: string } }>('/v1/routes/:route/split', { preHandler: deps.auth.preHandler }, async (request) => {
       const who = adminNameOf(request);
       const route = routeNamed(request.params.route);

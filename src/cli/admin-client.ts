@@ -1,7 +1,8 @@
-// HTTP client for the admin API used by the release-engineer commands (status, set, pause, resume), with CLI error mapping.
+// HTTP client for the admin API used by the release-engineer commands (status, set, pause, resume, events), with CLI error mapping.
 import { request } from 'undici';
 import type { ApproveResult, PromoteResult, RouteAnalysis } from '../control/controller.js';
-import type { AuditEvent } from '../control/audit.js';
+import type { EventPage } from '../control/audit.js';
+import type { EventsQuery } from '../admin/events-api.js';
 import type { RouteView } from '../admin/route-view.js';
 import { helpOption } from './options.js';
 
@@ -117,12 +118,12 @@ export class AdminApiClient {
     return (await this.#call('GET', `/v1/routes/${encodeURIComponent(route)}/analysis`)) as RouteAnalysis;
   }
 
-  async events(filter: { route?: string; limit?: number } = {}): Promise<AuditEvent[]> {
+  /** One page of the audit trail (GET /v1/events; admin/events-api.ts says what each parameter does). */
+  async events(filter: EventsQuery = {}): Promise<EventPage> {
     const query = new URLSearchParams();
-    if (filter.route) query.set('route', filter.route);
-    if (filter.limit) query.set('limit', String(filter.limit));
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
     const suffix = query.size > 0 ? `?${query}` : '';
-    return ((await this.#call('GET', `/v1/events${suffix}`)) as { events: AuditEvent[] }).events;
+    return (await this.#call('GET', `/v1/events${suffix}`)) as EventPage;
   }
 
   async #call(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<unknown> {

@@ -21,9 +21,11 @@ Commands:
   promote <route> [--note T]  Serve the canary or ab challenger 100 % now (skips the remaining steps and gates).
   wait <route> --for promoted|rolled-back|awaiting-approval|step=N [--timeout 10m]
                               Wait for an outcome; exit 0 reached, 1 another outcome came first, 2 timeout, 3 error.
+  events [--after ID] [--route R] [--type A[,B]] [--since 15m] [--follow]
+                              The audit trail (fleet-wide with Redis): who changed which route, when, and why.
   analysis <route>            Guardrails per metric: n per arm, estimate, always-valid CI and p, decision and why;
                               Redis coordination, the shadow gate of shadow challengers, the A/B winner of ab ones.
-                              status/set/pause/resume/rollback/approve/promote/wait/analysis take --admin-url (SWITCHYARD_ADMIN_URL, default
+                              status/set/pause/resume/rollback/approve/promote/wait/events/analysis take --admin-url (SWITCHYARD_ADMIN_URL, default
                               http://127.0.0.1:9090), --token (SWITCHYARD_ADMIN_TOKEN) and --json.
   report <file-or-dir>... [--json]
                               Offline report over prediction logs: agreement, McNemar on labelled pairs, score and
@@ -62,6 +64,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return (await import('./control.js')).rollbackCommand(rest);
     case 'analysis':
       return (await import('./control.js')).analysisCommand(rest);
+    case 'events':
+      return (await import('./events.js')).eventsCommand(rest);
     case 'approve':
       return (await import('./gates.js')).approveCommand(rest);
     case 'promote':

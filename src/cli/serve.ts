@@ -1,7 +1,7 @@
 // `switchyard serve`: runs the router with env and flag settings; SIGHUP reloads policies, SIGTERM drains and exits 0.
 import { pino } from 'pino';
 import { buildApp, type Switchyard } from '../app.js';
-import { Webhooks } from '../control/webhooks.js';
+import { notifyConfigFromEnv, type NotifyConfig } from '../control/notify-config.js';
 import { readEnv, type EnvConfig } from '../config/env.js';
 import type { PolicyProblem } from '../config/load.js';
 import { formatProblems } from '../config/load.js';
@@ -85,13 +85,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   const logger = pino({ level: env.SWITCHYARD_LOG_LEVEL, base: { app: 'switchyard' } });
   let flags: UnleashSettings | null;
   let adminTokens: AdminToken[];
-  let webhookUrls: string[];
+  let notify: NotifyConfig;
   let coordination: CoordinationOptions;
   try {
     coordination = coordinationOptionsFromEnv(env);
     redisSettings(coordination);
     flags = unleashSettingsFromEnv(env);
-    webhookUrls = Webhooks.parse(env.SWITCHYARD_WEBHOOK_URLS);
+    notify = await notifyConfigFromEnv(env);
     // SWITCHYARD_ADMIN_TOKENS ("name:secret,...") is read raw: it names who made each audited change.
     adminTokens = parseAdminTokens({ token: env.SWITCHYARD_ADMIN_TOKEN, tokens: process.env.SWITCHYARD_ADMIN_TOKENS });
   } catch (err) {
@@ -122,7 +122,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       dataDir: env.SWITCHYARD_DATA_DIR,
       flags,
       adminTokens,
-      webhookUrls,
+      notify,
       controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
       coordination,
       memoryMb,

@@ -44,7 +44,12 @@ const envSchema = z.object({
   SWITCHYARD_COORDINATION_MS: wholeNumber(20, 10_000).default(250),
   /** Default max(2000, 8 × SWITCHYARD_COORDINATION_MS). */
   SWITCHYARD_LEASE_MS: wholeNumber(100, 600_000).optional(),
+  /** Comma-separated URLs each receiving every notified event as JSON (control/notify-config.ts). */
   SWITCHYARD_WEBHOOK_URLS: optionalText,
+  /** HMAC-SHA256 key signing the SWITCHYARD_WEBHOOK_URLS posts (docs/notifications.md). */
+  SWITCHYARD_WEBHOOK_SECRET: optionalText,
+  /** YAML or JSON file of notification sinks (docs/notifications.md). */
+  SWITCHYARD_NOTIFY_FILE: optionalText,
   SWITCHYARD_CONTROL_INTERVAL_MS: wholeNumber(10, 60_000).default(250),
   SWITCHYARD_INSTANCE_ID: optionalText,
   SWITCHYARD_PAIRS_SINK: z.enum(sinkKinds).default('ndjson'),

@@ -16,7 +16,6 @@ import { ActiveRoutes } from './active-routes.js';
 import { controlledChallenger, followerBreach, freshSrm, roleOutcome, rolloutChallenger, snapshotChanges, srmLook, type Controlled, type SrmMemory } from './route-control.js';
 import { auditStateOf, type SplitChanger } from './split-changer.js';
 import type { StateStore } from './state-store.js';
-import type { Webhooks } from './webhooks.js';
 import type { Coordination, CoordinationRole, CoordinationStatus, RouteLink } from '../coordination/coordination.js';
 import { LocalCoordination } from '../coordination/nop.js';
 import { routeVersion } from '../coordination/keys.js';
@@ -62,7 +61,6 @@ export interface ControllerDeps {
   changer: SplitChanger;
   audit: AuditLog;
   metrics: Metrics;
-  webhooks: Webhooks;
   logger: Logger;
   intervalMs?: number;
   clock?: () => number;
@@ -351,9 +349,14 @@ export class Controller {
     memory.lastVerdicts = evaluated.verdicts;
     for (const v of evaluated.verdicts) {
       const value = stateValue[v.state];
-      if (memory.published.get(v.name) !== value) {
+      const previous = memory.published.get(v.name);
+      if (previous !== value) {
         memory.published.set(v.name, value);
         this.#deps.metrics.guardrailState.labels(name, v.name).set(value);
+        // A guardrail entering breach is audited (and so notified) once, by the replica that acts on it.
+        if (value === stateValue.breach && link.role !== 'follower' && !decision.state.rolledBack) {
+          this.#deps.audit.append({ who: 'controller', action: 'breach', route: name, before: null, after: null, detail: { guardrail: v.name, challenger, reason: v.reason, verdict: v } });
+        }
       }
     }
 
@@ -517,7 +520,6 @@ export class Controller {
     try {
       const { detail, event } = await this.#deps.changer.change(route, plan.challenger, 100, plan.mode, who, 'promote', { manual: true, ...(note !== undefined ? { note } : {}) });
       this.#deps.metrics.promotions.labels(name).inc();
-      this.#deps.webhooks.send({ type: 'promotion', route: name, challenger: plan.challenger, who, at: new Date().toISOString() });
       this.#deps.logger.info({ who, route: name, challenger: plan.challenger, eventId: event.id }, 'promoted by a person');
       return { route: name, changed: true, challenger: plan.challenger, eventId: event.id, change: detail };
     } catch (err) {
@@ -602,7 +604,6 @@ export class Controller {
         const { gate } = action;
         const event = this.#deps.audit.append({ who: 'controller', action: 'approval.needed', route: route.name, before: null, after: null, detail: { step: gate.target, percent: gate.percent, waitingFor: gateWaitingFor(gate), ...(gate.webhook ? { url: route.policy.rollout?.confirm?.url } : {}) } });
         this.#deps.logger.info({ route: route.name, step: gate.target, percent: gate.percent, waitingFor: gateWaitingFor(gate), eventId: event.id }, 'rollout waits for approval');
-        this.#deps.webhooks.send({ type: 'approval.needed', route: route.name, step: gate.target, percent: gate.percent, waitingFor: gateWaitingFor(gate), at: new Date().toISOString() });
         return;
       }
       case 'promote':
@@ -610,7 +611,6 @@ export class Controller {
           this.#deps.metrics.promotions.labels(route.name).inc();
           void this.#deps.changer
             .change(route, action.challenger, 100, mode, 'controller', 'promote', {})
-            .then(() => this.#deps.webhooks.send({ type: 'promotion', route: route.name, challenger: action.challenger, at: new Date().toISOString() }))
             .catch((err: unknown) => this.#deps.logger.error({ err, route: route.name }, 'promotion failed'));
         });
         return;
@@ -682,7 +682,7 @@ export class Controller {
 
   /**
    * Rolls a route back: the challenger's served share goes to 0 at once (one snapshot swap, persisted so a restart
-   * keeps it), then the evidence is audited and counted, the flag is written through and webhooks are fired.
+   * keeps it), then the evidence is audited (which notifies, control/notifier.ts) and counted, and the flag is written through.
    */
   rollback(routeName: string, reason: string, evidence: readonly GuardrailVerdict[], who: string): { changed: boolean } {
     const decision = this.#deps.splits.snapshot.byName.get(routeName);
@@ -707,14 +707,13 @@ export class Controller {
       if (controlled) {
         void this.#deps.changer.writeThroughRollback(decision.route, controlled.name, controlled.mode).catch((err: unknown) => this.#deps.logger.error({ err, route: routeName }, 'rollback write-through to Unleash failed; this replica holds the rollback locally'));
       }
-      this.#deps.webhooks.send({ type: 'rollback', route: routeName, reason, who, at: new Date().toISOString(), evidence, arms });
     };
     if (!coordination.enabled) {
       effects();
       return { changed: true };
     }
     // With Redis the rollback goes to the fleet first (fenced by the lease when it is the leader's decision). Only the
-    // replica that published it counts it and does the external effects, so Unleash and webhooks see it once.
+    // replica that published it counts it and does the external effects, so Unleash and the counter see it once.
     void coordination.announceRollback(routeName, reason, who === 'controller' && role === 'leader').then((outcome) => {
       switch (outcome) {
         case 'published':

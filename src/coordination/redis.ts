@@ -610,7 +610,7 @@ export class RedisCoordination<State> implements Coordination<State> {
   }
 }
 
-function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
+export function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
   switch (target.kind) {
     case 'single':
       return new Redis(target.url, { ...options, ...(target.tls ? { tls: {} } : {}) });

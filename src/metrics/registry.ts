@@ -210,9 +210,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly webhooks = new Counter({
-    name: 'switchyard_webhooks_total',
-    help: 'Webhook deliveries by result (delivered, failed after retries).',
+  readonly routeRolledBack = new Gauge({
+    name: 'switchyard_route_rolled_back',
+    help: 'Per route, 1 while it is rolled back (all traffic on the champion until a person resumes it), else 0.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly notifications = new Counter({
+    name: 'switchyard_notifications_total',
+    help: 'Notifications by sink (its configured name), event (rollback, promote, step, approval.needed, breach, flag.stale) and result: delivered, failed (after retries, or refused with a 4xx), dropped (queue full).',
+    labelNames: ['sink', 'event', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditStream = new Counter({
+    name: 'switchyard_audit_stream_events_total',
+    help: 'Audit events shipped to the fleet-wide Redis trail by result: published, dropped (the queue waiting for Redis was full; the event stays in the local audit.ndjson).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

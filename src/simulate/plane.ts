@@ -8,7 +8,6 @@ import { Controller } from '../control/controller.js';
 import { LiveSplits } from '../control/live-splits.js';
 import { SplitChanger } from '../control/split-changer.js';
 import { StateStore } from '../control/state-store.js';
-import { Webhooks } from '../control/webhooks.js';
 import { emptySnapshot, SnapshotRef, type RouteDecision } from '../decision/snapshot.js';
 import { NopFlagSource } from '../flags/nop.js';
 import { Metrics } from '../metrics/registry.js';
@@ -69,8 +68,7 @@ export async function buildControlPlane(policy: Policy, version: string, clock: 
   splits.setPolicy(routes, version);
   flags.setRoutes(routes);
   const changer = new SplitChanger({ splits, flags, state, audit, flagWriter: null, logger: silent });
-  const webhooks = new Webhooks([], metrics, silent);
-  const controller = new Controller({ splits, windows, state, changer, audit, metrics, webhooks, logger: silent, intervalMs, clock: clock.read });
+  const controller = new Controller({ splits, windows, state, changer, audit, metrics, logger: silent, intervalMs, clock: clock.read });
   return { clock, splits, windows, state, audit, changer, controller, metrics };
 }
 

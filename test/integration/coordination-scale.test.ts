@@ -13,7 +13,6 @@ import { LiveSplits } from '../../src/control/live-splits.js';
 import { StateStore } from '../../src/control/state-store.js';
 import { AuditLog } from '../../src/control/audit.js';
 import { Metrics } from '../../src/metrics/registry.js';
-import { Webhooks } from '../../src/control/webhooks.js';
 import { SplitChanger } from '../../src/control/split-changer.js';
 import { NopFlagSource } from '../../src/flags/nop.js';
 import { LiveWindows } from '../../src/analysis/window.js';
@@ -65,7 +64,7 @@ class Replica {
     replica.splits.setPolicy(compilePolicy(policy!), 'v1');
     replica.coordination = createCoordination({ redisUrl, instanceId: id, prefix: PREFIX, intervalMs: INTERVAL_MS, leaseMs: 1_000, timeoutMs: 200 }, { state: replica.state, audit: replica.audit, leaderState: controlStateSchema, metrics: replica.metrics, logger: replica.logger });
     const changer = new SplitChanger({ splits: replica.splits, flags: new NopFlagSource(replica.logger), state: replica.state, audit: replica.audit, flagWriter: null, logger: replica.logger });
-    replica.controller = new Controller({ splits: replica.splits, windows: replica.windows, state: replica.state, changer, audit: replica.audit, metrics: replica.metrics, webhooks: new Webhooks([], replica.metrics, replica.logger), logger: replica.logger, intervalMs: INTERVAL_MS, quietMs: QUIET_MS, coordination: replica.coordination });
+    replica.controller = new Controller({ splits: replica.splits, windows: replica.windows, state: replica.state, changer, audit: replica.audit, metrics: replica.metrics, logger: replica.logger, intervalMs: INTERVAL_MS, quietMs: QUIET_MS, coordination: replica.coordination });
     replica.controller.start();
     replica.coordination.start();
     return replica;

@@ -122,6 +122,11 @@ async function metrics(replica: Replica): Promise<string> {
   return (await request(`${replica.adminUrl}/metrics`)).body.text();
 }
 
+/** Rollbacks a replica counted, over every reason (each reason's series exists from the start at 0). */
+function rollbacksCounted(metricsText: string): number {
+  return [...metricsText.matchAll(/^switchyard_rollbacks_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 async function rolledBack(replica: Replica): Promise<boolean> {
   return ((await (await request(`${replica.adminUrl}/v1/routes/iris`)).body.json()) as { rolledBack: boolean }).rolledBack;
 }
@@ -267,15 +272,20 @@ describe('three replicas on one Redis', () => {
       console.info(`challenger failure -> rolled back on each replica: ${times.map((t) => `${Math.round(t)} ms`).join(', ')}`);
       expect(Math.max(...times)).toBeLessThan(2_000);
 
-      const counted = await Promise.all(replicas.map(async (r) => Number(/switchyard_rollbacks_total\{[^}]*\} (\d+)/.exec(await metrics(r))?.[1] ?? 0)));
+      const counted = await Promise.all(replicas.map(async (r) => rollbacksCounted(await metrics(r))));
       expect(counted.reduce((a, b) => a + b, 0)).toBe(1);
       const decider = replicas[counted.indexOf(1)]!;
       expect(decider.id).toBe(leader);
-      type Events = { events: { who: string; action: string; at: string; detail: { role?: string; reason?: string } }[] };
-      const events = await Promise.all(replicas.map(async (r) => ((await (await request(`${r.adminUrl}/v1/events?route=iris`)).body.json()) as Events).events));
-      const decision = events[replicas.indexOf(decider)]!.find((e) => e.action === 'rollback')!;
-      expect(decision).toMatchObject({ who: 'controller', detail: { role: 'leader' } });
-      const applied = events.filter((_, i) => replicas[i] !== decider).map((list) => list.find((e) => e.action === 'replica.sync')!);
+      // One fleet-wide trail (a Redis stream): every replica shows the decision and both applications, alike.
+      type Events = { source: string; events: { who: string; action: string; at: string; instance?: string; detail: { role?: string; reason?: string } }[] };
+      const trail = async (r: Replica) => (await (await request(`${r.adminUrl}/v1/events?route=iris&type=rollback,replica.sync&after=0`)).body.json()) as Events;
+      await expect.poll(async () => (await trail(replicas[0]!)).events.length).toBeGreaterThanOrEqual(3);
+      const trails = await Promise.all(replicas.map(trail));
+      for (const t of trails) expect(t).toEqual({ ...trails[0], source: 'fleet' });
+      const events = trails[0]!.events;
+      const decision = events.find((e) => e.action === 'rollback')!;
+      expect(decision).toMatchObject({ who: 'controller', instance: decider.id, detail: { role: 'leader' } });
+      const applied = replicas.filter((r) => r !== decider).map((r) => events.find((e) => e.action === 'replica.sync' && e.instance === r.id)!);
       for (const event of applied) expect(event).toMatchObject({ who: `replica:${leader}`, detail: { reason: decision.detail.reason } });
       const spread = applied.map((e) => Date.parse(e.at) - Date.parse(decision.at));
       console.info(`rollback by ${leader} (${decision.detail.reason}) applied by the other replicas ${spread.map((s) => `${s} ms`).join(', ')} later`);
@@ -405,7 +415,7 @@ describe('Redis stopped mid-run', () => {
     expect(load.errors).toEqual([]);
     expect([...load.statuses.keys()]).toEqual([200]);
     // Three decisions where one would do: the cost of deciding alone (docs/replicas.md).
-    const counted = await Promise.all(replicas.map(async (r) => Number(/switchyard_rollbacks_total\{[^}]*\} (\d+)/.exec(await metrics(r))?.[1] ?? 0)));
+    const counted = await Promise.all(replicas.map(async (r) => rollbacksCounted(await metrics(r))));
     expect(counted).toEqual([1, 1, 1]);
     const client = new Redis(`redis://127.0.0.1:${port}`);
     try {

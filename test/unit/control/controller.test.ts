@@ -14,7 +14,6 @@ import { LiveSplits } from '../../../src/control/live-splits.js';
 import { StateStore } from '../../../src/control/state-store.js';
 import { AuditLog } from '../../../src/control/audit.js';
 import { Metrics } from '../../../src/metrics/registry.js';
-import { Webhooks } from '../../../src/control/webhooks.js';
 import { SplitChanger } from '../../../src/control/split-changer.js';
 import { NopFlagSource } from '../../../src/flags/nop.js';
 import { LiveWindows } from '../../../src/analysis/window.js';
@@ -106,7 +105,6 @@ class Rig {
       changer: rig.changer,
       audit: rig.audit,
       metrics: rig.metrics,
-      webhooks: new Webhooks([], rig.metrics, rig.logger),
       logger: rig.logger,
       clock: rig.clock,
       intervalMs: TICK_MS,
@@ -372,8 +370,13 @@ describe('a harmful challenger', () => {
     const a = r.analysis();
     expect([a.phase, a.rollbackReason, a.servedPercent, r.percent, a.step?.index]).toEqual(['rolled_back', reason, 0, 0, 0]);
     expect(r.state.isRolledBack(ROUTE)).toBe(true);
-    expect(r.actions()).toEqual(['rollout.step', 'rollback']);
-    const event = r.audit.list({ route: ROUTE })[0]!;
+    // The breach that caused it is audited (and so notified) once, just before the rollback.
+    expect(r.actions().filter((a) => a !== 'breach')).toEqual(['rollout.step', 'rollback']);
+    const breaches = r.audit.list({ route: ROUTE, limit: 1000 }).filter((e) => e.action === 'breach');
+    expect(breaches.map((e) => (e.detail as { guardrail: string }).guardrail)).toContain(reason);
+    expect(new Set(breaches.map((e) => (e.detail as { guardrail: string }).guardrail)).size).toBe(breaches.length);
+    expect(r.actions().at(-2)).toBe('breach');
+    const event = r.audit.list({ route: ROUTE, limit: 1000 }).find((e) => e.action === 'rollback')!;
     const detail = event.detail as { reason: string; evidence: Verdict[]; arms: { role: string; requests: number }[] };
     expect([event.who, event.before, event.after]).toEqual(['controller', { servedPercent: 10, challengers: [{ name: 'v2', mode: 'canary', percent: 10 }] }, { servedPercent: 0, rolledBack: true }]);
     expect(detail.reason).toBe(reason);
@@ -387,7 +390,8 @@ describe('a harmful challenger', () => {
     const after = r.analysis();
     expect([after.phase, after.rollbackReason, r.percent, after.step?.index]).toEqual(['rolled_back', reason, 0, 0]);
     expect(challengerRequests(after)).toBe(detail.arms.find((arm) => arm.role === 'challenger')!.requests);
-    expect(r.actions()).toEqual(['rollout.step', 'rollback']);
+    expect(r.actions().filter((a) => a !== 'breach')).toEqual(['rollout.step', 'rollback']);
+    expect(r.audit.list({ route: ROUTE, limit: 1000 }).filter((e) => e.action === 'breach')).toEqual(breaches);
     expect(await r.counter('rollbacks')).toBe(1);
     expect(await r.counter('promotions')).toBe(0);
   });
