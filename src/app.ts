@@ -12,6 +12,8 @@ import { buildAdmin } from './admin/server.js';
 import { splitsApi } from './admin/splits-api.js';
 import { controlApi } from './admin/control-api.js';
 import { feedbackApi } from './admin/feedback-api.js';
+import { GuardrailHistory } from './admin/guardrail-history.js';
+import { uiApi } from './admin/ui.js';
 import { LiveWindows } from './analysis/window.js';
 import { Controller } from './control/controller.js';
 import type { Coordination } from './coordination/coordination.js';
@@ -108,6 +110,8 @@ export class Switchyard {
   readonly recorder: RecorderClient;
   /** Live per-arm statistics for the guardrails (fed by the request path, read by the controller). */
   readonly windows = new LiveWindows();
+  /** Each guardrail's interval over time, sampled at controller ticks, for the status page (admin/guardrail-history.ts). */
+  readonly history = new GuardrailHistory();
   /** Judges guardrails and rolls back or advances; set by create(). */
   controller!: Controller;
   changer!: SplitChanger;
@@ -219,6 +223,7 @@ export class Switchyard {
     app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
     app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
     app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
+    app.controller.onTick(app.history.record);
     app.controller.start();
     app.coordination.start();
     app.admin = await buildAdmin({
@@ -231,6 +236,7 @@ export class Switchyard {
         splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), logger: app.logger }),
         controlApi(app.controller, auth, app.state),
         feedbackApi(app.recorder, auth.preHandler),
+        uiApi({ splits: app.splits, history: app.history, auth, flagStatus: (route) => app.flags.status(route), instance: () => ({ instanceId: app.coordination.instanceId, coordination: app.coordination.status() }) }),
       ],
     });
     if (options.watch) app.#watch();

@@ -154,6 +154,17 @@ function rolloutChallenger(route: CompiledRoute): { name: string; mode: Challeng
   return route.policy.challengers.find((c) => c.mode === 'canary') ?? route.policy.challengers.find((c) => c.mode !== 'shadow');
 }
 
+/** One route's evaluation at one tick, as told to {@link Controller.onTick} listeners. */
+export interface RouteTick {
+  route: string;
+  at: number;
+  phase: string;
+  challenger: string | null;
+  servedPercent: number;
+  step: { index: number; percent: number; of: readonly number[] } | null;
+  verdicts: readonly GuardrailVerdict[];
+}
+
 /** What a resume did. */
 export interface ResumeResult {
   changed: boolean;
@@ -170,6 +181,8 @@ export class Controller {
   readonly #coordination: Coordination;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
+  /** Told after each route's evaluation (the status page's interval history); never on the request path. */
+  readonly #tickListeners = new Set<(tick: RouteTick) => void>();
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -192,6 +205,12 @@ export class Controller {
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+  }
+
+  /** Follows every route's evaluation; returns the unsubscribe function. A listener must be cheap and must not throw. */
+  onTick(listener: (tick: RouteTick) => void): () => void {
+    this.#tickListeners.add(listener);
+    return () => this.#tickListeners.delete(listener);
   }
 
   /** One evaluation of every route (also callable directly). */
@@ -330,6 +349,15 @@ export class Controller {
     if (memory.published.get('rollout step') !== step) {
       memory.published.set('rollout step', step);
       this.#deps.metrics.rolloutStep.labels(name).set(step);
+    }
+    if (this.#tickListeners.size > 0) {
+      const rollout = decision.route.policy.rollout;
+      const tick: RouteTick = {
+        route: name, at: this.#clock(), phase: decision.state.rolledBack ? 'rolled_back' : memory.state.phase, challenger, servedPercent: controlled?.servedPercent ?? 0,
+        step: rollout && memory.state.step !== null ? { index: memory.state.step, percent: rollout.steps[memory.state.step]!, of: rollout.steps } : null,
+        verdicts: evaluated.verdicts,
+      };
+      for (const listener of this.#tickListeners) listener(tick);
     }
   }
 
