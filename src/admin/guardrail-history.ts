@@ -55,9 +55,8 @@ class RouteHistory {
   length = 0;
   stride = 1;
   skipped = 0;
-  /** Requests seen by the experiment at the last tick: fewer means a new experiment began (resume, new challenger). */
-  total = 0;
-  challenger: string | null = null;
+  /** The controller's experiment the samples belong to. */
+  experiment = -1;
   readonly breaches: BreachMark[] = [];
   readonly lastState: (string | undefined)[] = new Array(guardrailNames.length);
 
@@ -90,7 +89,8 @@ const orNull = (x: number): number | null => (Number.isNaN(x) ? null : Number(x.
 /**
  * Per route, at most {@link HISTORY_CAPACITY} samples of the controller's verdicts (about 28 KB a route, whatever the
  * traffic or the experiment's length), and the latest tick of every route for the overview. Fed by
- * Controller.onTick off the request path; a route without any request yet takes no ring.
+ * Controller.onTick off the request path; a route without any request yet takes no ring, and a new experiment (the
+ * tick's `experiment` changed) starts a new history.
  */
 export class GuardrailHistory {
   readonly #routes = new Map<string, RouteHistory>();
@@ -102,17 +102,14 @@ export class GuardrailHistory {
       at: tick.at, phase: tick.phase, challenger: tick.challenger, servedPercent: tick.servedPercent, step: tick.step,
       guardrails: tick.verdicts.map((v) => ({ name: v.name, state: v.state })),
     });
-    let total = 0;
-    for (const v of tick.verdicts) total = Math.max(total, v.nChampion + v.nChallenger);
     let history = this.#routes.get(tick.route);
     if (history === undefined) {
-      if (total === 0) return;
+      if (!tick.verdicts.some((v) => v.nChampion + v.nChallenger > 0)) return;
       history = new RouteHistory();
       this.#routes.set(tick.route, history);
     }
-    if (total < history.total || tick.challenger !== history.challenger) history.reset();
-    history.total = total;
-    history.challenger = tick.challenger;
+    if (tick.experiment !== history.experiment) history.reset();
+    history.experiment = tick.experiment;
     for (const v of tick.verdicts) {
       const g = guardrailIndex.get(v.name);
       if (g === undefined) continue;

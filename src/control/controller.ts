@@ -49,6 +49,8 @@ interface RouteMemory {
   baseline: CountsBaseline;
   /** Gauge values last set for this route (guardrail states, rollout step), so an unchanged value is not set again. */
   published: Map<string, number>;
+  /** Which experiment this is (a process-wide counter): listeners of onTick start a new history when it changes. */
+  experiment: number;
 }
 
 /** Dependencies of the controller. */
@@ -157,6 +159,8 @@ function rolloutChallenger(route: CompiledRoute): { name: string; mode: Challeng
 /** One route's evaluation at one tick, as told to {@link Controller.onTick} listeners. */
 export interface RouteTick {
   route: string;
+  /** Changes when a new experiment starts (resume, another challenger, a changed route policy, the fleet's new epoch). */
+  experiment: number;
   at: number;
   phase: string;
   challenger: string | null;
@@ -183,6 +187,7 @@ export class Controller {
   #ticking = false;
   /** Told after each route's evaluation (the status page's interval history); never on the request path. */
   readonly #tickListeners = new Set<(tick: RouteTick) => void>();
+  #experiments = 0;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -240,6 +245,7 @@ export class Controller {
         epoch: null, pooledGuardrails: {}, link: null, generation: this.#deps.state.generation(name), breachSince: null, followerGuardrails: {},
         baseline: countsBaseline(this.#deps.experiments ?? null, name),
         published: new Map(),
+        experiment: ++this.#experiments,
       };
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
@@ -353,7 +359,7 @@ export class Controller {
     if (this.#tickListeners.size > 0) {
       const rollout = decision.route.policy.rollout;
       const tick: RouteTick = {
-        route: name, at: this.#clock(), phase: decision.state.rolledBack ? 'rolled_back' : memory.state.phase, challenger, servedPercent: controlled?.servedPercent ?? 0,
+        route: name, experiment: memory.experiment, at: this.#clock(), phase: decision.state.rolledBack ? 'rolled_back' : memory.state.phase, challenger, servedPercent: controlled?.servedPercent ?? 0,
         step: rollout && memory.state.step !== null ? { index: memory.state.step, percent: rollout.steps[memory.state.step]!, of: rollout.steps } : null,
         verdicts: evaluated.verdicts,
       };
@@ -392,6 +398,7 @@ export class Controller {
     memory.srm = { key: null, base: [0, 0], p: 1 };
     memory.lastVerdicts = [];
     memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
+    memory.experiment = ++this.#experiments;
     this.#deps.windows.reset(route);
   }
 

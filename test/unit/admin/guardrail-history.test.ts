@@ -11,8 +11,8 @@ function verdict(name: GuardrailVerdict['name'], n: number, state: GuardrailVerd
   };
 }
 
-function tick(at: number, n: number, state: GuardrailVerdict['state'] = 'healthy', challenger: string | null = 'v2'): RouteTick {
-  return { route: 'iris', at, phase: state === 'breach' ? 'rolled_back' : 'healthy', challenger, servedPercent: 10, step: null, verdicts: [verdict('error_ceiling', n, state === 'breach' ? 'breach' : 'healthy', null), verdict('error_rate', n, state, n < 50 ? null : 1 / Math.sqrt(n))] };
+function tick(at: number, n: number, state: GuardrailVerdict['state'] = 'healthy', experiment = 1): RouteTick {
+  return { route: 'iris', experiment, at, phase: state === 'breach' ? 'rolled_back' : 'healthy', challenger: 'v2', servedPercent: 10, step: null, verdicts: [verdict('error_ceiling', n, state === 'breach' ? 'breach' : 'healthy', null), verdict('error_rate', n, state, n < 50 ? null : 1 / Math.sqrt(n))] };
 }
 
 describe('GuardrailHistory', () => {
@@ -36,7 +36,7 @@ describe('GuardrailHistory', () => {
     expect(view.guardrails.map((g) => g.name)).toEqual(['error_ceiling', 'error_rate']);
   });
 
-  it('marks each turn to breach once, and starts afresh when a new experiment begins (fewer requests, another challenger)', () => {
+  it('marks each turn to breach once, and starts afresh when a new experiment begins', () => {
     const history = new GuardrailHistory();
     history.record(tick(1000, 100));
     history.record(tick(1250, 120, 'breach'));
@@ -47,17 +47,18 @@ describe('GuardrailHistory', () => {
       { guardrail: 'error_rate', at: 1250, estimate: 0.001, threshold: 0.01 },
     ]);
     expect(view.phase).toEqual(['healthy', 'rolled_back', 'rolled_back']);
-    history.record(tick(1750, 5));
+    // Fewer requests within one experiment (a replica left the pool) is not a new experiment.
+    history.record(tick(1750, 90, 'breach'));
+    expect(history.view('iris').t).toEqual([1000, 1250, 1500, 1750]);
+    history.record(tick(2000, 5, 'healthy', 2));
     view = history.view('iris');
-    expect(view.t).toEqual([1750]);
+    expect(view.t).toEqual([2000]);
     expect(view.breaches).toEqual([]);
-    history.record(tick(2000, 6, 'healthy', 'v3'));
-    expect(history.view('iris').t).toEqual([2000]);
   });
 
   it('takes no ring for a route without requests, keeps its latest tick for the overview, and forgets removed routes', () => {
     const history = new GuardrailHistory();
-    history.record(tick(1000, 0, 'collecting', null));
+    history.record(tick(1000, 0, 'collecting'));
     expect(history.view('iris').t).toEqual([]);
     expect(history.latest('iris')?.guardrails.map((g) => g.state)).toEqual(['healthy', 'collecting']);
     history.retain(new Set(['other']));
