@@ -28,9 +28,6 @@ interface Operation {
 /** The body of every error answer (admin/server.ts's error handler). */
 const errorBody = z.object({ error: z.object({ code: z.string().describe('stable code, e.g. SWY_ERR_ROUTE_UNKNOWN'), message: z.string() }) });
 
-/** The optional body of promote and approve: the step it is meant for (refused if the route moved on) and a note for the audit. */
-const gateBody = z.strictObject({ step: z.number().int().min(0).optional(), note: z.string().max(500).optional() });
-
 const int = (description: string, extra: Record<string, unknown> = {}) => ({ description, schema: { type: 'integer', ...extra } });
 const str = (description: string) => ({ description, schema: { type: 'string' } });
 
@@ -48,8 +45,8 @@ const operations: Record<string, Operation> = {
   'POST /v1/routes/:route/pause': { summary: 'Hold the progressive rollout at its current step', tag: 'control' },
   'POST /v1/routes/:route/resume': { summary: 'Lift a pause or a rollback (a new experiment starts)', tag: 'control' },
   'POST /v1/routes/:route/rollback': { summary: 'Send all traffic to the champion now; held until resume', tag: 'control' },
-  'POST /v1/routes/:route/promote': { summary: 'Serve the challenger to everyone now', tag: 'control', body: gateBody },
-  'POST /v1/routes/:route/approve': { summary: 'Let a rollout waiting for approval (awaiting_approval) advance', tag: 'control', body: gateBody },
+  'POST /v1/routes/:route/promote': { summary: 'Serve the challenger to everyone now', tag: 'control', description: 'Optional JSON body `{ "step"?: number, "note"?: string }`: the rollout step the person saw (a route that moved on is refused) and a note for the audit.' },
+  'POST /v1/routes/:route/approve': { summary: 'Let a rollout waiting for approval (awaiting_approval) advance', tag: 'control', description: 'Optional JSON body `{ "step"?: number | "promote", "note"?: string }`: the gate the person saw and a note for the audit.' },
   'GET /v1/events': {
     summary: 'The audit trail, newest first: who changed which route, before and after',
     tag: 'audit',

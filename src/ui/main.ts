@@ -25,6 +25,8 @@ const state = {
   /** The route whose action bar is drawn, so typing in its inputs is never interrupted by a redraw. */
   actionsFor: null as string | null,
   inFlight: false,
+  /** The selected route's latest analysis: approve and promote send the step it shows. */
+  analysis: null as Analysis | null,
 };
 
 // ---- small helpers ----------------------------------------------------------------------------------------------
@@ -199,8 +201,9 @@ function actionBar(route: OverviewRoute): HTMLElement {
     plain('Pause', 'pause', () => change(`Pause ${route.name}`, 'POST', `${base}/pause`)),
     plain('Resume', 'resume', () => change(`Resume ${route.name}`, 'POST', `${base}/resume`)),
     confirmButton('Roll back', 'rollback', () => change(`Roll back ${route.name}`, 'POST', `${base}/rollback`)),
-    confirmButton('Promote', 'promote', () => change(`Promote ${route.name}`, 'POST', `${base}/promote`, {})),
-    plain('Approve', 'approve', () => change(`Approve ${route.name}`, 'POST', `${base}/approve`, {}), true),
+    // Both send the step the person is looking at, so a route that moved on meanwhile is refused rather than advanced.
+    confirmButton('Promote', 'promote', () => change(`Promote ${route.name}`, 'POST', `${base}/promote`, state.analysis?.route === route.name && state.analysis.step ? { step: state.analysis.step.index } : {})),
+    plain('Approve', 'approve', () => change(`Approve ${route.name}`, 'POST', `${base}/approve`, state.analysis?.route === route.name && state.analysis.approval ? { step: state.analysis.approval.step } : {}), true),
     route.challengers.length > 0
       ? h(
           'span',
@@ -239,6 +242,15 @@ function updateActionStates(route: OverviewRoute): void {
 
 function reports(analysis: Analysis): HTMLElement[] {
   const out: HTMLElement[] = [];
+  const gate = analysis.approval;
+  if (gate) {
+    const target = gate.step === 'promote' ? 'the promotion (100 %)' : `step ${gate.step + 1} (${gate.percent} %)`;
+    out.push(
+      h('div', { class: 'report approval phase-awaiting_approval' },
+        h('b', {}, `Waiting for approval of ${target}`), ` since ${clock(gate.since)}`,
+        h('div', { class: 'small' }, `waiting for: ${gate.waitingFor.join(' and ') || 'nothing (advancing)'}${gate.approvedBy ? ` · approved by ${gate.approvedBy}` : ''}`)),
+    );
+  }
   for (const gate of analysis.shadowGates) {
     const a = gate.agreement;
     out.push(
@@ -309,6 +321,7 @@ async function refreshSelected(): Promise<void> {
   const base = `/v1/routes/${encodeURIComponent(name)}`;
   const [analysis, hist] = await Promise.all([call<Analysis>('GET', `${base}/analysis`).catch(() => null), call<History>('GET', `${base}/history`).catch(() => null)]);
   if (state.selected !== name) return;
+  state.analysis = analysis;
   renderDetail(routeOf(name) ?? route, analysis, hist, state.overview?.now ?? Date.now());
 }
 

@@ -63,6 +63,8 @@ export interface Analysis {
   arms: Arm[];
   guardrails: Verdict[];
   srm: { pValue: number; ok: boolean | null };
+  /** An open approval gate (servers with approval gates; phase awaiting_approval). */
+  approval?: { step: number | 'promote'; percent: number; since: string; waitingFor: string[]; approvedBy: string | null } | null;
   coordination: string;
   instanceId: string;
   role: string;

@@ -135,7 +135,7 @@ describe('status page', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
   });
 
-  it('with a token, the Pause button pauses the route (audited under the token\'s name)', async () => {
+  it('with a token, the Pause button pauses the route (audited under the token\'s name) and the split form sets a split', async () => {
     const { sy } = await startDemo({ tokens: `alice:${TOKEN}` });
     const page = await openPage(sy.adminUrl, '#route=iris');
     const pause = page.locator('#actions button[data-action="pause"]');
@@ -154,10 +154,36 @@ describe('status page', () => {
     await expect.poll(() => page.locator('#events .event[data-action="pause"]').textContent()).toContain('by alice');
     await expect.poll(() => pause.isDisabled()).toBe(true);
     expect(await page.locator('#actions button[data-action="resume"]').isEnabled()).toBe(true);
+    // The split form: a 30 % canary instead of the shadow.
+    await page.fill('#actions input[data-field="percent"]', '30');
+    await page.selectOption('#actions select[data-field="mode"]', 'canary');
+    await page.click('#actions button[data-action="split"]');
+    await expect.poll(async () => (await admin(sy, 'GET', '/v1/routes/iris', undefined, null)).json.challengers).toMatchObject([{ name: 'iris-v2', mode: 'canary', percent: 30 }]);
+    await expect.poll(() => row(page, 'iris').textContent()).toContain('iris-v2 canary 30%');
     // The token is kept for the tab's session: a reload is still signed in.
     await page.reload();
     await page.waitForSelector('body[data-ready=true]');
     await expect.poll(() => page.locator('#who').textContent()).toBe('signed in as alice');
+  });
+
+  it('Promote (confirmed by a second click) promotes, or says clearly that this server has no promote endpoint', async () => {
+    const { sy } = await startDemo({ tokens: `admin:${TOKEN}` });
+    expect((await admin(sy, 'PUT', '/v1/routes/iris/split', { challenger: 'iris-v2', percent: 10, mode: 'canary' })).status).toBe(200);
+    const page = await openPage(sy.adminUrl, '#route=iris');
+    await page.evaluate((token) => (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem('switchyard.adminToken', token), TOKEN);
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    const promote = page.locator('#actions button[data-action="promote"]');
+    await expect.poll(() => promote.isEnabled()).toBe(true);
+    await promote.click();
+    expect(await promote.textContent()).toBe('Confirm promote');
+    await promote.click();
+    const paths = (await admin(sy, 'GET', '/v1/openapi.json', undefined, null)).json.paths as Record<string, Record<string, unknown>>;
+    if (paths['/v1/routes/{route}/promote']?.post === undefined) {
+      await expect.poll(() => page.locator('#toast .error').textContent()).toBe('Promote iris: this Switchyard has no POST /v1/routes/iris/promote endpoint (it answered 404). Upgrade the server to use it.');
+    } else {
+      await expect.poll(() => page.locator('#events .event[data-action="promote"]').count()).toBe(1);
+    }
   });
 
   it('without a token the page is read-only, and the server refuses a change sent from it anyway', async () => {
