@@ -11,6 +11,7 @@ import { parseLargeKb, predictPath, requestBody, requestHeaders } from './lib/pa
 import { cpuDelta, cpuSnapshot, statusKiB } from './lib/proc-stat.js';
 import { freePort, waitForHttp, withProcessGroup, type Managed, type ProcessGroup } from './lib/processes.js';
 import { findRepoRoot } from './lib/repo.js';
+import { recommendedMinMemoryMb, semiSpaceMbFor } from '../src/record/budgets.js';
 import { budgetCheck, flatness, soakMarkdown, type MetricsSample, type RssSample, type SoakResult } from './lib/soak-report.js';
 
 /** Settings read from SOAK_* environment variables. */
@@ -24,20 +25,21 @@ export interface SoakConfig {
   settleSeconds: number;
   /** Delay of both models before answering, in ms. */
   modelDelayMs: number;
-  /** V8 flags of the Switchyard process: by default the production start command's (Dockerfile, Helm chart). */
+  /** V8 flags of the Switchyard process: by default the production start command's for this memory setting (Helm chart). */
   nodeFlags: string[];
 }
 
 /** Reads the SOAK_* knobs; each defaults to the documented run. */
 export function soakConfig(env: NodeJS.ProcessEnv = process.env): SoakConfig {
+  const memoryMb = Math.round(numberFrom(env, 'SOAK_MEMORY_MB', recommendedMinMemoryMb));
   const config = {
     seconds: numberFrom(env, 'SOAK_SECONDS', 180),
     rate: numberFrom(env, 'SOAK_RATE', 50),
     bodyBytes: parseLargeKb(env.SOAK_BODY_KB ?? '64-200', 'SOAK_BODY_KB'),
-    memoryMb: Math.round(numberFrom(env, 'SOAK_MEMORY_MB', 256)),
+    memoryMb,
     settleSeconds: numberFrom(env, 'SOAK_SETTLE_SECONDS', 60),
     modelDelayMs: numberFrom(env, 'SOAK_MODEL_DELAY_MS', 5),
-    nodeFlags: (env.SOAK_NODE_FLAGS ?? '--max-semi-space-size=64').split(/\s+/).filter((flag) => flag !== ''),
+    nodeFlags: (env.SOAK_NODE_FLAGS ?? `--max-semi-space-size=${semiSpaceMbFor(memoryMb)}`).split(/\s+/).filter((flag) => flag !== ''),
   };
   if (config.seconds < 1 || config.rate <= 0) throw new Error('SOAK_SECONDS and SOAK_RATE must be positive');
   return config;

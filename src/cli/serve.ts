@@ -12,6 +12,7 @@ import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
 import { unleashSettingsFromEnv } from '../flags/factory.js';
 import { coordinationOptionsFromEnv, redisSettings, type CoordinationOptions } from '../coordination/factory.js';
 import type { UnleashSettings } from '../flags/unleash.js';
+import { idleBaselineMb, recommendedMinMemoryMb, resolveMemoryMb, semiSpaceMbFor, startedSemiSpaceMb } from '../record/budgets.js';
 
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
 Env: SWITCHYARD_CONFIG, SWITCHYARD_PORT (8080), SWITCHYARD_ADMIN_PORT (9090), SWITCHYARD_HOST (0.0.0.0),
@@ -97,6 +98,16 @@ export async function serveCommand(args: string[]): Promise<number> {
     console.error(`switchyard serve: ${(err as Error).message}`);
     return 2;
   }
+  const memoryMb = resolveMemoryMb(env.SWITCHYARD_MEMORY_MB);
+  const semiSpaceMb = startedSemiSpaceMb();
+  if (semiSpaceMb !== null && semiSpaceMb > semiSpaceMbFor(memoryMb)) {
+    // The young generation is outside every byte budget: a semi-space sized for a larger container takes the room the
+    // budgets assume (src/record/budgets.ts). Node reads the flag only at start, so the fix is the operator's.
+    logger.warn({ memoryMb, semiSpaceMb, fits: semiSpaceMbFor(memoryMb) }, `--max-semi-space-size=${semiSpaceMb} is too large for SWITCHYARD_MEMORY_MB=${memoryMb}: the young generation (two semi-spaces) may push the process over its memory limit; start Node with NODE_OPTIONS=--max-semi-space-size=${semiSpaceMbFor(memoryMb)} (the Helm chart does this when server.nodeOptions is empty)`);
+  }
+  if (memoryMb < recommendedMinMemoryMb) {
+    logger.warn({ memoryMb, recommendedMinMemoryMb }, `SWITCHYARD_MEMORY_MB=${memoryMb} is below ${recommendedMinMemoryMb}: the byte budgets still hold, but the process's idle baseline (about ${idleBaselineMb} MiB) leaves so little room that RSS may exceed the setting under load; give the container ${recommendedMinMemoryMb} MiB or more`);
+  }
   if (adminTokens.length === 0) logger.warn('no SWITCHYARD_ADMIN_TOKEN set: mutating admin calls (split, pause, resume) are refused');
   let app: Switchyard;
   try {
@@ -114,7 +125,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       webhookUrls,
       controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
       coordination,
-      memoryMb: env.SWITCHYARD_MEMORY_MB,
+      memoryMb,
       pairs: {
         sink: env.SWITCHYARD_PAIRS_SINK,
         dir: env.SWITCHYARD_PAIRS_DIR,

@@ -92,7 +92,7 @@ export class RecorderClient implements ObservationPort {
   #spawn(): Worker {
     // The heap limit is a backstop: the budgets keep the worker far below it, and if an accounting slip ever reached it
     // the worker would die and restart (counted as worker_down), never the serving process.
-    const worker = new Worker(workerScript(), { workerData: this.#settings, name: 'switchyard-recorder', resourceLimits: { maxOldGenerationSizeMb: this.#settings.budgets.workerHeapMb } });
+    const worker = new Worker(workerScript(), { workerData: this.#settings, name: 'switchyard-recorder', resourceLimits: { maxOldGenerationSizeMb: this.#settings.budgets.workerHeapMb, maxYoungGenerationSizeMb: this.#settings.budgets.workerYoungMb } });
     // The worker must not keep a process alive by itself; close() holds it until everything is written.
     worker.unref();
     worker.on('message', (message: FromWorker) => {

@@ -9,6 +9,7 @@ import {
   type ChartValues, type Container, type Manifest, type PodSpec, type RenderOptions,
 } from './chart.js';
 import { readEnv } from '../../src/config/env.js';
+import { defaultMemoryMb, semiSpaceMbFor } from '../../src/record/budgets.js';
 import { coordinationOptionsFromEnv, redisSettings } from '../../src/coordination/factory.js';
 
 const cases = [
@@ -213,7 +214,7 @@ describe.each(cases)('helm template with $name', ({ name, file }) => {
     const policiesConfigMap = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === expectedConfigMap);
     expect(policiesConfigMap === undefined).toBe(values.policies.existingConfigMap !== '');
 
-    expect(envValue(container, 'NODE_OPTIONS')).toContain('--max-semi-space-size=64');
+    expect(envValue(container, 'NODE_OPTIONS')).toMatch(/^--max-semi-space-size=\d+$/);
     // Each replica needs its own identity for Redis leadership; the pod name is unique and stable for its life.
     expect(container.env?.find((e) => e.name === 'SWITCHYARD_INSTANCE_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
     expect(container.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
@@ -449,6 +450,23 @@ describe('memory setting', () => {
 
   it('refuses a setting the router would refuse', () => {
     expect(renderFailure({ values: { server: { memoryMb: 32 } } })).toMatch(/\/server\/memoryMb/);
+  });
+
+  const nodeOptions = (opts: RenderOptions) => routerPod(render(opts)).container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+
+  it.each([
+    { what: 'the default 512Mi limit', values: {}, memoryMb: 512 },
+    { what: 'a 256Mi limit', values: { resources: { limits: { memory: '256Mi' } } }, memoryMb: 256 },
+    { what: 'a 1Gi limit', values: { resources: { limits: { memory: '1Gi' } } }, memoryMb: 1024 },
+    { what: 'a 2G limit (decimal units)', values: { resources: { limits: { memory: '2G' } } }, memoryMb: 1907 },
+    { what: 'server.memoryMb over the limit', values: { server: { memoryMb: 300 } }, memoryMb: 300 },
+    { what: 'no limit (the router assumes 1024)', values: { resources: { limits: { memory: null } } }, memoryMb: defaultMemoryMb },
+  ])('sizes the young generation from the memory setting with the router\'s own rule: $what', ({ values, memoryMb }) => {
+    expect(nodeOptions({ values })).toBe(`--max-semi-space-size=${semiSpaceMbFor(memoryMb)}`);
+  });
+
+  it('passes server.nodeOptions unchanged when set', () => {
+    expect(nodeOptions({ values: { server: { nodeOptions: '--max-semi-space-size=8 --enable-source-maps' } } })).toBe('--max-semi-space-size=8 --enable-source-maps');
   });
 });
 

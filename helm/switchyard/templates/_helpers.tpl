@@ -165,3 +165,41 @@ crash-loop), and on a Redis variable set both here and in server.extraEnv (a dup
 {{- $mode := toString .Values.serviceMonitor.enabled }}
 {{- if or (eq $mode "true") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}true{{ end }}
 {{- end }}
+
+{{/*
+Memory in MiB the router is sized for: server.memoryMb, else resources.limits.memory (Ki/Mi/Gi/Ti, k/M/G/T or
+bytes), else 0 (unknown). The same setting SWITCHYARD_MEMORY_MB carries.
+*/}}
+{{- define "switchyard.memoryMiB" -}}
+{{- $explicit := int (.Values.server.memoryMb | default 0) -}}
+{{- $limit := toString (dig "limits" "memory" "" (.Values.resources | default dict)) -}}
+{{- if gt $explicit 0 -}}
+{{- $explicit -}}
+{{- else if regexMatch "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$" $limit -}}
+{{- $number := int64 (regexFind "^[0-9]+" $limit) -}}
+{{- $unit := trimPrefix (toString $number) $limit -}}
+{{- $bytes := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
+{{- div (mul $number (get $bytes $unit)) 1048576 -}}
+{{- else -}}
+0
+{{- end -}}
+{{- end -}}
+
+{{/*
+NODE_OPTIONS: server.nodeOptions when set; otherwise the semi-space the router's memory rule picks for its memory
+setting (src/record/budgets.ts, semiSpaceMbFor): the young generation takes at most a quarter of what the setting
+leaves above the 128 MiB idle baseline, 1 to 64 MiB per semi-space; 64 when the memory is unknown.
+*/}}
+{{- define "switchyard.nodeOptions" -}}
+{{- if .Values.server.nodeOptions -}}
+{{- .Values.server.nodeOptions -}}
+{{- else -}}
+{{- $memory := int64 (include "switchyard.memoryMiB" .) -}}
+{{- $semi := 64 -}}
+{{- if gt $memory 0 -}}
+{{- $area := max (div $memory 4) (sub $memory 128) -}}
+{{- $semi = min 64 (max 1 (div $area 8)) -}}
+{{- end -}}
+--max-semi-space-size={{ $semi }}
+{{- end -}}
+{{- end -}}

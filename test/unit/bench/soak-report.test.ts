@@ -114,7 +114,8 @@ describe('soakMarkdown', () => {
 
 describe('soak settings', () => {
   it('defaults to 3 minutes at 50 req/s, 64-200 kB bodies, 256 MiB and the production V8 flag', () => {
-    expect(soakConfig({})).toMatchObject({ seconds: 180, rate: 50, bodyBytes: { min: 65_536, max: 204_800 }, memoryMb: 256, settleSeconds: 60, nodeFlags: ['--max-semi-space-size=64'] });
+    expect(soakConfig({})).toMatchObject({ seconds: 180, rate: 50, bodyBytes: { min: 65_536, max: 204_800 }, memoryMb: 384, settleSeconds: 60, nodeFlags: ['--max-semi-space-size=32'] });
+    expect(soakConfig({ SOAK_MEMORY_MB: '256' })).toMatchObject({ memoryMb: 256, nodeFlags: ['--max-semi-space-size=16'] });
     expect(soakConfig({ SOAK_BODY_KB: '1024', SOAK_NODE_FLAGS: '' })).toMatchObject({ bodyBytes: { min: 1_048_576, max: 1_048_576 }, nodeFlags: [] });
   });
 
