@@ -1,5 +1,5 @@
 // A bounded per-route history of every guardrail's estimate and always-valid interval, sampled at controller ticks, for the status page's charts.
-import type { RouteTick } from '../control/controller.js';
+import type { RouteTick } from '../control/route-tick.js';
 import { guardrailNames, type GuardrailName, type GuardrailVerdict } from '../control/guardrails.js';
 
 /** Samples kept per route. When full, every other one is dropped and the sampling stride doubles (see record()). */

@@ -19,6 +19,7 @@ import { LocalCoordination } from '../coordination/nop.js';
 import { routeVersion } from '../coordination/keys.js';
 import { pooledInputs, type ExperimentSnapshot, type Outcome, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
+import type { RouteTick } from './route-tick.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
 interface RouteMemory {
@@ -156,19 +157,6 @@ function rolloutChallenger(route: CompiledRoute): { name: string; mode: Challeng
   return route.policy.challengers.find((c) => c.mode === 'canary') ?? route.policy.challengers.find((c) => c.mode !== 'shadow');
 }
 
-/** One route's evaluation at one tick, as told to {@link Controller.onTick} listeners. */
-export interface RouteTick {
-  route: string;
-  /** Changes when a new experiment starts (resume, another challenger, a changed route policy, the fleet's new epoch). */
-  experiment: number;
-  at: number;
-  phase: string;
-  challenger: string | null;
-  servedPercent: number;
-  step: { index: number; percent: number; of: readonly number[] } | null;
-  verdicts: readonly GuardrailVerdict[];
-}
-
 /** What a resume did. */
 export interface ResumeResult {
   changed: boolean;
@@ -183,11 +171,11 @@ export class Controller {
   readonly #memory = new Map<string, RouteMemory>();
   readonly #clock: () => number;
   readonly #coordination: Coordination;
-  #timer: NodeJS.Timeout | null = null;
-  #ticking = false;
   /** Told after each route's evaluation (the status page's interval history); never on the request path. */
   readonly #tickListeners = new Set<(tick: RouteTick) => void>();
   #experiments = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #ticking = false;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -201,6 +189,12 @@ export class Controller {
     });
   }
 
+  /** Follows every route's evaluation; returns the unsubscribe function. A listener must be cheap and must not throw. */
+  onTick(listener: (tick: RouteTick) => void): () => void {
+    this.#tickListeners.add(listener);
+    return () => this.#tickListeners.delete(listener);
+  }
+
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => this.tick(), this.#deps.intervalMs ?? 250);
@@ -210,12 +204,6 @@ export class Controller {
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-  }
-
-  /** Follows every route's evaluation; returns the unsubscribe function. A listener must be cheap and must not throw. */
-  onTick(listener: (tick: RouteTick) => void): () => void {
-    this.#tickListeners.add(listener);
-    return () => this.#tickListeners.delete(listener);
   }
 
   /** One evaluation of every route (also callable directly). */
@@ -350,12 +338,6 @@ export class Controller {
         this.#followerBreakers(decision, memory, challenger, controlled?.servedPercent ?? 0);
         break;
     }
-    const step = memory.state.step ?? -1;
-    // prom-client hashes the label set on every set, and this runs on every tick of every route: set on change only.
-    if (memory.published.get('rollout step') !== step) {
-      memory.published.set('rollout step', step);
-      this.#deps.metrics.rolloutStep.labels(name).set(step);
-    }
     if (this.#tickListeners.size > 0) {
       const rollout = decision.route.policy.rollout;
       const tick: RouteTick = {
@@ -364,6 +346,12 @@ export class Controller {
         verdicts: evaluated.verdicts,
       };
       for (const listener of this.#tickListeners) listener(tick);
+    }
+    const step = memory.state.step ?? -1;
+    // prom-client hashes the label set on every set, and this runs on every tick of every route: set on change only.
+    if (memory.published.get('rollout step') !== step) {
+      memory.published.set('rollout step', step);
+      this.#deps.metrics.rolloutStep.labels(name).set(step);
     }
   }
 

@@ -1,7 +1,7 @@
 // The status page's interval history: bounded per route, evenly thinned as an experiment grows, reset by a new experiment, breach moments kept.
 import { describe, expect, it } from 'vitest';
 import { GuardrailHistory, HISTORY_CAPACITY } from '../../../src/admin/guardrail-history.js';
-import type { RouteTick } from '../../../src/control/controller.js';
+import type { RouteTick } from '../../../src/control/route-tick.js';
 import type { GuardrailVerdict } from '../../../src/control/guardrails.js';
 
 function verdict(name: GuardrailVerdict['name'], n: number, state: GuardrailVerdict['state'], width: number | null): GuardrailVerdict {
