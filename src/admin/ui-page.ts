@@ -36,7 +36,7 @@ table{border-collapse:collapse;width:100%}
 th{position:sticky;top:0;background:#fafbfc;text-align:left;font-weight:600;font-size:12px;color:var(--muted);padding:7px 10px;border-bottom:1px solid var(--line);white-space:nowrap}
 td{padding:7px 10px;border-bottom:1px solid #eef1f4;vertical-align:middle}
 tr.route{cursor:pointer}
-tr.route:hover{background:#f7f9fc}
+tr.route:hover,tr.route:focus{background:#f7f9fc;outline:none}
 tr.route.selected{background:#eaf1fe}
 .name{font-weight:600}
 .sub{color:var(--muted);font-size:12px;font-family:var(--mono)}
@@ -104,7 +104,7 @@ export function statusPageHtml(version: string): string {
 <title>Switchyard status</title>
 <link rel="icon" href="data:,">
 <style>${css}</style>
-<script type="module" src="/ui/assets/main.js"></script>
+<script type="module" src="ui/assets/main.js"></script>
 </head>
 <body>
 <header>

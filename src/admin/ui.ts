@@ -78,7 +78,8 @@ export function uiApi(deps: UiDeps): (app: FastifyInstance) => void {
       void reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer');
       return sendCached(reply, request.headers['if-none-match'], html, 'text/html; charset=utf-8', htmlEtag);
     });
-    app.get('/ui/', async (_request, reply) => reply.redirect('/ui', 308));
+    // Relative, so a proxy that serves the admin API under a prefix keeps it.
+    app.get('/ui/', async (_request, reply) => reply.redirect('../ui', 308));
 
     app.get<{ Params: { file: string } }>('/ui/assets/:file', async (request, reply) => {
       const name = request.params.file;

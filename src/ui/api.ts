@@ -32,7 +32,8 @@ export async function call<T>(method: string, path: string, options: { body?: un
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetch(path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), cache: 'no-store' });
+    // Relative to the page (/ui), so the page also works behind a proxy that serves the admin API under a prefix.
+    res = await fetch(path.replace(/^\//, ''), { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), cache: 'no-store' });
   } catch (err) {
     throw new CallError('SWY_UI_UNREACHABLE', `the admin API did not answer (${(err as Error).message})`, null);
   }

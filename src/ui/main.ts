@@ -74,7 +74,7 @@ function phaseCell(r: OverviewRoute): HTMLElement {
 }
 
 function buildRow(r: OverviewRoute): HTMLTableRowElement {
-  const tr = h('tr', { class: 'route', 'data-route': r.name, onclick: () => select(r.name) });
+  const tr = h('tr', { class: 'route', 'data-route': r.name, tabindex: 0, onclick: () => select(r.name), onkeydown: (e) => (e as KeyboardEvent).key === 'Enter' && select(r.name) });
   tr.append(
     h('td', {}, h('div', { class: 'name' }, r.name), h('div', { class: 'sub' }, r.pathPrefix)),
     h('td', {}, r.champion.name),

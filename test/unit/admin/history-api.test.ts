@@ -51,3 +51,25 @@ it('samples each guardrail at ticks, reports the latest verdicts in the overview
   expect(unknown.status).toBe(404);
   expect(unknown.body.error.code).toBe('SWY_ERR_ROUTE_UNKNOWN');
 });
+
+it('serves the page with a strict Content-Security-Policy, its built scripts with ETags, and nothing outside them', async () => {
+  const page = await request(`${sy.adminUrl}/ui`);
+  expect(page.statusCode).toBe(200);
+  expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+  expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+  expect(await page.body.text()).toContain('<script type="module" src="ui/assets/main.js">');
+  const slash = await request(`${sy.adminUrl}/ui/`);
+  await slash.body.dump();
+  expect([slash.statusCode, slash.headers.location]).toEqual([308, '../ui']);
+  const script = await request(`${sy.adminUrl}/ui/assets/main.js`);
+  expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
+  expect(await script.body.text()).toContain("from './api.js'");
+  const again = await request(`${sy.adminUrl}/ui/assets/main.js`, { headers: { 'if-none-match': String(script.headers.etag) } });
+  await again.body.dump();
+  expect(again.statusCode).toBe(304);
+  for (const bad of ['/ui/assets/..%2Fcli.js', '/ui/assets/missing.js', '/ui/assets/main.ts']) {
+    const res = await request(`${sy.adminUrl}${bad}`);
+    expect(res.statusCode, bad).toBe(404);
+    expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('SWY_ERR_NOT_FOUND');
+  }
+});
