@@ -12,6 +12,8 @@ import { buildAdmin } from './admin/server.js';
 import { splitsApi } from './admin/splits-api.js';
 import { controlApi } from './admin/control-api.js';
 import { feedbackApi } from './admin/feedback-api.js';
+import { GuardrailHistory } from './admin/guardrail-history.js';
+import { uiApi } from './admin/ui.js';
 import { LiveWindows } from './analysis/window.js';
 import { Controller } from './control/controller.js';
 import type { Coordination } from './coordination/coordination.js';
@@ -130,6 +132,8 @@ export class Switchyard {
   readonly recorder: RecorderClient;
   /** Live per-arm statistics for the guardrails (fed by the request path, read by the controller). */
   readonly windows = new LiveWindows();
+  /** Each guardrail's interval over time, sampled at controller ticks, for the status page (admin/guardrail-history.ts). */
+  readonly history = new GuardrailHistory();
   /** Judges guardrails and rolls back or advances; set by create(). */
   controller!: Controller;
   changer!: SplitChanger;
@@ -258,6 +262,7 @@ export class Switchyard {
     app.#staleness = new FlagStaleness({ flags: app.flags, splits: app.splits, audit: app.audit, staleAfterMs: options.flagStaleAfterMs ?? 60_000 });
     app.#staleness.start();
     app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
+    app.controller.onTick(app.history.record);
     app.controller.start();
     app.coordination.start();
     app.admin = await buildAdmin({
@@ -272,6 +277,7 @@ export class Switchyard {
         controlApi(app.controller, auth, app.state),
         eventsApi(app.trail),
         feedbackApi(app.recorder, auth.preHandler),
+        uiApi({ splits: app.splits, history: app.history, auth, flagStatus: (route) => app.flags.status(route), instance: () => ({ instanceId: app.coordination.instanceId, coordination: app.coordination.status() }) }),
       ],
     });
     if (options.watch) app.#watch();

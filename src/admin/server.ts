@@ -6,6 +6,8 @@ import type { LiveSplits } from '../control/live-splits.js';
 import type { Phase } from '../control/phases.js';
 import { SWY_ERR_NOT_FOUND, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import { routeView } from './route-view.js';
+import { collectRoutes, openApiDocument } from './openapi.js';
+import { version } from '../version.js';
 
 /** What the admin API reads and controls. */
 export interface AdminDeps {
@@ -26,6 +28,7 @@ export interface AdminDeps {
 /** Builds the admin fastify instance (not listening). */
 export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, return503OnClosing: false });
+  const registered = collectRoutes(app);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _request, reply) => {
     const status = err.statusCode ?? 500;
@@ -64,5 +67,6 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   });
 
   for (const plugin of deps.plugins ?? []) await plugin(app);
+  app.get('/v1/openapi.json', async () => openApiDocument(registered, version));
   return app;
 }

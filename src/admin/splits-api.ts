@@ -31,7 +31,8 @@ export interface SplitsApiDeps {
   logger?: Logger;
 }
 
-const splitBody = z.strictObject({
+/** Body of PUT /v1/routes/:route/split (also the OpenAPI document's schema, src/admin/openapi.ts). */
+export const splitBody = z.strictObject({
   challenger: z.string().min(1, { message: 'must name a challenger of the route' }),
   percent: z.number({ message: 'must be a number' }).int({ message: 'must be a whole number from 0 to 100' }).min(0, { message: 'must be at least 0' }).max(100, { message: 'must be at most 100' }),
   mode: z.enum(challengerModes, { message: `must be one of ${challengerModes.join(', ')}` }).optional(),

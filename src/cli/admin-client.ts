@@ -174,7 +174,7 @@ export function reportCallError(command: string, err: unknown): number {
   let hint = '';
   switch (e.code) {
     case 'SWY_ERR_UNAUTHORIZED':
-      hint = ' (pass --token or set SWITCHYARD_ADMIN_TOKEN to a token the server accepts)';
+      hint = ' (pass --token or set SWITCHYARD_ADMIN_TOKEN to a token the server accepts; `npm start` prints the demo\'s)';
       break;
     case 'SWY_ERR_ROUTE_UNKNOWN':
       hint = " (run 'switchyard status' to list routes)";

@@ -1,13 +1,15 @@
 // Dispatches `switchyard <command>` to its implementation and maps failures to exit codes.
 
 const usage = `Usage: switchyard <command> [options]
+       switchyard --version
 
 Commands:
   serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
                               Serve traffic with the given policies (env: SWITCHYARD_CONFIG, SWITCHYARD_PORT,
                               SWITCHYARD_ADMIN_PORT, SWITCHYARD_HOST). SIGHUP reloads, SIGTERM drains.
   validate <file-or-dir>...   Check policies; lists every problem and exits 1 if any.
-  demo                        Start two sample Iris model servers and Switchyard in front of them.
+  demo                        Start two sample Iris model servers and Switchyard in front of them; prints an admin
+                              token, the status page (/ui) and the commands that steer it.
   status [route] [--watch] [--interval S]
                               Show live splits, flag freshness, phase and pause/rollback state (admin API);
                               --watch redraws every S seconds (default 2) until Ctrl-C.
@@ -81,6 +83,11 @@ export async function runCli(argv: string[]): Promise<number> {
       return (await import('./simulate.js')).simulateCommand(rest);
     case 'backtest':
       return (await import('./backtest.js')).backtestCommand(rest);
+    case '--version':
+    case '-V':
+    case 'version':
+      console.log(`switchyard ${(await import('../version.js')).version}`);
+      return 0;
     case undefined:
     case 'help':
     case '--help':

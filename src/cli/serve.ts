@@ -7,6 +7,7 @@ import type { PolicyProblem } from '../config/load.js';
 import { formatProblems } from '../config/load.js';
 import { parseArgs } from 'node:util';
 import { helpOption } from './options.js';
+import { listenErrorLine } from './listen-error.js';
 import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
 import { unleashSettingsFromEnv } from '../flags/factory.js';
 import { coordinationOptionsFromEnv, redisSettings, type CoordinationOptions } from '../coordination/factory.js';
@@ -146,7 +147,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const { dataUrl, adminUrl } = await app.listen();
     logger.info({ dataUrl, adminUrl, policyVersion: app.policyVersion, routes: app.splits.routes.map((r) => r.name) }, 'switchyard listening');
   } catch (err) {
-    console.error(`switchyard: could not listen: ${(err as Error).message}`);
+    console.error(listenErrorLine('serve', err, { port: env.SWITCHYARD_PORT, adminPort: env.SWITCHYARD_ADMIN_PORT }) ?? `switchyard: could not listen: ${(err as Error).message}`);
     await app.close();
     return 1;
   }

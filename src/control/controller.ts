@@ -21,6 +21,7 @@ import { LocalCoordination } from '../coordination/nop.js';
 import { routeVersion } from '../coordination/keys.js';
 import { pooledInputs, type ExperimentSnapshot, type Outcome, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
+import type { RouteTick } from './route-tick.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
 interface RouteMemory {
@@ -51,6 +52,8 @@ interface RouteMemory {
   baseline: CountsBaseline;
   /** Gauge values last set for this route (guardrail states, rollout step), so an unchanged value is not set again. */
   published: Map<string, number>;
+  /** Which experiment this is (a process-wide counter): listeners of onTick start a new history when it changes. */
+  experiment: number;
 }
 
 /** Dependencies of the controller. */
@@ -181,11 +184,11 @@ export interface ResumeResult {
 }
 
 /** A new experiment's memory of a route (nothing judged yet). */
-function freshMemory(route: CompiledRoute, generation: number, baseline: CountsBaseline): RouteMemory {
+function freshMemory(route: CompiledRoute, generation: number, baseline: CountsBaseline, experiment = 0): RouteMemory {
   return {
     state: initialControlState(), guardrails: {}, srm: freshSrm, lastVerdicts: [], challenger: null, route,
     epoch: null, pooledGuardrails: {}, link: null, generation, breachSince: null, followerGuardrails: {},
-    baseline, published: new Map(),
+    baseline, published: new Map(), experiment,
   };
 }
 
@@ -203,6 +206,9 @@ export class Controller {
   readonly #quietMs: number;
   /** The snapshot the last tick saw: a different one means a swap, whose changed routes become active. */
   #seen: DecisionSnapshot | null = null;
+  /** Told after each route's evaluation (the status page's interval history); never on the request path. */
+  readonly #tickListeners = new Set<(tick: RouteTick) => void>();
+  #experiments = 0;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
   /** Polls the confirm webhooks of open gates off the tick. */
@@ -230,6 +236,12 @@ export class Controller {
       const memory = this.#memory.get(route);
       if (memory !== undefined) this.#restart(route, memory);
     });
+  }
+
+  /** Follows every route's evaluation; returns the unsubscribe function. A listener must be cheap and must not throw. */
+  onTick(listener: (tick: RouteTick) => void): () => void {
+    this.#tickListeners.add(listener);
+    return () => this.#tickListeners.delete(listener);
   }
 
   start(): void {
@@ -305,7 +317,7 @@ export class Controller {
       memory.route = decision.route;
     }
     if (!memory || memory.route !== decision.route) {
-      memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name));
+      memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name), ++this.#experiments);
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
@@ -387,6 +399,15 @@ export class Controller {
     for (const action of outcome.actions) this.#act(decision.route, action, mode, link.role);
     if (outcome.report) this.#coordination.reportState(name, memory.state);
     if (outcome.followerBreakers) this.#followerBreakers(decision, memory, challenger, controlled?.servedPercent ?? 0);
+    if (this.#tickListeners.size > 0) {
+      const rollout = decision.route.policy.rollout;
+      const tick: RouteTick = {
+        route: name, experiment: memory.experiment, at: this.#clock(), phase: decision.state.rolledBack ? 'rolled_back' : memory.state.phase, challenger, servedPercent: controlled?.servedPercent ?? 0,
+        step: rollout && memory.state.step !== null ? { index: memory.state.step, percent: rollout.steps[memory.state.step]!, of: rollout.steps } : null,
+        verdicts: evaluated.verdicts,
+      };
+      for (const listener of this.#tickListeners) listener(tick);
+    }
     const step = memory.state.step ?? -1;
     // prom-client hashes the label set on every set, and this runs on every tick of every route: set on change only.
     if (memory.published.get('rollout step') !== step) {
@@ -559,6 +580,7 @@ export class Controller {
     memory.srm = freshSrm;
     memory.lastVerdicts = [];
     memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
+    memory.experiment = ++this.#experiments;
     this.#deps.windows.reset(route);
   }
 
