@@ -99,6 +99,7 @@ export class CloudEventsSink implements RecordSink {
 
   /** Sends what is waiting (bounded by the retries' own limits), then closes the connections. */
   async close(): Promise<void> {
+    if (this.#closed) return;
     await this.flush();
     this.#closed = true;
     for (const timer of this.#retryTimers) clearTimeout(timer);
