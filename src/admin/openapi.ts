@@ -2,6 +2,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { z } from 'zod';
 import { challengerModes } from '../config/policy-schema.js';
+import { approveBody, promoteBody } from './control-api.js';
 import { feedbackBody } from './feedback-api.js';
 import { splitBody } from './splits-api.js';
 
@@ -20,6 +21,8 @@ interface Operation {
   tag: 'health' | 'routes' | 'control' | 'audit' | 'feedback' | 'status page' | 'meta';
   description?: string;
   body?: z.ZodType;
+  /** The body may be left out (approve and promote take only optional fields). */
+  bodyOptional?: boolean;
   query?: Record<string, { description: string; schema: Record<string, unknown> }>;
   /** The answer is not JSON (metrics text, the page, its scripts). */
   produces?: string;
@@ -45,8 +48,8 @@ const operations: Record<string, Operation> = {
   'POST /v1/routes/:route/pause': { summary: 'Hold the progressive rollout at its current step', tag: 'control' },
   'POST /v1/routes/:route/resume': { summary: 'Lift a pause or a rollback (a new experiment starts)', tag: 'control' },
   'POST /v1/routes/:route/rollback': { summary: 'Send all traffic to the champion now; held until resume', tag: 'control' },
-  'POST /v1/routes/:route/promote': { summary: 'Serve the challenger to everyone now', tag: 'control', description: 'Optional JSON body `{ "step"?: number, "note"?: string }`: the rollout step the person saw (a route that moved on is refused) and a note for the audit.' },
-  'POST /v1/routes/:route/approve': { summary: 'Let a rollout waiting for approval (awaiting_approval) advance', tag: 'control', description: 'Optional JSON body `{ "step"?: number | "promote", "note"?: string }`: the gate the person saw and a note for the audit.' },
+  'POST /v1/routes/:route/promote': { summary: 'Serve the challenger to everyone now', tag: 'control', body: promoteBody, bodyOptional: true, description: 'Optional body: the rollout step the person saw (a route that moved on is refused) and a note for the audit.' },
+  'POST /v1/routes/:route/approve': { summary: 'Let a rollout waiting for approval (awaiting_approval) advance', tag: 'control', body: approveBody, bodyOptional: true, description: 'Optional body: the gate the person saw and a note for the audit.' },
   'GET /v1/events': {
     summary: 'The audit trail, newest first: who changed which route, before and after',
     tag: 'audit',
@@ -113,7 +116,7 @@ export function openApiDocument(routes: readonly RegisteredRoute[], version: str
       tags: [op?.tag ?? 'other'],
       ...(op?.description ? { description: op.description } : {}),
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
-      ...(op?.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) } } } } : {}),
+      ...(op?.body ? { requestBody: { required: op.bodyOptional !== true, content: { 'application/json': { schema: jsonSchema(op.body) } } } } : {}),
       responses,
       ...(route.auth ? { security: [{ bearer: [] }] } : {}),
     };

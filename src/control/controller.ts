@@ -246,6 +246,10 @@ export class Controller {
 
   start(): void {
     if (this.#timer) return;
+    // Every route with a challenger starts its experiment now, before the first request can arrive: the first tick
+    // would otherwise open it later and drop what was observed before it (a fresh experiment starts from an empty
+    // window). One pass at start; afterwards only routes a snapshot swap changes start one (tick).
+    for (const decision of this.#deps.splits.snapshot.byName.values()) if (decision.route.arms.length > 1) this.#memoryFor(decision);
     this.#timer = setInterval(() => this.tick(), this.#intervalMs);
     this.#timer.unref();
   }

@@ -91,8 +91,10 @@ describe('shadow gate in the analysis', () => {
   });
 
   it('reports agreement, the shadow\'s own guardrails and readiness for each shadow challenger', async () => {
-    // Pairs are joined off the request path: wait until all 60 are in.
+    // Pairs are joined off the request path, and the shadow's guardrails are judged at the controller's ticks: wait
+    // until all 60 are in both.
     await expect.poll(async () => (await analysis(swy, 'agreeing')).shadowGates[0]?.agreement.of, { timeout: 10_000 }).toBe(60);
+    await expect.poll(async () => (await analysis(swy, 'agreeing')).shadowGates[0]?.verdicts.map((v) => v.nChallenger), { timeout: 10_000 }).toEqual(expect.arrayContaining([60, 60]));
     const agreeing = await analysis(swy, 'agreeing');
     expect(agreeing.abWinners).toEqual([]);
     expect(agreeing.shadowGates).toHaveLength(1);
