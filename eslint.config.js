@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 /** Layers on the request path: they may never reach analysis, control or admin code. */
 const hotPathLayers = ['src/proxy/**', 'src/decision/**', 'src/shadow/**', 'src/record/**'];
-const offPathPatterns = ['**/analysis/**', '**/control/**', '**/admin/**', '**/cli/**'];
+const offPathPatterns = ['**/analysis/**', '**/control/**', '**/admin/**', '**/cli/**', '**/tracing/**'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tools/**', 'helm/**'] },
@@ -24,7 +24,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [{
           group: offPathPatterns,
-          message: 'The request path (proxy, decision, shadow, record) must not import analysis, control, admin or cli code.',
+          message: 'The request path (proxy, decision, shadow, record) must not import analysis, control, admin, cli or tracing code (it publishes to diagnostics channels instead).',
         }],
       }],
     },

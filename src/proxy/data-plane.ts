@@ -491,7 +491,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
         route: route.name,
         variant: this.arm.name,
         upstream: this.arm.origin,
-        status: errorKind === null || errorKind === 'status_5xx' ? status : (this.failure as { statusCode?: number } | null)?.statusCode ?? status,
+        status,
         errorKind,
         cause: this.failure,
         refused: null,

@@ -16,7 +16,7 @@ export interface RequestLogEntry {
   errorKind: UpstreamErrorKind | null;
   /** The transport error or our own error behind the failure; turned into the client-facing code when written. */
   cause: unknown;
-  /** A refusal's reason label (switchyard_rejected_requests_total) or null for an upstream call. */
+  /** A refusal's reason label (switchyard_rejected_requests_total; `internal` for a bug's 500) or null for an upstream call. */
   refused: string | null;
   latencyMs: number;
   fellBack: boolean;
@@ -91,15 +91,18 @@ export class RequestLog {
     this.#queue = [];
     for (const entry of queue) {
       const failed = entry.errorKind !== null || entry.refused !== null;
+      const error = clientErrorOf(entry);
       const line = {
         requestId: entry.requestId,
         method: entry.method,
-        path: entry.path,
+        // Without the query: it may carry what should not reach a log (tokens, inputs).
+        path: withoutQuery(entry.path),
         route: entry.route,
         variant: entry.variant,
         upstream: entry.upstream,
-        status: entry.status,
-        code: codeOf(entry),
+        // The upstream's status when one arrived, else the status of the error the client got (or would have got).
+        status: entry.status !== 0 || error === null ? entry.status : error.statusCode,
+        code: error === null ? null : error.code,
         errorKind: entry.errorKind,
         refused: entry.refused,
         latencyMs: Math.round(entry.latencyMs * 1000) / 1000,
@@ -107,6 +110,7 @@ export class RequestLog {
         fallbackFor: entry.fallbackFor,
       };
       if (!failed) this.#logger.info(line, 'request served');
+      else if (entry.refused === 'internal') this.#logger.error(line, 'request failed');
       // The client's doing (or a refusal) is not an incident of ours: info, not warn.
       else if (entry.refused !== null || isClientFault(entry.errorKind)) this.#logger.info(line, 'request failed');
       else this.#logger.warn(line, 'request failed');
@@ -114,11 +118,16 @@ export class RequestLog {
   }
 }
 
-/** The stable code of what went wrong: the SWY_ERR_* code the client got (or would have got, before a fallback). */
-function codeOf(entry: RequestLogEntry): string | null {
-  if (entry.refused !== null) return (entry.cause as { code?: string } | null)?.code ?? null;
+function withoutQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}
+
+/** The error the client got (or would have got, before a fallback), whose stable SWY_ERR_* code the line carries; null when none. */
+function clientErrorOf(entry: RequestLogEntry): { code: string; statusCode: number } | null {
+  if (entry.refused !== null) return entry.cause as { code: string; statusCode: number };
   // The upstream's own 5xx reached the client as it was (or was replaced by the champion's answer): no code of ours.
   // A client that went away got nothing.
   if (entry.errorKind === null || entry.errorKind === 'status_5xx' || entry.errorKind === 'client_abort') return null;
-  return clientErrorFor(entry.errorKind, entry.variant ?? '', entry.timeoutMs, entry.bodyLimitBytes, entry.route ?? '', entry.cause).code;
+  return clientErrorFor(entry.errorKind, entry.variant ?? '', entry.timeoutMs, entry.bodyLimitBytes, entry.route ?? '', entry.cause);
 }
