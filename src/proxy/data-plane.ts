@@ -758,10 +758,18 @@ export class DataPlane {
 
   #bufferThenDispatch(ctx: RequestContext, length: number): void {
     const req = ctx.req;
-    const body = Buffer.allocUnsafe(length);
+    // node:http hands each body chunk over as its own copy, so a body that arrives in one chunk is kept as it is; only
+    // one that arrives in pieces is copied into a buffer of the announced length.
+    let body: Buffer | null = null;
     let offset = 0;
     req.on('data', (chunk: Buffer) => {
+      if (offset === 0 && chunk.length === length) {
+        body = chunk;
+        offset = length;
+        return;
+      }
       // Content-Length bounds the copy; a client sending more than it announced is cut off by Node's parser.
+      body ??= Buffer.allocUnsafe(length);
       offset += chunk.copy(body, offset);
     });
     // A request emits 'end' once and is dropped afterwards: a plain listener saves the once-wrapper and its removal.
@@ -770,7 +778,7 @@ export class DataPlane {
       if (ctx.res.writableEnded) return;
       req.socket?.setTimeout(0);
       // The exchange, and with it the upstream's time, starts only now: the client's upload is not the variant's.
-      ctx.body = offset === length ? body : body.subarray(0, offset);
+      ctx.body = body === null ? Buffer.alloc(0) : offset === length ? body : body.subarray(0, offset);
       this.#dispatch(ctx);
     });
   }
