@@ -571,11 +571,6 @@ export class DataPlane {
     return runtime;
   }
 
-  /** The route's lane to an arm's upstream. */
-  laneFor(route: CompiledRoute, arm: Arm): Lane {
-    return this.runtimeOf(route, arm).lane;
-  }
-
   /** The `request` listener of the data server. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.inFlight++;
