@@ -177,8 +177,6 @@ class RequestContext implements MirroredRequest {
   /** How many mirrors were launched, and the id their answers are paired on (0: not mirrored). */
   mirrored: number;
   joinId: number;
-  /** Whether the body idle timer was armed on the client's socket (DataPlane.#armBodyIdle). */
-  bodyIdleArmed: boolean;
 
   constructor(req: IncomingMessage, res: ServerResponse, decision: RouteDecision, arm: Arm, method: string, path: string, requestId: string, stickyKey: string | null, bucket: number, headers: string[], mirrors: boolean) {
     this.req = req;
@@ -195,7 +193,6 @@ class RequestContext implements MirroredRequest {
     this.mirrors = mirrors;
     this.mirrored = 0;
     this.joinId = 0;
-    this.bodyIdleArmed = false;
   }
 }
 
@@ -610,7 +607,7 @@ export class DataPlane {
   }
 
   /**
-   * No body byte arrived for the route's bodyIdleMs (node:http's socket timeout, armed by #armBodyIdle): answer 408 and close,
+   * No body byte arrived for the route's bodyIdleMs (node:http's socket timeout, armed in #route): answer 408 and close,
    * unless bytes wait unread, which means we or the upstream are behind, not the client.
    */
   #bodyIdle(res: ServerResponse): void {
@@ -719,6 +716,13 @@ export class DataPlane {
     if (scanned.host !== null) forward.push('x-forwarded-host', scanned.host);
 
     const hasBody = scanned.contentLength > 0 || scanned.chunked;
+    if (hasBody) {
+      // A client that stops sending its body must not hold a socket, or an upstream connection, for ever: node:http's
+      // socket timeout runs while no byte arrives and is stopped once the body is in (#bufferThenDispatch,
+      // Exchange.bodySent); #bodyIdle answers it.
+      req.socket.setTimeout(route.policy.timeouts.bodyIdleMs);
+      res.on('timeout', this.#onBodyIdle);
+    }
     // shadowUpTo is 0 when nothing is mirrored, and buckets start at 1 (compiled into the snapshot, src/decision/snapshot.ts).
     let mirrors = bucket <= decision.shadowUpTo && this.mirror !== null;
     if (mirrors && !route.shadowMethods.has(method)) {
@@ -740,38 +744,12 @@ export class DataPlane {
     // one writev instead of piping a stream (measured: fewer syscalls and stream events per request), and the copy
     // serves fallback replays, mirrors and records. Larger and chunked bodies stream.
     if (!scanned.chunked && scanned.contentLength <= keepLimit) {
-      // Most small bodies arrive with the head, in the same read: the body idle timer is armed only for one that has
-      // not, checked once the parser is done with that read (see #armBodyIdle).
-      process.nextTick(this.#armBodyIdleUnlessComplete, ctx);
       this.#bufferThenDispatch(ctx, scanned.contentLength);
       return;
     }
-    this.#armBodyIdle(ctx);
     ctx.body = scanned.chunked ? req.pipe(new BodyLimit(route.bodyLimitBytes, route.name)) : req;
     this.#dispatch(ctx);
   }
-
-  /**
-   * A client that stops sending its body must not hold a socket, or an upstream connection, for ever: node:http's
-   * socket timeout runs while no byte arrives and is stopped once the body is in (#bufferThenDispatch,
-   * Exchange.bodySent); #bodyIdle answers it.
-   */
-  #armBodyIdle(ctx: RequestContext): void {
-    ctx.bodyIdleArmed = true;
-    ctx.req.socket.setTimeout(ctx.decision.route.policy.timeouts.bodyIdleMs);
-    ctx.res.on('timeout', this.#onBodyIdle);
-  }
-
-  /**
-   * Runs on the tick after `#route`: node:http parses the rest of the read that held the head (and so often the whole
-   * body) before ticks run, so a body that came with its head is complete by then and needs no timer, which saves
-   * arming and clearing one per request; any other gets the timer as if armed at once.
-   */
-  readonly #armBodyIdleUnlessComplete = (ctx: RequestContext): void => {
-    const req = ctx.req;
-    if (req.complete || req.destroyed || ctx.res.writableEnded) return;
-    this.#armBodyIdle(ctx);
-  };
 
   #bufferThenDispatch(ctx: RequestContext, length: number): void {
     const req = ctx.req;
@@ -793,7 +771,7 @@ export class DataPlane {
     req.on('end', () => {
       // Answered 408 while the body idled (#bodyIdle): the rest came too late.
       if (ctx.res.writableEnded) return;
-      if (ctx.bodyIdleArmed) req.socket?.setTimeout(0);
+      req.socket?.setTimeout(0);
       // The exchange, and with it the upstream's time, starts only now: the client's upload is not the variant's.
       ctx.body = body === null ? Buffer.alloc(0) : offset === length ? body : body.subarray(0, offset);
       this.#dispatch(ctx);
