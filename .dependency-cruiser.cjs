@@ -11,7 +11,7 @@ const layers = [
   ['record'],
   ['proxy'],
   ['shadow'],
-  ['analysis'],
+  ['analysis', 'tracing'],
   ['coordination', 'flags'],
   ['control'],
   ['admin', 'simulate', 'demo'],
@@ -23,7 +23,7 @@ const layers = [
 /** The request path: it reads one snapshot and hands observations to the record port, and nothing more. */
 const requestPath = ['decision', 'record', 'proxy', 'shadow'];
 /** What the request path must never reach, directly or through any chain of imports. */
-const offPath = ['analysis', 'coordination', 'flags', 'control', 'admin', 'simulate', 'app.ts', 'cli', 'cli.ts'];
+const offPath = ['analysis', 'tracing', 'coordination', 'flags', 'control', 'admin', 'simulate', 'app.ts', 'cli', 'cli.ts'];
 
 const escape = (name) => name.replace(/\./g, '\\.');
 /** A path regex for a list of top-level entries of src/ (a folder or a file). */

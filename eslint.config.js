@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
  * `npm run lint:imports` (.dependency-cruiser.cjs) checks every layer and chains of imports (docs/design.md, "Layers").
  */
 const hotPathLayers = ['src/proxy/**', 'src/decision/**', 'src/shadow/**', 'src/record/**'];
-const offPathPatterns = ['**/analysis/**', '**/coordination/**', '**/flags/**', '**/control/**', '**/admin/**', '**/simulate/**', '**/cli/**'];
+const offPathPatterns = ['**/analysis/**', '**/coordination/**', '**/flags/**', '**/control/**', '**/admin/**', '**/simulate/**', '**/cli/**', '**/tracing/**'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tools/**', 'helm/**'] },
@@ -27,7 +27,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [{
           group: offPathPatterns,
-          message: 'The request path (proxy, decision, shadow, record) must not import analysis, coordination, flags, control, admin, simulate or cli code.',
+          message: 'The request path (proxy, decision, shadow, record) must not import analysis, coordination, flags, control, admin, simulate, cli or tracing code (it publishes to diagnostics channels instead).',
         }],
       }],
     },

@@ -43,6 +43,7 @@ import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
 import { clientErrorListener } from './proxy/client-error.js';
 import { DataPlane, type Lifecycle } from './proxy/data-plane.js';
+import { RequestLog, type RequestLogSettings } from './proxy/request-log.js';
 import { maxRequestHeaderFields } from './proxy/headers.js';
 import { UpstreamPools } from './proxy/upstreams.js';
 import { recorderBudgets, resolveMemoryMb } from './record/budgets.js';
@@ -51,6 +52,7 @@ import { fanOut, type ObservationPort } from './record/port.js';
 import type { CloudEventsSinkSettings, NatsSinkSettings } from './record/sinks/sink.js';
 import { SWY_ERR_ENV_INVALID } from './errors.js';
 import { ShadowMirror } from './shadow/mirror.js';
+import type { Tracing, TracingOptions } from './tracing/otel.js';
 
 /** Options for one Switchyard instance. */
 export interface SwitchyardOptions {
@@ -99,6 +101,10 @@ export interface SwitchyardOptions {
   stateSaveWaitMs?: number;
   /** First retry delay of a failed state.json save when no change comes (default 1000 ms, doubling up to a minute). */
   stateRetryMs?: number;
+  /** The request log: a line per failed request, and this share of successful ones (README, "Request logs and traces"). */
+  requestLog?: RequestLogSettings;
+  /** OpenTelemetry traces of upstream calls (src/tracing/otel.ts); absent or null: none, and tracing costs nothing. */
+  tracing?: TracingOptions | null;
 }
 
 /** Settings of the prediction log. */
@@ -154,6 +160,8 @@ export class Switchyard {
   coordination!: Coordination<ControlState>;
   #unleashAdmin: UnleashAdminClient | null = null;
   readonly lifecycle: Lifecycle = { draining: false };
+  /** Spans for upstream calls when tracing is on (loaded only then); set by create(). */
+  tracing: Tracing | null = null;
   /** Emits 'reload' (ReloadResult) after every reload attempt. */
   readonly events = new EventEmitter();
   readonly dataServer: http.Server;
@@ -203,6 +211,7 @@ export class Switchyard {
         observations,
         mirror: this.mirror,
         keepBodyBytes: options.keepBodyBytes ?? 64 * 1024,
+        requestLog: new RequestLog(this.logger, options.requestLog ?? {}, this.metrics.requestLogDropped),
       },
       this.lifecycle,
     );
@@ -245,6 +254,8 @@ export class Switchyard {
     const notify = options.notify ?? (await notifyConfigFromEnv({ SWITCHYARD_WEBHOOK_URLS: options.webhookUrls?.join(','), SWITCHYARD_WEBHOOK_SECRET: options.webhookSecret }));
     const app = new Switchyard(options);
     try {
+      // Imported only when asked for: without it the OpenTelemetry SDK is never loaded and no channel has a subscriber.
+      if (options.tracing) app.tracing = (await import('./tracing/otel.js')).startTracing(options.tracing, app.logger);
       app.#install(loaded.policy, loaded.version, loaded.files);
       await app.#startControl(options);
     } catch (err) {
@@ -484,6 +495,8 @@ export class Switchyard {
     await this.mirror.close();
     // Unpaired leftovers are written and the log is fsynced before exit.
     await this.recorder.close();
+    // Spans of the last calls are exported before exit.
+    await this.tracing?.close();
   }
 }
 

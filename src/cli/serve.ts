@@ -127,6 +127,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
       coordination,
       memoryMb,
+      requestLog: { sampleSuccess: env.SWITCHYARD_REQUEST_LOG_SAMPLE, maxPerSecond: env.SWITCHYARD_REQUEST_LOG_MAX_PER_SECOND },
+      tracing: env.SWITCHYARD_TRACING === 'otlp' ? { sampleRatio: env.SWITCHYARD_TRACING_SAMPLE } : null,
       pairs: {
         sink: env.SWITCHYARD_PAIRS_SINK,
         dir: env.SWITCHYARD_PAIRS_DIR,

@@ -67,6 +67,13 @@ const envSchema = z.object({
   SWITCHYARD_KEY_SALT: optionalText,
   /** MiB the process may use; the prediction log's byte budgets derive from it (record/budgets.ts). Default: the container limit, else 1024. */
   SWITCHYARD_MEMORY_MB: wholeNumber(minMemoryMb, maxMemoryMb).optional(),
+  /** Share of successful upstream calls that get a request log line (failed ones always do). */
+  SWITCHYARD_REQUEST_LOG_SAMPLE: numberIn(0, 1).default(0),
+  SWITCHYARD_REQUEST_LOG_MAX_PER_SECOND: wholeNumber(1, 1_000_000).default(1_000),
+  /** `otlp`: spans for upstream calls, exported over OTLP/HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT). */
+  SWITCHYARD_TRACING: z.enum(['off', 'otlp']).default('off'),
+  /** Share of traces started here that are sampled (an incoming traceparent's sampled flag is followed). */
+  SWITCHYARD_TRACING_SAMPLE: numberIn(0, 1).default(1),
   UNLEASH_URL: optionalText,
   UNLEASH_API_TOKEN: optionalText,
   UNLEASH_ADMIN_TOKEN: optionalText,

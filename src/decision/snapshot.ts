@@ -75,8 +75,10 @@ export interface RouteDecision {
   /** Served challengers in order; a bucket goes to the first range whose upTo it does not exceed. */
   readonly served: readonly ServedRange[];
   readonly servedTotal: number;
-  /** Shadow challengers; null when nothing is mirrored (the hot path only tests for null). */
+  /** Shadow challengers; null when nothing is mirrored. */
   readonly shadows: readonly ShadowRange[] | null;
+  /** The highest bucket any shadow mirrors (0: none), so the request path decides "mirrored?" with one comparison. */
+  readonly shadowUpTo: number;
 }
 
 /** The whole routing table at one instant. Never mutated: a change builds a new snapshot. */
@@ -120,11 +122,14 @@ export function decideRoute(route: CompiledRoute, state: RouteState): RouteDecis
   const served: ServedRange[] = [];
   const shadows: ShadowRange[] = [];
   let cumulative = 0;
+  let shadowUpTo = 0;
   for (const share of state.challengers) {
     const arm = route.armByName.get(share.name);
     if (!arm || arm.role !== 'challenger' || share.percent <= 0) continue;
     if (share.mode === 'shadow') {
-      shadows.push({ arm, upTo: Math.min(100, share.percent) });
+      const upTo = Math.min(100, share.percent);
+      shadows.push({ arm, upTo });
+      if (upTo > shadowUpTo) shadowUpTo = upTo;
       continue;
     }
     if (state.rolledBack) continue;
@@ -138,6 +143,7 @@ export function decideRoute(route: CompiledRoute, state: RouteState): RouteDecis
     served: Object.freeze(served),
     servedTotal: cumulative,
     shadows: shadows.length > 0 ? Object.freeze(shadows) : null,
+    shadowUpTo,
   });
 }
 

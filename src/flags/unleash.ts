@@ -256,6 +256,13 @@ export class UnleashFlagSource implements FlagSource {
             `UNLEASH API TOKEN REJECTED (${status}): Unleash refuses UNLEASH_API_TOKEN, the client stopped polling and flag-driven routes are frozen on their last split; fix the token and reload (SIGHUP) to recreate the client`,
           );
         } else if (status === null || status >= 300) {
+          // Never live since this client started: say so once, or an Unleash that is down from the start goes unnoticed.
+          if (this.#connection === 'pending') {
+            this.#deps.logger.error(
+              { url: this.#settings.apiUrl, status, err, routes: [...this.#routes.keys()] },
+              `unleash unreachable at start (${status === null ? 'no connection' : `HTTP ${status}`}): flag-driven routes serve ${this.#bootstrap === null ? 'their policy split' : 'the bootstrap file'} until Unleash answers; check UNLEASH_URL and the network`,
+            );
+          }
           this.#connection = 'error';
           this.#deps.metrics.flagUpdates.labels('error').inc();
         } else {

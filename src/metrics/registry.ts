@@ -63,6 +63,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly requestLogDropped = new Counter({
+    name: 'switchyard_request_log_dropped_total',
+    help: 'Request log lines not written because the per-second budget was spent (SWITCHYARD_REQUEST_LOG_MAX_PER_SECOND).',
+    registers: [this.registry],
+  });
+
   readonly shadowRequests = new HotCounter({
     name: 'switchyard_shadow_requests_total',
     help: 'Mirrored requests sent to shadow challengers, by route and result (ok, error, timeout).',

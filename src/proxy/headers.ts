@@ -1,4 +1,5 @@
 // Request and response header rewriting for the data path: hop-by-hop stripping (RFC 9110 §7.6.1) in one pass over raw headers.
+import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * The header fields the data path acts on, grouped by the length of their name. Header names are case-insensitive, but
@@ -169,20 +170,25 @@ export interface ResponseFraming {
 }
 
 /**
- * Builds the client response headers from an upstream's raw headers, without hop-by-hop fields, plus ours, and notes
- * the framing fields on the way (one pass: the request path converts each raw name once).
+ * Builds the client response headers from an upstream's headers as undici parsed them (lowercase names, repeated
+ * fields as arrays), without hop-by-hop fields, plus ours, and notes the framing fields on the way (one pass).
  */
-export function responseHeaders(raw: readonly Buffer[] | readonly string[], variant: string, requestId: string, framing: ResponseFraming): string[] {
+export function responseHeaders(headers: IncomingHttpHeaders, variant: string, requestId: string, framing: ResponseFraming): string[] {
   const out: string[] = [];
   let connection: string | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
     const field = knownField(name, responseFields);
     if (field !== null && field !== 'content-length' && field !== 'content-type') {
-      if (field === 'connection') connection = raw[i + 1]!.toString('latin1');
+      if (field === 'connection') connection = typeof value === 'string' ? value : value.join(', ');
       continue;
     }
-    const value = raw[i + 1]!.toString('latin1');
+    if (typeof value !== 'string') {
+      // A repeated field (set-cookie, or a framing field sent twice, which then frames nothing we rely on).
+      for (const one of value) out.push(name, one);
+      continue;
+    }
     if (field === 'content-length') framing.expectedBytes = Number(value);
     else if (field === 'content-type') framing.contentType = value;
     out.push(name, value);

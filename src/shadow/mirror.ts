@@ -1,9 +1,12 @@
 // Fire-and-forget mirrors to shadow challengers: own pools, bounded in-flight per route, drop-and-count, never awaited.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Arm, RouteDecision } from '../decision/snapshot.js';
 import type { Metrics } from '../metrics/registry.js';
 import { classifyUpstreamError, type UpstreamErrorKind } from '../proxy/error-map.js';
-import type { MirrorLauncher } from '../proxy/data-plane.js';
+import type { MirroredRequest, MirrorLauncher } from '../proxy/data-plane.js';
+import { captureFor, type ResponseCapture } from '../proxy/response-capture.js';
+import { upstreamCallEnd, upstreamCallStart, type UpstreamCallMessage } from '../proxy/trace-channels.js';
 import { UpstreamPools } from '../proxy/upstreams.js';
 import type { ObservationPort } from '../record/port.js';
 
@@ -16,7 +19,7 @@ interface ShadowChildren {
   duration: HistogramChild;
 }
 
-/** One mirrored call: an undici handler that copies a capped response and reports it; the client never sees it. */
+/** One mirrored call: an undici handler (controller API) that copies a capped response and reports it; the client never sees it. */
 class MirrorCall implements Dispatcher.DispatchHandler {
   readonly mirror: ShadowMirror;
   readonly decision: RouteDecision;
@@ -25,13 +28,12 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   readonly joinId: number;
   readonly startedAt: number;
   readonly startedAtEpoch: number;
-  readonly captureLimit: number;
-  chunks: Buffer[] | null;
-  bytes: number;
-  truncated: boolean;
+  readonly capture: ResponseCapture | null;
   status: number;
   contentType: string | null;
   done: boolean;
+  /** The call as published to trace subscribers, or null when nobody listened at its start. */
+  trace: UpstreamCallMessage | null;
 
   constructor(mirror: ShadowMirror, decision: RouteDecision, arm: Arm, requestId: string, joinId: number, captureLimit: number) {
     this.mirror = mirror;
@@ -41,43 +43,30 @@ class MirrorCall implements Dispatcher.DispatchHandler {
     this.joinId = joinId;
     this.startedAt = performance.now();
     this.startedAtEpoch = Date.now();
-    this.captureLimit = captureLimit;
-    this.chunks = null;
-    this.bytes = 0;
-    this.truncated = false;
+    this.capture = captureFor(captureLimit);
     this.status = 0;
     this.contentType = null;
     this.done = false;
+    this.trace = null;
   }
 
-  onConnect(): void {}
+  onRequestStart(): void {}
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.status = statusCode;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      if (rawHeaders[i]!.length === 12 && rawHeaders[i]!.toString('latin1').toLowerCase() === 'content-type') this.contentType = rawHeaders[i + 1]!.toString('latin1');
-    }
-    return true;
+    const contentType = headers['content-type'];
+    if (contentType !== undefined) this.contentType = contentType;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.truncated) return true;
-    const room = this.captureLimit - this.bytes;
-    if (chunk.length > room) {
-      this.truncated = true;
-      if (room <= 0) return true;
-      chunk = chunk.subarray(0, room);
-    }
-    (this.chunks ??= []).push(chunk);
-    this.bytes += chunk.length;
-    return true;
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.capture !== null) this.capture.add(chunk);
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.finish(this.status >= 500 ? 'status_5xx' : null);
   }
 
-  onError(err: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     this.finish(classifyUpstreamError(err));
   }
 
@@ -86,6 +75,13 @@ class MirrorCall implements Dispatcher.DispatchHandler {
     this.done = true;
     const latencyMs = performance.now() - this.startedAt;
     this.mirror.settled(this, errorKind, latencyMs);
+    const trace = this.trace;
+    if (trace !== null) {
+      trace.status = this.status;
+      trace.errorKind = errorKind;
+      trace.latencyMs = latencyMs;
+      upstreamCallEnd.publish(trace);
+    }
   }
 }
 
@@ -110,8 +106,12 @@ export class ShadowMirror implements MirrorLauncher {
     return this.#inFlight.get(route) ?? 0;
   }
 
-  launch(decision: RouteDecision, bucket: number, method: string, path: string, headers: readonly string[], body: Buffer | null, requestId: string, joinId: number): number {
+  launch(request: MirroredRequest): number {
+    const decision = request.decision;
+    const bucket = request.bucket;
     const route = decision.route;
+    const body = Buffer.isBuffer(request.body) ? request.body : null;
+    const method = request.method;
     let launched = 0;
     for (const shadow of decision.shadows!) {
       if (bucket > shadow.upTo) continue;
@@ -122,18 +122,24 @@ export class ShadowMirror implements MirrorLauncher {
       }
       this.#inFlight.set(route.name, inFlight + 1);
       launched++;
-      const call = new MirrorCall(this, decision, shadow.arm, requestId, joinId, this.#observations.captureBytes(route.name, true));
+      const call = new MirrorCall(this, decision, shadow.arm, request.requestId, request.joinId, this.#observations.captureBytes(route.name, true));
       const pool = this.#pools.get(shadow.arm.origin, route.connectTimeoutMs);
-      const mirroredHeaders = [...headers, 'x-switchyard-shadow', '1'];
+      const mirroredHeaders = [...request.headers, 'x-switchyard-shadow', '1'];
+      const path = shadow.arm.basePath + request.path;
+      if (upstreamCallStart.hasSubscribers) {
+        // Published before the dispatch, so a subscriber can still set header fields (its own traceparent) on the copy.
+        call.trace = { call: 'mirror', request, requestId: request.requestId, route: route.name, variant: shadow.arm.name, role: 'challenger', method, upstream: shadow.arm.origin, path, headers: mirroredHeaders, fallbackFrom: null, status: 0, errorKind: null, latencyMs: 0, fellBack: false };
+        upstreamCallStart.publish(call.trace);
+      }
       // setImmediate: the primary's dispatch goes out first; the mirror never delays it (docs/performance.md, "Mirrors go out after the primary and are never awaited").
       setImmediate(() => {
         try {
           pool.dispatch(
-            { path: shadow.arm.basePath + path, method: method as Dispatcher.HttpMethod, headers: mirroredHeaders, body, headersTimeout: route.shadowTimeoutMs, bodyTimeout: route.shadowTimeoutMs },
+            { path, method: method as Dispatcher.HttpMethod, headers: mirroredHeaders, body, headersTimeout: route.shadowTimeoutMs, bodyTimeout: route.shadowTimeoutMs },
             call,
           );
         } catch (err) {
-          call.onError(err as Error);
+          call.onResponseError(null, err as Error);
         }
       });
     }
@@ -161,8 +167,8 @@ export class ShadowMirror implements MirrorLauncher {
       errorKind,
       latencyMs,
       startedAt: call.startedAtEpoch,
-      responseBody: call.chunks === null ? null : call.chunks.length === 1 ? call.chunks[0]! : Buffer.concat(call.chunks),
-      responseTruncated: call.truncated,
+      responseBody: call.capture === null ? null : call.capture.body(),
+      responseTruncated: call.capture !== null && call.capture.truncated,
       contentType: call.contentType,
     });
   }

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { RouteView } from '../../src/admin/route-view.js';
@@ -95,6 +96,22 @@ describe('Unleash unreachable at start', () => {
     expect(await variants(swy, KEYS)).toEqual(expectedSplit(KEYS, flag, 30));
     expect(await metricsOf(swy)).toContain('switchyard_flag_status{route="iris",status="stale"} 1');
     // (The failed fetch is counted about 3 s later, after unleash-client's two retries; the kill test below checks it.)
+  });
+
+  it('logs once, as an error, that Unleash cannot be reached', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const apiUrl = await refusedApiUrl();
+    const swy = await startSwitchyard(policy(`swy.unreachable-log.${randomUUID()}`, champion.url, challenger.url, 30), { flags: settings(apiUrl, 'default:development.none'), logger });
+    running.push(swy);
+    const unreachable = () => lines.filter((line) => String(line.msg).startsWith('unleash unreachable at start'));
+    await expect.poll(() => unreachable().length, { timeout: 15_000, interval: 50 }).toBe(1);
+    expect(unreachable()[0]).toMatchObject({ level: 50, url: apiUrl, status: null, routes: ['iris'] });
+    expect(String(unreachable()[0]!.msg)).toContain('serve their policy split until Unleash answers');
+    // Later failures (each counted) add no line: the error is said once, not at every poll.
+    const errors = async () => Number(/switchyard_flag_updates_total\{result="error"\} (\d+)/.exec(await metricsOf(swy))?.[1] ?? 0);
+    await expect.poll(errors, { timeout: 15_000, interval: 100 }).toBeGreaterThanOrEqual(2);
+    expect(unreachable()).toHaveLength(1);
   });
 
   it('serves a bootstrap file instead when one is configured, and reports flags "bootstrap"', async () => {

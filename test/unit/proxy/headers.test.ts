@@ -1,8 +1,10 @@
 // Header rewriting of the data path: hop-by-hop stripping and field recognition in every capitalisation peers send.
+import { util } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { responseHeaders, scanRequestHeaders, type ResponseFraming } from '../../../src/proxy/headers.js';
 
-const latin1 = (names: string[]) => names.map((s) => Buffer.from(s, 'latin1'));
+/** Raw header fields as the upstream sent them, parsed the way undici hands them to the handler's onResponseStart. */
+const parsed = (fields: string[]) => util.parseHeaders(fields.map((s) => Buffer.from(s, 'latin1')));
 
 describe('scanRequestHeaders', () => {
   it('recognises fields in lowercase, Title-Case and any other capitalisation', () => {
@@ -51,18 +53,19 @@ describe('responseHeaders', () => {
   it('strips hop-by-hop and our own fields, notes the framing, and appends variant and request id', () => {
     const framing: ResponseFraming = { expectedBytes: -1, contentType: null };
     const out = responseHeaders(
-      latin1(['Server', 'nginx', 'Content-Type', 'application/json', 'CONTENT-LENGTH', '17', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'X-Request-Id', 'upstream-id', 'X-SWITCHYARD-VARIANT', 'spoofed', 'Date', 'today']),
+      parsed(['Server', 'nginx', 'Content-Type', 'application/json', 'CONTENT-LENGTH', '17', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'X-Request-Id', 'upstream-id', 'X-SWITCHYARD-VARIANT', 'spoofed', 'Date', 'today', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2']),
       'iris-v2',
       'rid-1',
       framing,
     );
-    expect(out).toEqual(['Server', 'nginx', 'Content-Type', 'application/json', 'CONTENT-LENGTH', '17', 'Date', 'today', 'x-switchyard-variant', 'iris-v2', 'x-request-id', 'rid-1']);
+    // undici lowercases names; a repeated field keeps every value, in order.
+    expect(out).toEqual(['server', 'nginx', 'content-type', 'application/json', 'content-length', '17', 'date', 'today', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-switchyard-variant', 'iris-v2', 'x-request-id', 'rid-1']);
     expect(framing).toEqual({ expectedBytes: 17, contentType: 'application/json' });
   });
 
   it('drops response fields named by the upstream Connection header', () => {
     const framing: ResponseFraming = { expectedBytes: -1, contentType: null };
-    const out = responseHeaders(latin1(['connection', 'X-Upstream-Hop', 'x-upstream-hop', '1', 'transfer-encoding', 'chunked', 'content-type', 'text/event-stream']), 'v', 'r', framing);
+    const out = responseHeaders(parsed(['connection', 'X-Upstream-Hop', 'x-upstream-hop', '1', 'transfer-encoding', 'chunked', 'content-type', 'text/event-stream']), 'v', 'r', framing);
     expect(out).toEqual(['content-type', 'text/event-stream', 'x-switchyard-variant', 'v', 'x-request-id', 'r']);
     expect(framing).toEqual({ expectedBytes: -1, contentType: 'text/event-stream' });
   });
