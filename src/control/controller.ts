@@ -19,6 +19,10 @@ import { LocalCoordination } from '../coordination/nop.js';
 import { routeVersion } from '../coordination/keys.js';
 import { pooledInputs, type ExperimentSnapshot, type Outcome, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
+import { newDivergenceMemory, predictionsSince, type DivergenceMemory, type DivergenceReport, type PredictionCounts } from '../analysis/divergence.js';
+import { routeDivergence, settleDivergence } from './divergence-guardrail.js';
+import { DriftEvents } from './drift-events.js';
+import type { DriftResult } from '../record/prediction-stats.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
 interface RouteMemory {
@@ -49,6 +53,9 @@ interface RouteMemory {
   baseline: CountsBaseline;
   /** Gauge values last set for this route (guardrail states, rollout step), so an unchanged value is not set again. */
   published: Map<string, number>;
+  /** Prediction divergence of the current experiment (src/analysis/divergence.ts) and its last reports. */
+  divergence: DivergenceMemory;
+  divergenceReports: DivergenceReport[];
 }
 
 /** Dependencies of the controller. */
@@ -66,7 +73,7 @@ export interface ControllerDeps {
   /** Redis coordination between replicas; absent: this replica decides alone. */
   coordination?: Coordination;
   /** Parsed pairs and labelled outcomes (the pair recorder) for the shadow gate and A/B winner; absent: neither is reported. */
-  experiments?: ExperimentCounts;
+  experiments?: ExperimentCounts & Partial<PredictionCounts>;
 }
 
 /** The analysis of one route, as served by GET /v1/routes/:route/analysis. */
@@ -99,6 +106,10 @@ export interface RouteAnalysis {
   shadowGates: ShadowGateReport[];
   /** One per challenger in ab mode: the winner on labelled accuracy, from the feedback this replica joined (not pooled). */
   abWinners: AbReport[];
+  /** Routes with a `divergence` policy: each challenger's predictions against the champion's (pooled when coordinated). */
+  divergence: DivergenceReport[];
+  /** Routes with a `drift` policy: the last judged window per variant and feature, on this replica's traffic. */
+  drift: DriftResult[];
 }
 
 /** One arm's counts in the analysis. */
@@ -170,11 +181,13 @@ export class Controller {
   readonly #coordination: Coordination;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
+  readonly #driftEvents: DriftEvents;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
     this.#clock = deps.clock ?? Date.now;
     this.#coordination = deps.coordination ?? new LocalCoordination('local');
+    this.#driftEvents = new DriftEvents(deps.audit, deps.metrics);
     // A lifted rollback starts a new experiment in the same synchronous step (a resume here or from the fleet), so
     // neither a tick nor GET .../analysis can judge the resumed route with the evidence that rolled it back.
     deps.state.onNewExperiment((route) => {
@@ -221,7 +234,9 @@ export class Controller {
         epoch: null, pooledGuardrails: {}, link: null, generation: this.#deps.state.generation(name), breachSince: null, followerGuardrails: {},
         baseline: countsBaseline(this.#deps.experiments ?? null, name),
         published: new Map(),
+        divergence: newDivergenceMemory(this.#predictionCounts, name), divergenceReports: [],
       };
+      this.#driftEvents.forget(name);
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       this.#deps.windows.reset(name);
@@ -273,11 +288,16 @@ export class Controller {
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
     const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
-    const inputs = this.#inputs(name, challenger, link.pooled);
+    const divergence = routeDivergence(decision, policy, this.#predictionCounts, memory.divergence, link.pooled?.predictions ?? null, controlled?.name ?? null);
+    const inputs = { ...this.#inputs(name, challenger, link.pooled), extra: divergence.extra };
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
     const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
     else memory.guardrails = evaluated.memory;
+    const settled = settleDivergence(name, divergence, evaluated.verdicts, controlled?.name ?? null, this.#deps.metrics);
+    evaluated.verdicts = settled.verdicts;
+    memory.divergenceReports = settled.reports;
+    this.#driftEvents.publish(name, this.#predictionCounts);
     memory.lastVerdicts = evaluated.verdicts;
     for (const v of evaluated.verdicts) {
       const value = stateValue[v.state];
@@ -343,7 +363,13 @@ export class Controller {
   /** What the pair recorder counted in the route's current experiment, for the pool (undefined without a recorder). */
   #experimentSnapshot(route: string, memory: RouteMemory): ExperimentSnapshot | undefined {
     const counts = this.#deps.experiments;
-    return counts ? { outcomes: outcomesSince(counts, memory.baseline, route), agreement: pairsSince(counts, memory.baseline, route) } : undefined;
+    return counts ? { outcomes: outcomesSince(counts, memory.baseline, route), agreement: pairsSince(counts, memory.baseline, route), predictions: predictionsSince(this.#predictionCounts, memory.divergence, route) } : undefined;
+  }
+
+  /** The recorder's prediction counts and drift results, when it keeps them. */
+  get #predictionCounts(): PredictionCounts | null {
+    const counts = this.#deps.experiments;
+    return counts?.predictionsOf ? (counts as PredictionCounts) : null;
   }
 
   /** A new generation of the route (a lifted rollback): a new experiment from the first step, and the fleet told at once. */
@@ -364,6 +390,8 @@ export class Controller {
     memory.srm = { key: null, base: [0, 0], p: 1 };
     memory.lastVerdicts = [];
     memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
+    memory.divergence = newDivergenceMemory(this.#predictionCounts, route);
+    memory.divergenceReports = [];
     this.#deps.windows.reset(route);
   }
 
@@ -629,6 +657,8 @@ export class Controller {
       counts: { local, pooled, replicas: link.pooled?.replicas ?? null },
       shadowGates: reports.shadowGates,
       abWinners: reports.abWinners,
+      divergence: memory.divergenceReports,
+      drift: [...(this.#predictionCounts?.predictionsOf(routeName)?.drift ?? [])],
     };
   }
 }

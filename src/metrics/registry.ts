@@ -175,6 +175,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly predictionDivergence = new Gauge({
+    name: 'switchyard_prediction_divergence',
+    help: 'Jensen-Shannon divergence (nats, 0 to ln 2) between a challenger\'s and the champion\'s prediction distributions on the same traffic, in the current experiment (docs/statistics.md, "Prediction divergence and drift").',
+    labelNames: ['route', 'variant'] as const,
+    registers: [this.registry],
+  });
+
+  readonly drift = new Gauge({
+    name: 'switchyard_drift',
+    help: 'Population stability index of the last judged window against the reference window, per route, variant and feature ("prediction": the variant\'s own predictions).',
+    labelNames: ['route', 'variant', 'feature'] as const,
+    registers: [this.registry],
+  });
+
   readonly rolloutStep = new Gauge({
     name: 'switchyard_rollout_step',
     help: 'Current progressive-rollout step index per route (-1 when the route has no rollout or has not started).',

@@ -3,6 +3,7 @@ import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
+import type { RoutePredictionTotals } from './prediction-stats.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
 export interface RecorderWorkerSettings {
@@ -33,6 +34,8 @@ export function wireBytes(item: WireObservation): number {
 export interface ExperimentTotals {
   agreement: Record<string, { agree: number; parsed: number }>;
   outcomes: Record<string, Record<string, { n: number; correct: number }>>;
+  /** Prediction counts per arm and the last drift results, per route that has a divergence or drift policy. */
+  predictions: Record<string, RoutePredictionTotals>;
 }
 
 export type ToWorker =

@@ -8,6 +8,7 @@ import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerS
 import { NdjsonSink } from './sinks/ndjson.js';
 import { nopSink, type RecordSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
+import { PredictionStats, type DriftPolicy } from './prediction-stats.js';
 
 const port = parentPort;
 if (port === null) throw new Error('recorder-worker.js runs only as a worker thread (see recorder-client.ts)');
@@ -24,17 +25,26 @@ function createSink(): RecordSink {
 }
 
 const sink = createSink();
-const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink, keySalt: settings.keySalt, budgets: settings.budgets });
-for (const buffer of ['queue', 'pending', 'joinTable', 'sink'] as const) metrics.recorderBudget.labels(bufferLabels[buffer]).set(settings.budgets[buffer]);
+const predictionStats = new PredictionStats({ budgetBytes: settings.budgets.predictionStats, onDrop: () => metrics.recordsDropped.labels(bufferLabels.predictionStats, 'memory_budget').inc() });
+const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink, keySalt: settings.keySalt, budgets: settings.budgets, stats: predictionStats });
+// Drift windows end on time even when a route is quiet: a window with no later traffic is still judged.
+let drifts = new Map<string, DriftPolicy>();
+setInterval(() => {
+  predictionStats.tick(drifts);
+  if (ackTimer === null && drifts.size > 0) ackTimer = setTimeout(sendAck, ackDelayMs);
+}, 1_000).unref();
+for (const buffer of ['queue', 'pending', 'joinTable', 'sink', 'predictionStats'] as const) metrics.recorderBudget.labels(bufferLabels[buffer]).set(settings.budgets[buffer]);
 
 /** Totals for the serving thread; null when nothing changed since the last ones sent. */
 let lastTotals = '';
 function totals(): ExperimentTotals | null {
   const routes = [...policies.keys()];
-  const next: ExperimentTotals = { agreement: {}, outcomes: {} };
+  const next: ExperimentTotals = { agreement: {}, outcomes: {}, predictions: {} };
   for (const route of routes) {
     next.agreement[route] = recorder.agreementOf(route);
     next.outcomes[route] = recorder.outcomesOf(route);
+    const predictions = recorder.predictionsOf(route);
+    if (predictions !== null) next.predictions[route] = predictions;
   }
   const text = JSON.stringify(next);
   if (text === lastTotals) return null;
@@ -79,6 +89,7 @@ port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'policies':
       policies = new Map(message.routes);
+      drifts = new Map(message.routes.flatMap(([route, policy]) => (policy.drift !== undefined ? [[route, policy.drift] as const] : [])));
       return;
     case 'observations':
       for (const item of message.items) {
@@ -98,6 +109,7 @@ port.on('message', (message: ToWorker) => {
       const usage = recorder.usage();
       for (const buffer of ['queue', 'pending', 'joinTable'] as const) metrics.recorderBytes.labels(bufferLabels[buffer]).set(usage[buffer]);
       metrics.recorderBytes.labels(bufferLabels.sink).set(sink.bufferedBytes);
+      metrics.recorderBytes.labels(bufferLabels.predictionStats).set(predictionStats.bytes);
       void metrics.registry.getMetricsAsJSON().then((json) => reply(message.id, json));
       return;
     }

@@ -12,7 +12,7 @@ function analysis(overrides: Partial<RouteAnalysis> = {}): RouteAnalysis {
     route: 'iris', phase: 'collecting', decision: 'collecting', challenger: 'iris-v2', servedPercent: 10, step: null, rollbackReason: null,
     arms: local, guardrails: [], srm: { pValue: 1, ok: true }, p95ThresholdMs: null,
     coordination: 'off', instanceId: 'host-1234', role: 'alone', leader: null, epoch: null,
-    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [],
+    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [], divergence: [], drift: [],
     ...overrides,
   };
 }
