@@ -1,8 +1,8 @@
 // Challenger-vs-champion prediction divergence on the same traffic: counts since the experiment began, the always-valid class test, frozen score bins, and the policy's action.
 import type { ChallengerMode, DivergencePolicy, GuardrailPolicy } from '../config/policy-schema.js';
-import { binOf, categoricalDivergence } from './stats/divergence.js';
+import { categoricalDivergence } from './stats/divergence.js';
 import { createAlwaysValidState, observeLook, type AlwaysValidState } from './stats/index.js';
-import { OTHER_LABEL, bucketValue, type ArmPredictionCounts, type RoutePredictionTotals } from '../record/prediction-stats.js';
+import { OTHER_LABEL, binOf, bucketValue, type ArmPredictionCounts, type RoutePredictionTotals } from '../record/prediction-stats.js';
 import type { PredictionKind } from '../record/extract.js';
 
 /** Where prediction counts come from: the recorder's per-arm totals of a route, cumulative (null: none yet). */
@@ -89,13 +89,15 @@ export function mergePredictions(into: Record<string, ArmPredictionCounts>, add:
 }
 
 /**
- * Class vectors over the union of labels, keeping the `classes` − 1 most frequent ones (both arms together) and
- * pooling the rest with "other", so replicas that first saw labels in different orders still agree on the bins.
+ * Class vectors over the union of labels: all of them when there are at most `classes`, else the `classes` − 1 most
+ * frequent (both arms together) with the rest pooled as "other", so replicas that first saw labels in different
+ * orders still agree on the bins.
  */
 function classVectors(a: Record<string, number>, b: Record<string, number>, classes: number): { labels: string[]; x: number[]; y: number[] } {
   const totals = new Map<string, number>();
   for (const source of [a, b]) for (const [label, n] of Object.entries(source)) if (label !== OTHER_LABEL) totals.set(label, (totals.get(label) ?? 0) + n);
-  const kept = [...totals].sort((p, q) => q[1] - p[1] || (p[0] < q[0] ? -1 : 1)).slice(0, classes - 1).map(([label]) => label);
+  const pooled = a[OTHER_LABEL] !== undefined || b[OTHER_LABEL] !== undefined || totals.size > classes;
+  const kept = [...totals].sort((p, q) => q[1] - p[1] || (p[0] < q[0] ? -1 : 1)).slice(0, pooled ? classes - 1 : classes).map(([label]) => label);
   const index = new Map(kept.map((label, i) => [label, i]));
   const x = new Array<number>(kept.length + 1).fill(0);
   const y = new Array<number>(kept.length + 1).fill(0);

@@ -22,7 +22,7 @@ import type { ArmTotals } from '../analysis/window.js';
 import { newDivergenceMemory, predictionsSince, type DivergenceMemory, type DivergenceReport, type PredictionCounts } from '../analysis/divergence.js';
 import { routeDivergence, settleDivergence } from './divergence-guardrail.js';
 import { DriftEvents } from './drift-events.js';
-import type { DriftResult } from '../record/prediction-stats.js';
+import { judgeWindows, type DriftResult } from '../analysis/drift.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
 interface RouteMemory {
@@ -288,16 +288,16 @@ export class Controller {
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
     const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
-    const divergence = routeDivergence(decision, policy, this.#predictionCounts, memory.divergence, link.pooled?.predictions ?? null, controlled?.name ?? null);
+    const divergence = routeDivergence(decision, policy, this.#predictionCounts, memory.divergence, link.pooled?.predictions ?? null, challenger);
     const inputs = { ...this.#inputs(name, challenger, link.pooled), extra: divergence.extra };
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
     const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
     else memory.guardrails = evaluated.memory;
-    const settled = settleDivergence(name, divergence, evaluated.verdicts, controlled?.name ?? null, this.#deps.metrics);
+    const settled = settleDivergence(name, divergence, evaluated.verdicts, challenger, this.#deps.metrics);
     evaluated.verdicts = settled.verdicts;
     memory.divergenceReports = settled.reports;
-    this.#driftEvents.publish(name, this.#predictionCounts);
+    this.#driftEvents.publish(name, decision.route.policy.drift, this.#predictionCounts);
     memory.lastVerdicts = evaluated.verdicts;
     for (const v of evaluated.verdicts) {
       const value = stateValue[v.state];
@@ -658,7 +658,7 @@ export class Controller {
       shadowGates: reports.shadowGates,
       abWinners: reports.abWinners,
       divergence: memory.divergenceReports,
-      drift: [...(this.#predictionCounts?.predictionsOf(routeName)?.drift ?? [])],
+      drift: decision.route.policy.drift === undefined ? [] : judgeWindows(this.#predictionCounts?.predictionsOf(routeName)?.drift ?? [], decision.route.policy.drift),
     };
   }
 }

@@ -1,11 +1,13 @@
 // Turns the recorder's judged drift windows into metrics and `drift` audit events (the notifier forwards audit events to webhooks).
 import type { Metrics } from '../metrics/registry.js';
-import type { DriftResult } from '../record/prediction-stats.js';
+import { judgeWindows, type DriftResult } from '../analysis/drift.js';
+import type { DriftPolicy } from '../config/policy-schema.js';
+import type { DriftWindow } from '../record/prediction-stats.js';
 import type { AuditLog } from './audit.js';
 
 /** Where drift results come from: the recorder's last judged window per variant and feature of a route. */
 export interface DriftSource {
-  predictionsOf(route: string): { drift: readonly DriftResult[] } | null;
+  predictionsOf(route: string): { drift: readonly DriftWindow[] } | null;
 }
 
 /**
@@ -25,12 +27,15 @@ export class DriftEvents {
   }
 
   /** Looks at the route's latest results; returns the drift events appended. */
-  publish(route: string, source: DriftSource | null): number {
+  publish(route: string, policy: DriftPolicy | undefined, source: DriftSource | null): number {
+    if (policy === undefined) return 0;
     let appended = 0;
-    for (const result of source?.predictionsOf(route)?.drift ?? []) {
-      const key = `${route}\u0000${result.variant}\u0000${result.feature}`;
-      if ((this.#seen.get(key) ?? -1) >= result.window) continue;
-      this.#seen.set(key, result.window);
+    for (const window of source?.predictionsOf(route)?.drift ?? []) {
+      const key = `${route}\u0000${window.variant}\u0000${window.feature}`;
+      if ((this.#seen.get(key) ?? -1) >= window.window) continue;
+      const [result] = judgeWindows([window], policy);
+      this.#seen.set(key, window.window);
+      if (result === undefined) continue;
       this.#metrics.drift.labels(route, result.variant, result.feature).set(result.psi);
       if (!result.drifted) continue;
       this.#audit.append({ who: 'recorder', action: 'drift', route, before: null, after: null, detail: { ...result, reason: describe(result) } });

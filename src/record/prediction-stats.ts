@@ -1,6 +1,5 @@
 // Sufficient statistics of predictions and inputs per route and arm, kept in the recorder worker within a byte budget: class counts, score sketches and tumbling-window drift.
 import type { RoutePolicy } from '../config/policy-schema.js';
-import { binOf, judgeDrift, quantileEdges, type DriftJudgement } from '../analysis/stats/divergence.js';
 import type { Extracted, PredictionKind } from './extract.js';
 import { parsePointer, resolvePointer } from './extract.js';
 
@@ -46,23 +45,26 @@ export function bucketValue(b: number): number {
   return b < 0 ? -v : v;
 }
 
-/** One drift window's result for one arm and feature ("prediction" for the arm's own predictions). */
-export interface DriftResult extends DriftJudgement {
+/**
+ * One closed drift window of one arm and feature ("prediction" for the arm's own predictions): its counts and the
+ * reference window's, in the same bins. The serving thread judges it (src/analysis/drift.ts); the worker only counts.
+ */
+export interface DriftWindow {
   variant: string;
   feature: string;
   /** Index of the tumbling window (0 is the reference) and when it ended. */
   window: number;
   endedAt: string;
+  reference: number[];
+  current: number[];
 }
 
 /** What the worker reports for one route. */
 export interface RoutePredictionTotals {
   /** Keyed like the guardrail pool: `champion`, `challenger:<name>`, `shadow:<name>`, and `paired:<name>` (the served side of pairs with shadow <name>). */
   arms: Record<string, ArmPredictionCounts>;
-  /** The last judged window per variant and feature. */
-  drift: DriftResult[];
-  /** Increases with every judged window, so the serving thread can tell new results from ones it has seen. */
-  driftSeq: number;
+  /** The last closed window per variant and feature. */
+  drift: DriftWindow[];
 }
 
 /** Bytes counted for one stored label or bucket, and for one reference value. */
@@ -89,7 +91,7 @@ interface RouteStats {
   /** variant → feature → window. */
   drift: Map<string, Map<string, FeatureWindow>>;
   windowStart: number;
-  results: Map<string, DriftResult>;
+  results: Map<string, DriftWindow>;
 }
 
 /** Compiled drift features of a route. */
@@ -111,7 +113,6 @@ export class PredictionStats {
   readonly #clock: () => number;
   readonly #features = new WeakMap<DriftPolicy, CompiledFeature[]>();
   #bytes = 0;
-  #seq = 0;
 
   constructor(options: { budgetBytes: number; onDrop?: () => void; clock?: () => number }) {
     this.#budgetBytes = options.budgetBytes;
@@ -152,15 +153,16 @@ export class PredictionStats {
       counts = { n: 0, classes: {}, scores: {} };
       stats.arms.set(arm, counts);
     }
-    const maxClasses = divergence?.classes ?? 16;
+    // Labels are kept well beyond the classes compared, so that every arm keeps the same labels (the comparison picks
+    // the most frequent over both arms); only a model with more labels than this pools the rest, per arm, as "other".
+    const maxLabels = Math.max(64, 2 * (divergence?.classes ?? 16));
     for (const element of Array.isArray(value) ? value : [value]) {
       counts.n++;
       if (kind === 'class') {
         let label = String(element).slice(0, MAX_LABEL_CHARS);
         if (counts.classes[label] === undefined) {
-          // One bin is kept for "other": a route with more labels than `classes` pools the rest there.
           const tracked = Object.keys(counts.classes).length;
-          if (tracked >= maxClasses - 1 || !this.#room(entryBytes + label.length)) label = OTHER_LABEL;
+          if (tracked >= maxLabels || !this.#room(entryBytes + label.length)) label = OTHER_LABEL;
           if (label === OTHER_LABEL && counts.classes[OTHER_LABEL] === undefined && !this.#room(entryBytes)) continue;
         }
         counts.classes[label] = (counts.classes[label] ?? 0) + 1;
@@ -287,9 +289,7 @@ export class PredictionStats {
     window.current = [];
     if (n < drift.minCount) return;
     const reference = Array.from({ length: current.length }, (_, k) => window.reference![k] ?? 0);
-    const judged = judgeDrift(reference, current, { psi: drift.psi, jensenShannon: drift.jensenShannon, alpha: drift.alpha });
-    stats.results.set(`${variant}\u0000${feature}`, { ...judged, variant, feature, window: index, endedAt });
-    this.#seq++;
+    stats.results.set(`${variant}\u0000${feature}`, { variant, feature, window: index, endedAt, reference, current });
   }
 
   /** Closes windows that ended without traffic since (called on a timer, so a quiet route still reports). */
@@ -306,6 +306,33 @@ export class PredictionStats {
     if (!stats) return null;
     const arms: Record<string, ArmPredictionCounts> = {};
     for (const [arm, counts] of stats.arms) arms[arm] = { n: counts.n, classes: { ...counts.classes }, scores: { ...counts.scores } };
-    return { arms, drift: [...stats.results.values()], driftSeq: this.#seq };
+    return { arms, drift: [...stats.results.values()] };
   }
 }
+
+/** `bins` − 1 interior quantile edges of `values` (sorted copy), duplicates removed: bins are [e_{k−1}, e_k). */
+export function quantileEdges(values: readonly number[], bins: number): number[] {
+  const sorted = [...values].filter(Number.isFinite).sort((x, y) => x - y);
+  if (sorted.length === 0) return [];
+  const edges: number[] = [];
+  for (let k = 1; k < bins; k++) {
+    const edge = sorted[Math.min(sorted.length - 1, Math.floor((k * sorted.length) / bins))]!;
+    if (edges.length === 0 || edge > edges[edges.length - 1]!) edges.push(edge);
+  }
+  // An edge equal to the minimum would leave the first bin empty by construction.
+  if (edges[0] === sorted[0]) edges.shift();
+  return edges;
+}
+
+/** The bin of `x` among ascending `edges` (0 to edges.length): values below the first edge are bin 0. */
+export function binOf(edges: readonly number[], x: number): number {
+  let low = 0;
+  let high = edges.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (x >= edges[middle]!) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+

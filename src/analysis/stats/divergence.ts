@@ -147,29 +147,3 @@ export function judgeDrift(reference: readonly number[], current: readonly numbe
   const jsThreshold = Math.max(options.jensenShannon, noise / 8);
   return { psi, jensenShannon: js, psiThreshold, jsThreshold, noiseBound: noise, drifted: psi > psiThreshold || js > jsThreshold, nReference: nR, nCurrent: nC };
 }
-
-/** `bins` − 1 interior quantile edges of `values` (sorted copy), duplicates removed: bins are [e_{k−1}, e_k). */
-export function quantileEdges(values: readonly number[], bins: number): number[] {
-  const sorted = [...values].filter(Number.isFinite).sort((x, y) => x - y);
-  if (sorted.length === 0) return [];
-  const edges: number[] = [];
-  for (let k = 1; k < bins; k++) {
-    const edge = sorted[Math.min(sorted.length - 1, Math.floor((k * sorted.length) / bins))]!;
-    if (edges.length === 0 || edge > edges[edges.length - 1]!) edges.push(edge);
-  }
-  // An edge equal to the minimum would leave the first bin empty by construction.
-  if (edges[0] === sorted[0]) edges.shift();
-  return edges;
-}
-
-/** The bin of `x` among ascending `edges` (0 to edges.length): values below the first edge are bin 0. */
-export function binOf(edges: readonly number[], x: number): number {
-  let low = 0;
-  let high = edges.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (x >= edges[middle]!) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}

@@ -113,5 +113,5 @@ export {
 } from './sequential.js';
 export type { AlwaysValidState, EppoBound, EValueLook, Mixing, MixtureLook, MixtureOptions, SloOptions } from './sequential.js';
 
-export { binOf, categoricalDivergence, chiSquareQuantile, jensenShannon, judgeDrift, populationStabilityIndex, quantileEdges } from './divergence.js';
+export { categoricalDivergence, chiSquareQuantile, jensenShannon, judgeDrift, populationStabilityIndex } from './divergence.js';
 export type { CategoricalDivergenceLook, DriftJudgement } from './divergence.js';

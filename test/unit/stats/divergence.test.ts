@@ -1,6 +1,7 @@
 // Prediction divergence and drift statistics: reference values, and the false-alarm rate under continuous monitoring by seeded simulation.
 import { describe, expect, it } from 'vitest';
-import { categoricalDivergence, chiSquareQuantile, clopperPearsonInterval, jensenShannon, judgeDrift, populationStabilityIndex, quantileEdges, binOf } from '../../../src/analysis/stats/index.js';
+import { categoricalDivergence, chiSquareQuantile, clopperPearsonInterval, jensenShannon, judgeDrift, populationStabilityIndex } from '../../../src/analysis/stats/index.js';
+import { binOf, quantileEdges } from '../../../src/record/prediction-stats.js';
 import { Rng } from '../../../src/simulate/rng.js';
 
 describe('categoricalDivergence (universal likelihood ratio, Dirichlet(1/K) numerator)', () => {
