@@ -46,6 +46,8 @@ export interface DivergenceReport {
   pValue: number | null;
   /** The level it is judged at: the guardrail family's share (rollback) or guardrails.alpha (hold, report). */
   alpha: number;
+  /** The effect and sample sizes behind the state, in words (or what the comparison waits for). */
+  evidence: string;
   reason: string;
 }
 
@@ -193,7 +195,7 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
       challengerSide: { n: nT, distribution: vectors ? distribution(vectors.labels, vectors.y) : {} },
     };
     if (vectors === null || nC < policy.minAnswers || nT < policy.minAnswers) {
-      return { ...base, ...sides, state: 'collecting', jensenShannon: null, logEValue: null, pValue: memory.tests.get(c.name)?.pValue ?? null, reason: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed` };
+      return { ...base, ...sides, state: 'collecting', jensenShannon: null, logEValue: null, pValue: memory.tests.get(c.name)?.pValue ?? null, evidence: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed`, reason: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed` };
     }
     const look = categoricalDivergence(vectors.x, vectors.y, input.kind === 'class' ? policy.classes : vectors.x.length);
     const test = observeLook(memory.tests.get(c.name) ?? createAlwaysValidState(), look.logEValue, alpha);
@@ -207,6 +209,7 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
       jensenShannon: look.jensenShannon,
       logEValue: look.logEValue,
       pValue: test.pValue,
+      evidence: what,
       reason: divergent ? `the challenger's predictions differ from the champion's: ${what} (always-valid p ${test.pValue.toExponential(2)} <= ${alpha})` : `no divergence detected: ${what} (always-valid p ${Math.min(1, test.pValue).toFixed(4)})`,
     };
   });

@@ -56,7 +56,7 @@ export function divergenceGuardrail(report: DivergenceReport): ExtraGuardrail {
     nChampion: report.champion.n,
     nChallenger: report.challengerSide.n,
     estimate: report.jensenShannon,
-    describe: report.reason,
+    describe: report.evidence,
   };
 }
 

@@ -366,7 +366,7 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
       csLower: null,
       csUpper: null,
       alpha: policy.correction === 'holm' ? familyAlpha : familyAlpha / k,
-      reason: breach ? `challenger predictions diverge from the champion's: ${test.describe} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i]!)} <= ${fmt(familyAlpha)})` : test.describe,
+      reason: breach ? `challenger predictions diverge from the champion's: ${test.describe} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i]!)} <= ${fmt(familyAlpha)})` : test.logEValue === null ? test.describe : `no divergence detected: ${test.describe} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i] ?? 1)})`,
     };
   });
   const breakers: Partial<Record<BreakerName, BreakerState>> = {};
