@@ -108,7 +108,7 @@ export class Metrics {
 
   readonly recordsDropped = new Counter({
     name: 'switchyard_pairs_dropped_total',
-    help: 'Prediction records lost by sink and reason (queue_full, memory_budget, disk_error, closed, worker_down, internal_error); sink="pending" and sink="join_table" with memory_budget count pairs written unpaired and predictions forgotten before their TTL to stay within budget; serving is never blocked.',
+    help: 'Prediction records lost by sink and reason (queue_full, memory_budget, disk_error, closed, worker_down, internal_error); sink="pending" and sink="join_table" with memory_budget count pairs written unpaired and predictions forgotten before their TTL to stay within budget, sink="prediction_stats" labels, score buckets or drift values not counted; serving is never blocked.',
     labelNames: ['sink', 'reason'] as const,
     registers: [this.registry],
   });
