@@ -49,6 +49,21 @@ export interface DivergenceReport {
   /** The effect and sample sizes behind the state, in words (or what the comparison waits for). */
   evidence: string;
   reason: string;
+  /** Shadows, when the policy names a noise-floor shadow: this shadow's disagreement against the champion's with itself. */
+  noiseFloor?: NoiseFloorReport;
+}
+
+/** A shadow's share of disagreeing pairs judged against the champion's disagreement with itself. */
+export interface NoiseFloorReport {
+  /** The shadow that mirrors to the champion. */
+  floor: string;
+  disagreement: number | null;
+  floorDisagreement: number | null;
+  pairs: number;
+  floorPairs: number;
+  /** above_floor: confidently more disagreement than the champion has with itself; at_floor: not shown to be more. */
+  state: 'collecting' | 'at_floor' | 'above_floor';
+  pValue: number | null;
 }
 
 export function newDivergenceMemory(counts: PredictionCounts | null, route: string): DivergenceMemory {
@@ -188,6 +203,8 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
       if (frozen === undefined) waiting = `fixing the bins from the champion's first ${policy.referenceAnswers} answers (${championSide.n} so far)`;
       else vectors = scoreVectors(frozen.edges, countsSince(championSide, frozen.base.champion).scores, countsSince(challengerSide, frozen.base.challenger).scores);
     }
+    const noiseFloor = shadow && policy.noiseFloor !== undefined && policy.noiseFloor !== c.name ? judgeFloor(input, memory, c.name, policy.noiseFloor, alpha) : undefined;
+    const withFloor = noiseFloor !== undefined ? { noiseFloor } : {};
     const nC = vectors ? vectors.x.reduce((s, v) => s + v, 0) : 0;
     const nT = vectors ? vectors.y.reduce((s, v) => s + v, 0) : 0;
     const sides = {
@@ -195,7 +212,7 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
       challengerSide: { n: nT, distribution: vectors ? distribution(vectors.labels, vectors.y) : {} },
     };
     if (vectors === null || nC < policy.minAnswers || nT < policy.minAnswers) {
-      return { ...base, ...sides, state: 'collecting', jensenShannon: null, logEValue: null, pValue: memory.tests.get(c.name)?.pValue ?? null, evidence: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed`, reason: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed` };
+      return { ...base, ...sides, ...withFloor, state: 'collecting', jensenShannon: null, logEValue: null, pValue: memory.tests.get(c.name)?.pValue ?? null, evidence: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed`, reason: waiting || `${Math.min(nC, nT)} of ${policy.minAnswers} parsed answers per side needed` };
     }
     const look = categoricalDivergence(vectors.x, vectors.y, input.kind === 'class' ? policy.classes : vectors.x.length);
     const test = observeLook(memory.tests.get(c.name) ?? createAlwaysValidState(), look.logEValue, alpha);
@@ -205,6 +222,7 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
     return {
       ...base,
       ...sides,
+      ...withFloor,
       state: divergent ? 'divergent' : 'not_divergent',
       jensenShannon: look.jensenShannon,
       logEValue: look.logEValue,
@@ -213,4 +231,28 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
       reason: divergent ? `the challenger's predictions differ from the champion's: ${what} (always-valid p ${test.pValue.toExponential(2)} <= ${alpha})` : `no divergence detected: ${what} (always-valid p ${Math.min(1, test.pValue).toFixed(4)})`,
     };
   });
+}
+
+/**
+ * The noise floor: a shadow's agree/disagree counts against those of the shadow that mirrors to the champion itself,
+ * with the same always-valid two-sample test on two bins (the running p-value kept under `floor:<name>`). A champion
+ * that samples (temperature) or jitters disagrees with itself; a challenger is judged against that, not against zero.
+ */
+function judgeFloor(input: DivergenceInputs, memory: DivergenceMemory, name: string, floor: string, alpha: number): NoiseFloorReport {
+  const own = input.counts[`agreement:${name}`]?.classes ?? {};
+  const self = input.counts[`agreement:${floor}`]?.classes ?? {};
+  const x = [self.agree ?? 0, self.disagree ?? 0];
+  const y = [own.agree ?? 0, own.disagree ?? 0];
+  const floorPairs = x[0]! + x[1]!;
+  const pairs = y[0]! + y[1]!;
+  const disagreement = pairs > 0 ? y[1]! / pairs : null;
+  const floorDisagreement = floorPairs > 0 ? x[1]! / floorPairs : null;
+  const key = `floor:${name}`;
+  if (pairs < input.policy.minAnswers || floorPairs < input.policy.minAnswers) {
+    return { floor, disagreement, floorDisagreement, pairs, floorPairs, state: 'collecting', pValue: memory.tests.get(key)?.pValue ?? null };
+  }
+  const test = observeLook(memory.tests.get(key) ?? createAlwaysValidState(), categoricalDivergence(x, y, 2).logEValue, alpha);
+  memory.tests.set(key, test);
+  const above = test.pValue <= alpha && disagreement! > floorDisagreement!;
+  return { floor, disagreement, floorDisagreement, pairs, floorPairs, state: above ? 'above_floor' : 'at_floor', pValue: test.pValue };
 }

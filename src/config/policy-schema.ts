@@ -184,6 +184,11 @@ const divergenceSchema = z.strictObject({
   referenceAnswers: z.number().int().min(20).max(1_000_000).default(500),
   /** Scores and text lengths: bins of the comparison. */
   bins: z.number().int().min(2).max(50).default(10),
+  /**
+   * A shadow challenger that mirrors to the champion itself (same url, a small percent): how often the champion
+   * disagrees with itself is the floor the other shadows' disagreement is judged against.
+   */
+  noiseFloor: z.string().min(1).optional(),
 });
 
 const driftFeatureSchema = z.strictObject({
@@ -262,6 +267,13 @@ export const routeSchema = z
     for (const field of ['divergence', 'drift'] as const) {
       if (route[field] !== undefined && (route.predictions === undefined || route.predictions.sampleRate === 0)) {
         ctx.addIssue({ code: 'custom', path: [field], message: `${field} compares extracted predictions: add a predictions block with sampleRate > 0 (e.g. predictions: { sampleRate: 1 })` });
+      }
+    }
+    const floor = route.divergence?.noiseFloor;
+    if (floor !== undefined) {
+      const arm = route.challengers.find((c) => c.name === floor);
+      if (arm === undefined || arm.mode !== 'shadow' || arm.url !== route.champion.url) {
+        ctx.addIssue({ code: 'custom', path: ['divergence', 'noiseFloor'], message: `must name a shadow challenger whose url is the champion's (${route.champion.url}), e.g. { name: ${floor}, url: ${route.champion.url}, mode: shadow, percent: 5 }` });
       }
     }
     const served = route.challengers.filter((c) => c.mode !== 'shadow').reduce((sum, c) => sum + c.percent, 0);

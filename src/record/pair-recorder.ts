@@ -383,6 +383,8 @@ export class PairRecorder implements ObservationPort {
           if (recording.divergence !== undefined) {
             this.#stats.observePrediction(entry.route, `shadow:${shadowSide.variant}`, shadowSide.prediction, recording.extractor.kind, recording.divergence);
             this.#stats.observePrediction(entry.route, `paired:${shadowSide.variant}`, servedSide.prediction, recording.extractor.kind, recording.divergence);
+            // Agreement per shadow, for the noise floor (a shadow that mirrors to the champion itself).
+            this.#stats.observePrediction(entry.route, `agreement:${shadowSide.variant}`, comparison.agree ? 'agree' : 'disagree', 'class', recording.divergence);
           }
         }
       } else result = 'unpaired';

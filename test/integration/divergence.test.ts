@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startModelServer, type ModelServer } from '../../src/demo/model-server.js';
 import type { Classifier } from '../../src/demo/iris.js';
+import { createPrng } from '../../src/demo/prng.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
 const classes = ['setosa', 'versicolor', 'virginica'] as const;
@@ -11,12 +12,14 @@ const classes = ['setosa', 'versicolor', 'virginica'] as const;
  * A classifier that answers by the first feature, a uniform in [0, 1) sent by the client: below `a` setosa, below
  * `b` versicolor, else virginica. Two of them with different cut points answer the same traffic with different mixes.
  */
-function cutClassifier(a: number, b: number): Classifier {
+function cutClassifier(a: number, b: number, noise = 0, seed = 1): Classifier {
+  const random = createPrng(seed);
   return {
     kind: 'decision-tree',
     classes,
     predict: (features) => {
-      const index = features[0]! < a ? 0 : features[0]! < b ? 1 : 2;
+      // With `noise`, a share of answers is a random class (a sampling model disagrees with itself).
+      const index = noise > 0 && random() < noise ? Math.floor(random() * 3) : features[0]! < a ? 0 : features[0]! < b ? 1 : 2;
       return { label: classes[index]!, classIndex: index, probabilities: classes.map((_, i) => (i === index ? 1 : 0)) };
     },
   };
@@ -65,6 +68,7 @@ interface DivergenceView {
   champion: { n: number; distribution: Record<string, number> };
   challengerSide: { n: number; distribution: Record<string, number> };
   reason: string;
+  noiseFloor?: { state: string; disagreement: number | null; floorDisagreement: number | null; pairs: number };
 }
 
 async function analysis(swy: RunningSwitchyard): Promise<{ phase: string; rollbackReason: string | null; divergence: DivergenceView[]; guardrails: { name: string; state: string }[] }> {
@@ -145,6 +149,48 @@ describe('prediction divergence', () => {
     const a = await analysis(swy);
     expect(a.divergence[0]!.state).toBe('not_divergent');
     expect(a.phase).not.toBe('rolled_back');
+  }, 90_000);
+});
+
+describe('noise floor', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  it('judges shadows against how often the champion disagrees with itself', async () => {
+    // A champion that answers a random class 15 % of the time; iris-v2 is the same model, iris-v3 moves a cut point.
+    const start = (version: string, a: number, seed: number) => startModelServer({ name: 'iris', version, model: cutClassifier(a, 0.8, 0.15, seed), port: 0, host: '127.0.0.1' });
+    const champion = await start('v1', 0.5, 1);
+    const same = await start('v2', 0.5, 2);
+    const moved = await start('v3', 0.62, 3);
+    cleanup.push(() => champion.close(), () => same.close(), () => moved.close());
+    const route = {
+      name: 'iris',
+      match: { pathPrefix: '/v1/models/iris' },
+      champion: { name: 'iris-v1', url: champion.url },
+      challengers: [
+        { name: 'iris-v1-floor', url: champion.url, mode: 'shadow', percent: 100 },
+        { name: 'iris-v2', url: same.url, mode: 'shadow', percent: 100 },
+        { name: 'iris-v3', url: moved.url, mode: 'shadow', percent: 100 },
+      ],
+      predictions: { protocol: 'kserve-v1', sampleRate: 1 },
+      divergence: { classes: 3, minAnswers: 200, noiseFloor: 'iris-v1-floor' },
+    };
+    const swy = await startSwitchyard({ routes: [route] }, { controlIntervalMs: 100 });
+    cleanup.push(() => swy.close());
+    const load = startLoad(swy.dataUrl, 4);
+    cleanup.push(() => load.stop());
+    const floorOf = async (name: string) => (await analysis(swy)).divergence.find((d) => d.challenger === name)?.noiseFloor;
+    await expect.poll(async () => (await floorOf('iris-v3'))?.state, { timeout: 60_000, interval: 100 }).toBe('above_floor');
+    await expect.poll(async () => (await floorOf('iris-v2'))?.pairs ?? 0, { timeout: 60_000, interval: 100 }).toBeGreaterThan(2_000);
+    await load.stop();
+    const v2 = (await floorOf('iris-v2'))!;
+    // Against zero the same model looks bad (about 20 % of its pairs disagree); against the floor it is where it should be.
+    expect(v2.disagreement!).toBeGreaterThan(0.1);
+    expect(v2.floorDisagreement!).toBeGreaterThan(0.1);
+    expect(v2.state).toBe('at_floor');
+    expect((await analysis(swy)).divergence.find((d) => d.challenger === 'iris-v1-floor')!.noiseFloor).toBeUndefined();
   }, 90_000);
 });
 

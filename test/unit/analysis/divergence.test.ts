@@ -25,6 +25,7 @@ describe('policy', () => {
     [{ predictions: { sampleRate: 1 }, drift: { features: [{ pointer: 'age', kind: 'numeric' }] } }, ['drift', 'features', 0, 'pointer'], 'must be a JSON Pointer'],
     [{ predictions: { sampleRate: 1 }, drift: { features: [{ pointer: '/age', kind: 'number' }] } }, ['drift', 'features', 0, 'kind'], 'must be numeric or categorical'],
     [{ predictions: { sampleRate: 1 }, divergence: { classes: 1 } }, ['divergence', 'classes'], ''],
+    [{ predictions: { sampleRate: 1 }, divergence: { noiseFloor: 'self' }, challengers: [{ name: 'self', url: 'http://127.0.0.1:2', mode: 'shadow', percent: 5 }] }, ['divergence', 'noiseFloor'], "must name a shadow challenger whose url is the champion's"],
   ])('refuses %j at the field that is wrong', (extra, path, message) => {
     const result = routeSchema.safeParse(route(extra));
     expect(result.success).toBe(false);
@@ -80,7 +81,7 @@ describe('PredictionStats (recorder worker)', () => {
     const judged = judgeWindows(windows, drift);
     expect(judged.every((j) => j.drifted)).toBe(true);
     expect(judged[0]!.nReference).toBe(200);
-    expect(judged[0]!.reference).toBeUndefined();
+    expect('reference' in judged[0]!).toBe(false);
   });
 });
 
@@ -123,6 +124,22 @@ describe('judgeDivergence', () => {
     expect(Object.keys(later[0]!.champion.distribution).length).toBeGreaterThan(5);
   });
 
+  it('judges a shadow\'s disagreement against the champion\'s disagreement with itself', () => {
+    const memory = newDivergenceMemory(null, 'r');
+    const agreement = (agree: number, disagree: number): ArmPredictionCounts => counts({ agree, disagree });
+    const reports = judgeDivergence(
+      {
+        ...input({ 'agreement:self': agreement(800, 200), 'agreement:v2': agreement(790, 210), 'agreement:v3': agreement(600, 400) }),
+        policy: { action: 'report', classes: 3, minAnswers: 50, referenceAnswers: 100, bins: 10, noiseFloor: 'self' },
+        challengers: [{ name: 'self', mode: 'shadow' }, { name: 'v2', mode: 'shadow' }, { name: 'v3', mode: 'shadow' }],
+      },
+      memory,
+    );
+    expect(reports[0]!.noiseFloor).toBeUndefined();
+    expect(reports[1]!.noiseFloor).toMatchObject({ floor: 'self', state: 'at_floor', disagreement: 0.21, floorDisagreement: 0.2, pairs: 1000 });
+    expect(reports[2]!.noiseFloor).toMatchObject({ state: 'above_floor', disagreement: 0.4 });
+  });
+
   it('counts since the experiment began', () => {
     const source = { predictionsOf: () => ({ arms: { champion: counts({ a: 10, b: 5 }) }, drift: [] }) };
     const memory = newDivergenceMemory(source, 'r');
@@ -155,7 +172,7 @@ describe('the divergence guardrail', () => {
 
 describe('pooling prediction counts through replica payloads', () => {
   it('sums each arm\'s counts over replicas and refuses malformed ones', () => {
-    const window = new RouteWindow({ ...defaultGuardrails });
+    const window = new RouteWindow({ ...defaultGuardrails }, 0);
     const a = encodeWindow(window, 'a', 1, { ...noExperiment, predictions: { champion: counts({ x: 3 }), 'challenger:v2': counts({ x: 1, y: 2 }) } });
     const b = encodeWindow(window, 'b', 1, { ...noExperiment, predictions: { champion: counts({ x: 1, y: 1 }) } });
     const parsed = [parsePayload(JSON.stringify(a))!, parsePayload(JSON.stringify(b))!];
