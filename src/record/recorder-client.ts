@@ -150,7 +150,7 @@ export class RecorderClient implements ObservationPort {
 
   /** Prediction counts per arm and the last drift results of a route (as of the worker's last report; null: none yet). */
   predictionsOf(route: string): RoutePredictionTotals | null {
-    return this.#totals.predictions[route] ?? null;
+    return this.#totals.predictions?.[route] ?? null;
   }
 
   /** Joins ground-truth labels in the worker; resolves with one status per item. */
@@ -250,7 +250,7 @@ export class RecorderClient implements ObservationPort {
     if (message.type === 'ack') {
       this.#unacked = Math.max(0, this.#unacked - message.processed);
       this.#bytes = Math.max(0, this.#bytes - message.bytes);
-      if (message.totals !== null) this.#totals = message.totals;
+      if (message.totals !== null) this.#totals = { ...message.totals, predictions: message.totals.predictions ?? this.#totals.predictions };
       return;
     }
     const waiting = this.#waiting.get(message.id);

@@ -34,8 +34,11 @@ export function wireBytes(item: WireObservation): number {
 export interface ExperimentTotals {
   agreement: Record<string, { agree: number; parsed: number }>;
   outcomes: Record<string, Record<string, { n: number; correct: number }>>;
-  /** Prediction counts per arm and the last drift results, per route that has a divergence or drift policy. */
-  predictions: Record<string, RoutePredictionTotals>;
+  /**
+   * Prediction counts per arm and the last drift windows, per route that has a divergence or drift policy; absent
+   * when unchanged or not due (sent at most every 250 ms): the serving thread keeps the last ones it got.
+   */
+  predictions?: Record<string, RoutePredictionTotals>;
 }
 
 export type ToWorker =
