@@ -1,5 +1,7 @@
 // Prediction divergence and drift end to end: real model servers on 127.0.0.1 whose class mixes differ, and inputs that move.
 import { afterEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { startModelServer, type ModelServer } from '../../src/demo/model-server.js';
 import type { Classifier } from '../../src/demo/iris.js';
@@ -71,7 +73,7 @@ interface DivergenceView {
   noiseFloor?: { state: string; disagreement: number | null; floorDisagreement: number | null; pairs: number };
 }
 
-async function analysis(swy: RunningSwitchyard): Promise<{ phase: string; rollbackReason: string | null; divergence: DivergenceView[]; guardrails: { name: string; state: string }[] }> {
+async function analysis(swy: RunningSwitchyard): Promise<{ phase: string; role: string; rollbackReason: string | null; divergence: DivergenceView[]; guardrails: { name: string; state: string }[]; counts: { local: { role: string; requests: number }[] } }> {
   return (await (await request(`${swy.adminUrl}/v1/routes/iris/analysis`)).body.json()) as never;
 }
 
@@ -149,6 +151,54 @@ describe('prediction divergence', () => {
     const a = await analysis(swy);
     expect(a.divergence[0]!.state).toBe('not_divergent');
     expect(a.phase).not.toBe('rolled_back');
+  }, 90_000);
+});
+
+describe('prediction divergence across replicas (Redis)', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  it('judges the fleet\'s pooled counts and rolls back every replica', async () => {
+    const prefix = `swy-divergence-${randomUUID().slice(0, 8)}`;
+    const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    cleanup.push(async () => {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    });
+    const champion = await startModelServer({ name: 'iris', version: 'v1', model: cutClassifier(0.5, 0.8), port: 0, host: '127.0.0.1' });
+    const challenger = await startModelServer({ name: 'iris', version: 'v2', model: cutClassifier(0.6, 0.8), port: 0, host: '127.0.0.1' });
+    cleanup.push(() => champion.close(), () => challenger.close());
+    const replicas: RunningSwitchyard[] = [];
+    for (const instanceId of ['divergence-a', 'divergence-b']) {
+      const swy = await startSwitchyard(policy(champion.url, challenger.url, { divergence: { action: 'rollback', classes: 3, minAnswers: 200 } }), {
+        controlIntervalMs: 50,
+        coordination: { redisUrl: 'redis://127.0.0.1:6379', prefix, instanceId, intervalMs: 50 },
+      });
+      cleanup.push(() => swy.close());
+      replicas.push(swy);
+    }
+    await expect.poll(async () => (await Promise.all(replicas.map(analysis))).map((a) => a.role).sort().join(','), { timeout: 10_000 }).toBe('follower,leader');
+    const loads = replicas.map((r) => startLoad(r.dataUrl, 4));
+    cleanup.push(async () => {
+      for (const load of loads) await load.stop();
+    });
+    for (const swy of replicas) await expect.poll(async () => (await analysis(swy)).phase, { timeout: 60_000, interval: 100 }).toBe('rolled_back');
+    for (const load of loads) await load.stop();
+    const views = await Promise.all(replicas.map(analysis));
+    const leaderIndex = views.findIndex((v) => v.role === 'leader');
+    expect(views[leaderIndex]!.rollbackReason).toBe('prediction_divergence');
+    // Once the last counts have travelled (worker, then Redis), the leader's test holds both replicas' answers: more
+    // champion answers than it served itself.
+    const ownChampion = views[leaderIndex]!.counts.local.find((a) => a.role === 'champion')!.requests;
+    const otherChampion = views[1 - leaderIndex]!.counts.local.find((a) => a.role === 'champion')!.requests;
+    await expect.poll(async () => (await analysis(replicas[leaderIndex]!)).divergence[0]!.champion.n, { timeout: 10_000, interval: 100 }).toBeGreaterThan(ownChampion);
+    const pooled = (await analysis(replicas[leaderIndex]!)).divergence[0]!.champion.n;
+    expect(pooled).toBeLessThanOrEqual(ownChampion + otherChampion);
+    console.info(`pooled divergence: ${pooled} champion answers judged; the replicas served ${ownChampion} and ${otherChampion}`);
   }, 90_000);
 });
 
