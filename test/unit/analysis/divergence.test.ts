@@ -5,7 +5,11 @@ import { judgeDivergence, newDivergenceMemory, predictionsSince, type Divergence
 import { judgeWindows } from '../../../src/analysis/drift.js';
 import { defaultGuardrails, routeSchema } from '../../../src/config/policy-schema.js';
 import { emptyTotals } from '../../../src/analysis/window.js';
-import { evaluateGuardrails, type ExtraGuardrail } from '../../../src/control/guardrails.js';
+import { evaluateGuardrails, type ExtraGuardrail, type GuardrailVerdict } from '../../../src/control/guardrails.js';
+import { settleDivergence } from '../../../src/control/divergence-guardrail.js';
+import { next } from '../../../src/control/phases.js';
+import { Metrics } from '../../../src/metrics/registry.js';
+import type { DivergenceReport } from '../../../src/analysis/divergence.js';
 import { encodeWindow, noExperiment, parsePayload, poolPayloads } from '../../../src/coordination/pooled.js';
 import { OTHER_LABEL, PredictionStats, scoreBucket, type ArmPredictionCounts } from '../../../src/record/prediction-stats.js';
 
@@ -179,5 +183,25 @@ describe('pooling prediction counts through replica payloads', () => {
     const pooled = poolPayloads('e', parsed, 0);
     expect(pooled.predictions).toEqual({ champion: { n: 5, classes: { x: 4, y: 1 }, scores: {} }, 'challenger:v2': { n: 3, classes: { x: 1, y: 2 }, scores: {} } });
     expect(parsePayload(JSON.stringify({ ...a, predictions: { champion: { n: 1, classes: { x: -1 }, scores: {} } } }))).toBeNull();
+  });
+});
+
+describe('action: hold', () => {
+  const within = (name: string): GuardrailVerdict => ({ name: name as GuardrailVerdict['name'], kind: 'statistical', state: 'within', nChampion: 1, nChallenger: 1, estimate: 0, threshold: 0, pValue: 1, csLower: 0, csUpper: 0, alpha: 0.045, reason: '' });
+  const report = (state: DivergenceReport['state']): DivergenceReport => ({
+    challenger: 'v2', mode: 'canary', action: 'hold', kind: 'class', compared: 'served', state,
+    champion: { n: 500, distribution: {} }, challengerSide: { n: 500, distribution: {} }, jensenShannon: 0.02, logEValue: 9, pValue: 1e-4, alpha: 0.05, evidence: '', reason: 'r',
+  });
+  const rollout = { steps: [10, 50], minDuration: 0, minRequests: 1, promote: true };
+  const advance = (verdicts: GuardrailVerdict[]) => next({ phase: 'healthy', step: 0, stepStartedAt: 0, stepStartRequests: 0, rollbackReason: null }, { now: 1, rolledBack: false, paused: false, servedPercent: 10, challenger: 'v2', challengerRequests: 100, verdicts, srmOk: true }, { rollout }).actions;
+
+  it('keeps the rollout at its step while divergent, never rolls back, and lets it advance otherwise', () => {
+    const base = [within('error_rate'), within('latency_log_mean'), within('latency_exceedance')];
+    const metrics = new Metrics({ defaultMetrics: false });
+    const held = settleDivergence('r', { reports: [report('divergent')], extra: [] }, base, 'v2', metrics).verdicts;
+    expect(advance(held)).toEqual([]);
+    const free = settleDivergence('r', { reports: [report('not_divergent')], extra: [] }, base, 'v2', metrics).verdicts;
+    expect(advance(free)).toEqual([{ type: 'set-percent', challenger: 'v2', percent: 50, step: 1 }]);
+    expect(advance(base)).toEqual(advance(free));
   });
 });
