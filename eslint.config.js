@@ -1,9 +1,12 @@
 // ESLint flat config: typed-light TypeScript rules plus the import zones that keep the request path lean.
 import tseslint from 'typescript-eslint';
 
-/** Layers on the request path: they may never reach analysis, control or admin code. */
+/**
+ * Layers on the request path: they may never import the control side. This rule flags direct imports in the editor;
+ * `npm run lint:imports` (.dependency-cruiser.cjs) checks every layer and chains of imports (docs/design.md, "Layers").
+ */
 const hotPathLayers = ['src/proxy/**', 'src/decision/**', 'src/shadow/**', 'src/record/**'];
-const offPathPatterns = ['**/analysis/**', '**/control/**', '**/admin/**', '**/cli/**'];
+const offPathPatterns = ['**/analysis/**', '**/coordination/**', '**/flags/**', '**/control/**', '**/admin/**', '**/simulate/**', '**/cli/**'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tools/**', 'helm/**'] },
@@ -24,7 +27,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [{
           group: offPathPatterns,
-          message: 'The request path (proxy, decision, shadow, record) must not import analysis, control, admin or cli code.',
+          message: 'The request path (proxy, decision, shadow, record) must not import analysis, coordination, flags, control, admin, simulate or cli code.',
         }],
       }],
     },

@@ -55,7 +55,7 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   if (origin !== 'nginx' && origin !== 'stub') throw new Error(`BENCH_ORIGIN must be nginx or stub, got "${origin}"`);
   return {
     reps: Math.max(1, Math.round(numberFrom(env, 'BENCH_REPS', quick ? 1 : 3))),
-    // PERF.md §3: runs of 6-10 s; a p99 over 5 s rests on its 100 slowest of 10,000 requests and scattered more.
+    // bench/README.md, BENCH_SECONDS: runs of 6-10 s; a p99 over 5 s rests on its 100 slowest of 10,000 requests and scattered more.
     seconds: numberFrom(env, 'BENCH_SECONDS', quick ? 2 : 8),
     leadInSeconds: numberFrom(env, 'BENCH_LEADIN', quick ? 1 : 2),
     warmupSeconds: numberFrom(env, 'BENCH_WARMUP', quick ? 1 : 5),

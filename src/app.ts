@@ -12,21 +12,33 @@ import { buildAdmin } from './admin/server.js';
 import { splitsApi } from './admin/splits-api.js';
 import { controlApi } from './admin/control-api.js';
 import { feedbackApi } from './admin/feedback-api.js';
+import { GuardrailHistory } from './admin/guardrail-history.js';
+import { uiApi } from './admin/ui.js';
 import { LiveWindows } from './analysis/window.js';
 import { Controller } from './control/controller.js';
 import type { Coordination } from './coordination/coordination.js';
+import { controlStateSchema, type ControlState } from './control/phases.js';
 import { createCoordination, type CoordinationOptions } from './coordination/factory.js';
 import { SplitChanger } from './control/split-changer.js';
-import { Webhooks } from './control/webhooks.js';
+import { Notifier } from './control/notifier.js';
+import { notifyConfigFromEnv, type NotifyConfig } from './control/notify-config.js';
+import { FlagStaleness } from './control/flag-staleness.js';
+import { eventsApi } from './admin/events-api.js';
+import { LocalEventTrail, RedisEventTrail, type EventTrail } from './control/event-trail.js';
+import { redisSettings } from './coordination/factory.js';
+import { precreateGlobalSeries, precreateRouteSeries } from './control/metric-series.js';
 import { AuditLog } from './control/audit.js';
 import { StateStore } from './control/state-store.js';
 import { createFlagSource, type FlagSettingsInput } from './flags/factory.js';
 import type { FlagSource } from './flags/source.js';
 import { UnleashAdminClient } from './flags/unleash-admin.js';
-import { compilePolicy } from './config/compile.js';
+import { unleashFlagWriter } from './flags/write-through.js';
+import { compilePolicy } from './decision/compile.js';
 import { loadPolicy, type PolicyProblem } from './config/load.js';
+import type { SinkKind } from './config/env.js';
 import { LiveSplits } from './control/live-splits.js';
 import { emptySnapshot, SnapshotRef, type DecisionSnapshot } from './decision/snapshot.js';
+import { servedShares } from './decision/split.js';
 import { Metrics } from './metrics/registry.js';
 import { DataPathMetrics } from './proxy/data-path-metrics.js';
 import { clientErrorListener } from './proxy/client-error.js';
@@ -36,6 +48,8 @@ import { UpstreamPools } from './proxy/upstreams.js';
 import { recorderBudgets, resolveMemoryMb } from './record/budgets.js';
 import { RecorderClient } from './record/recorder-client.js';
 import { fanOut, type ObservationPort } from './record/port.js';
+import type { CloudEventsSinkSettings, NatsSinkSettings } from './record/sinks/sink.js';
+import { SWY_ERR_ENV_INVALID } from './errors.js';
 import { ShadowMirror } from './shadow/mirror.js';
 
 /** Options for one Switchyard instance. */
@@ -71,8 +85,14 @@ export interface SwitchyardOptions {
   adminTokens?: readonly AdminToken[];
   /** How often the controller judges guardrails (ms). */
   controlIntervalMs?: number;
-  /** URLs that receive rollback and promotion events (JSON POST, retried). */
+  /** URLs that receive notified events as JSON POSTs (SWITCHYARD_WEBHOOK_URLS; unsigned unless `webhookSecret`). */
   webhookUrls?: readonly string[];
+  /** HMAC key of the `webhookUrls` sinks (SWITCHYARD_WEBHOOK_SECRET). */
+  webhookSecret?: string;
+  /** Notification sinks (control/notify-config.ts; serve builds them from the environment); when given, `webhookUrls` and `webhookSecret` are not read. */
+  notify?: NotifyConfig | null;
+  /** A flag-driven route whose flag Unleash has not confirmed for this long is audited (and notified) as flag.stale (default 60 s). */
+  flagStaleAfterMs?: number;
   /** Redis coordination between replicas (docs/replicas.md); without a Redis URL each replica decides alone. */
   coordination?: CoordinationOptions | null;
   /** How long an admin change waits for state.json to be saved before it answers `persisted: false` (default 2000 ms). */
@@ -83,7 +103,11 @@ export interface SwitchyardOptions {
 
 /** Settings of the prediction log. */
 export interface PairsOptions {
-  sink?: 'ndjson' | 'stdout' | 'none';
+  sink?: SinkKind;
+  /** Where the jetstream sink publishes (required with it). */
+  nats?: NatsSinkSettings;
+  /** Where the cloudevents sink sends (required with it). */
+  cloudevents?: CloudEventsSinkSettings;
   dir?: string;
   maxFileBytes?: number;
   rotateMs?: number;
@@ -108,10 +132,16 @@ export class Switchyard {
   readonly recorder: RecorderClient;
   /** Live per-arm statistics for the guardrails (fed by the request path, read by the controller). */
   readonly windows = new LiveWindows();
+  /** Each guardrail's interval over time, sampled at controller ticks, for the status page (admin/guardrail-history.ts). */
+  readonly history = new GuardrailHistory();
   /** Judges guardrails and rolls back or advances; set by create(). */
   controller!: Controller;
   changer!: SplitChanger;
-  webhooks!: Webhooks;
+  /** Posts notified audit events to the configured sinks; set by create(). */
+  notifier!: Notifier;
+  /** What GET /v1/events reads: this replica's audit log, or the fleet-wide Redis stream; set by create(). */
+  trail!: EventTrail;
+  #staleness: FlagStaleness | null = null;
   readonly mirror: ShadowMirror;
   readonly dataDir: string;
   /** Follows Unleash flags (or nothing); set by create(). */
@@ -121,7 +151,7 @@ export class Switchyard {
   /** Who changed which split, when (GET /v1/events; <dataDir>/audit.ndjson when dataDir is given). */
   audit!: AuditLog;
   /** Pools statistics and elects one acting leader per route through Redis (or nothing, alone); set by create(). */
-  coordination!: Coordination;
+  coordination!: Coordination<ControlState>;
   #unleashAdmin: UnleashAdminClient | null = null;
   readonly lifecycle: Lifecycle = { draining: false };
   /** Emits 'reload' (ReloadResult) after every reload attempt. */
@@ -154,11 +184,14 @@ export class Switchyard {
     this.pools = new UpstreamPools();
     this.dataDir = options.dataDir ?? './data';
     const pairs = options.pairs ?? {};
+    if (pairs.sink === 'jetstream' && pairs.nats === undefined) throw new SWY_ERR_ENV_INVALID('pairs.sink jetstream needs pairs.nats (servers, stream, subject): set SWITCHYARD_NATS_URL');
+    if (pairs.sink === 'cloudevents' && pairs.cloudevents === undefined) throw new SWY_ERR_ENV_INVALID('pairs.sink cloudevents needs pairs.cloudevents (url, source): set SWITCHYARD_CLOUDEVENTS_URL');
     this.recorder = new RecorderClient({
       policies: { policyOf: (route) => this.snapshots.current.byName.get(route)?.route.policy },
       metrics: this.metrics,
-      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)) },
+      settings: { sink: pairs.sink ?? 'ndjson', dir: pairs.dir ?? path.join(this.dataDir, 'pairs'), maxFileBytes: pairs.maxFileBytes, rotateMs: pairs.rotateMs, retryMs: pairs.retryMs, keySalt: pairs.keySalt, budgets: recorderBudgets(resolveMemoryMb(options.memoryMb)), ...(pairs.nats ? { nats: pairs.nats } : {}), ...(pairs.cloudevents ? { cloudevents: pairs.cloudevents } : {}) },
       onError: (err) => this.logger.error({ err }, 'the recorder worker failed: it restarts shortly; prediction records are dropped (counted) meanwhile; serving goes on'),
+      onSinkError: (err) => this.logger.warn({ err, sink: pairs.sink }, 'the prediction log sink cannot deliver: records wait within the sink budget, then are dropped and counted (switchyard_pairs_dropped_total); serving goes on'),
     });
     const observations = fanOut([this.recorder, this.windows, ...(options.observationPorts ?? [])]);
     this.mirror = new ShadowMirror(this.metrics, observations);
@@ -188,8 +221,10 @@ export class Switchyard {
     // One field more than the limit, so a request node:http truncated is recognisable and refused (proxy/headers.ts).
     this.dataServer.maxHeadersCount = maxRequestHeaderFields + 1;
     this.dataServer.on('clientError', clientErrorListener(this.dataServer, this.plane.metrics));
+    precreateGlobalSeries(this.metrics, { pairSink: pairs.sink ?? 'ndjson' });
     this.snapshots.onSwap((next) => {
       this.#publishSplitMetrics(next);
+      precreateRouteSeries(this.metrics, next);
       this.#publishRecordingPolicies(next);
     });
   }
@@ -204,8 +239,10 @@ export class Switchyard {
 
   /** Loads and validates the policy (throwing SWY_ERR_POLICY_INVALID with every problem) and builds the instance. */
   static async create(options: SwitchyardOptions): Promise<Switchyard> {
-    // The policy is checked before anything is built: a bad one must not leave a worker or pools behind.
+    // The policy and the notification settings are checked before anything is built: a bad one must not leave a worker
+    // or pools behind.
     const loaded = await loadPolicy(options.configPath);
+    const notify = options.notify ?? (await notifyConfigFromEnv({ SWITCHYARD_WEBHOOK_URLS: options.webhookUrls?.join(','), SWITCHYARD_WEBHOOK_SECRET: options.webhookSecret }));
     const app = new Switchyard(options);
     try {
       app.#install(loaded.policy, loaded.version, loaded.files);
@@ -216,9 +253,16 @@ export class Switchyard {
       throw err;
     }
     const auth = new AdminAuth(options.adminTokens ?? []);
-    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, unleashAdmin: app.#unleashAdmin, unleashEnvironment: app.#flagEnvironment(options), logger: app.logger });
-    app.webhooks = new Webhooks(options.webhookUrls ?? [], app.metrics, app.logger);
-    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, webhooks: app.webhooks, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
+    app.changer = new SplitChanger({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, flagWriter: app.#unleashAdmin === null ? null : unleashFlagWriter(app.#unleashAdmin, app.#flagEnvironment(options)), logger: app.logger });
+    app.notifier = new Notifier(notify, { metrics: app.metrics, logger: app.logger, instanceId: app.coordination.instanceId });
+    app.notifier.follow(app.audit);
+    const redis = redisSettings(options.coordination);
+    app.trail = redis === null ? new LocalEventTrail(app.audit) : new RedisEventTrail({ target: redis.target, prefix: redis.prefix, instanceId: redis.instanceId, timeoutMs: redis.timeoutMs }, { audit: app.audit, metrics: app.metrics, logger: app.logger });
+    app.trail.start();
+    app.#staleness = new FlagStaleness({ flags: app.flags, splits: app.splits, audit: app.audit, staleAfterMs: options.flagStaleAfterMs ?? 60_000 });
+    app.#staleness.start();
+    app.controller = new Controller({ splits: app.splits, windows: app.windows, state: app.state, changer: app.changer, audit: app.audit, metrics: app.metrics, logger: app.logger, intervalMs: options.controlIntervalMs, coordination: app.coordination, experiments: app.recorder });
+    app.controller.onTick(app.history.record);
     app.controller.start();
     app.coordination.start();
     app.admin = await buildAdmin({
@@ -227,10 +271,13 @@ export class Switchyard {
       splits: app.splits,
       readiness: () => app.readiness(),
       flagStatus: (route) => app.flags.status(route),
+      phaseOf: (route) => app.controller.phase(route),
       plugins: [
-        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), logger: app.logger }),
+        splitsApi({ splits: app.splits, flags: app.flags, state: app.state, audit: app.audit, auth, changer: app.changer, resume: (route, who) => app.controller.resume(route, who), phaseOf: (route) => app.controller.phase(route), logger: app.logger }),
         controlApi(app.controller, auth, app.state),
+        eventsApi(app.trail),
         feedbackApi(app.recorder, auth.preHandler),
+        uiApi({ splits: app.splits, history: app.history, auth, flagStatus: (route) => app.flags.status(route), instance: () => ({ instanceId: app.coordination.instanceId, coordination: app.coordination.status() }) }),
       ],
     });
     if (options.watch) app.#watch();
@@ -241,13 +288,13 @@ export class Switchyard {
   async #startControl(options: SwitchyardOptions): Promise<void> {
     // Only an explicit dataDir persists: embedded and test instances must not share ./data/state.json.
     const persistDir = options.dataDir ?? null;
-    this.audit = new AuditLog({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
+    this.audit = await AuditLog.open({ file: persistDir === null ? null : path.join(persistDir, 'audit.ndjson'), logger: this.logger });
     this.state = await StateStore.open({
       file: persistDir === null ? null : path.join(persistDir, 'state.json'), target: this.splits, logger: this.logger, audit: this.audit, metrics: this.metrics,
       saveWaitMs: options.stateSaveWaitMs, retryMs: options.stateRetryMs,
     });
     // Validated here (SWY_ERR_ENV_INVALID on a bad URL) so a half-built instance is closed; it connects on start().
-    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, metrics: this.metrics, logger: this.logger });
+    this.coordination = createCoordination(options.coordination, { state: this.state, audit: this.audit, leaderState: controlStateSchema, metrics: this.metrics, logger: this.logger });
     this.flags = createFlagSource(options.flags, { splits: this.splits, metrics: this.metrics, logger: this.logger });
     const settings = typeof options.flags === 'function' ? options.flags() : options.flags;
     if (settings?.adminToken) this.#unleashAdmin = new UnleashAdminClient({ baseUrl: settings.rootUrl, adminToken: settings.adminToken, userAgent: 'switchyard-admin-api' });
@@ -261,12 +308,13 @@ export class Switchyard {
 
   #install(policy: Parameters<typeof compilePolicy>[0], version: string, files: string[]): void {
     const routes = compilePolicy(policy);
-    // Open lanes at load time so the first request does not pay for pool creation; one per route and upstream, so
-    // no route can take the connections another route needs.
+    // One lane per route and upstream, so no route can take the connections another route needs. Lanes open with a
+    // route's first request (the data plane's laneFor), not here: an undici pool holds about 16 KiB before its first
+    // connection, 32 MiB for 1,000 routes that may never see traffic (docs/performance.md, "Idle routes cost nothing"),
+    // and the first request opens a connection anyway, which costs far more than creating the pool.
     const keep = new Set<string>();
     for (const route of routes) {
       for (const arm of route.arms) {
-        this.pools.lane(route.name, arm.origin, route.connectTimeoutMs);
         keep.add(UpstreamPools.laneKey(route.name, arm.origin, route.connectTimeoutMs));
       }
     }
@@ -338,12 +386,7 @@ export class Switchyard {
     for (const decision of snapshot.decisions) {
       const routeName = decision.route.name;
       gauge.labels(routeName, decision.route.arms[0]!.name).set(100 - decision.servedTotal);
-      let previous = 0;
-      const served = new Map<string, number>();
-      for (const range of decision.served) {
-        served.set(range.arm.name, range.upTo - previous);
-        previous = range.upTo;
-      }
+      const served = servedShares(decision);
       for (const shadow of decision.shadows ?? []) served.set(shadow.arm.name, shadow.upTo);
       for (const arm of decision.route.arms) if (arm.role === 'challenger') gauge.labels(routeName, arm.name).set(served.get(arm.name) ?? 0);
     }
@@ -372,7 +415,7 @@ export class Switchyard {
    * nothing and owed no answer over a whole sweep interval. node:http's closeIdleConnections(), which
    * http.Server#close() also calls, is not used: it destroys every connection whose parser is between messages, among
    * them one whose next request already sits unread in the kernel or is on the wire, and one whose ended answer is
-   * still being flushed; its clients saw ECONNRESET (issue 19: 0-3 per run at 500 req/s).
+   * still being flushed; its clients saw ECONNRESET (docs/design.md, "Draining without resets").
    */
   async drain(): Promise<{ forced: boolean }> {
     this.lifecycle.draining = true;
@@ -421,6 +464,7 @@ export class Switchyard {
     this.#closed = true;
     this.#watcher?.close();
     this.controller?.stop();
+    this.#staleness?.stop();
     // Releases held leases, so another replica leads at its next exchange rather than after the lease expires.
     await this.coordination?.close();
     if (this.dataServer.listening) {
@@ -432,6 +476,8 @@ export class Switchyard {
     await this.flags?.close();
     await this.#unleashAdmin?.close();
     await this.state?.close();
+    await this.notifier?.close();
+    await this.trail?.close();
     await this.audit?.flush();
     // After a drain nothing is in flight; on a direct close, abort rather than wait on a hanging upstream.
     await this.pools.destroy();

@@ -1,6 +1,12 @@
 // The single registry of Switchyard's error codes (SWY_ERR_*): stable code, HTTP status and message.
 import createError from '@fastify/error';
 
+/** The string `code` of any error (ours, Node's, undici's, ioredis'), else undefined: code decides, never message or class. */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Requests */
 export const SWY_ERR_NO_ROUTE = createError('SWY_ERR_NO_ROUTE', 'No route matches %s %s', 404);
 export const SWY_ERR_METHOD_NOT_ALLOWED = createError('SWY_ERR_METHOD_NOT_ALLOWED', 'Route %s does not accept method %s', 405);

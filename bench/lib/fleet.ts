@@ -151,7 +151,7 @@ export async function startFleet(group: ProcessGroup, options: FleetOptions): Pr
   const nginx = findBinary('nginx');
   const haproxy = findBinary('haproxy');
   const skipped: Fleet['skipped'] = [];
-  if (options.origin === 'nginx' && nginx === null) skipped.push({ id: 'direct', reason: `nginx not installed: using the node:http stub as origin, so capacity ratios are not comparable (PERF.md §2a pitfall). Install: ${installHint}` });
+  if (options.origin === 'nginx' && nginx === null) skipped.push({ id: 'direct', reason: `nginx not installed: using the node:http stub as origin, so capacity ratios are not comparable (they would depend on the origin's own cost). Install: ${installHint}` });
   const origin = await startOrigin(group, options, nginx);
   const versions: Record<string, string> = { node: process.version, origin: origin.version };
   const targets: Target[] = [{ id: 'direct', label: 'direct (origin)', url: origin.champion + predictPath, pid: null, adminUrl: null }];

@@ -1,4 +1,4 @@
-// Turns paired bench runs into per-target summaries (medians with min-max), ratios, the issue's goals and a markdown table.
+// Turns paired bench runs into per-target summaries (medians with min-max), ratios, the goals (bench/README.md) and a markdown table.
 import type { OpenLoopResult } from '../openloop.js';
 import type { CapacityResult } from './capacity.js';
 import type { Target, TargetId } from './fleet.js';
@@ -84,7 +84,7 @@ export interface StallExcludedSummary {
   sameRunAddedP99Us: Spread;
 }
 
-/** One goal from issue 2 with the measured median and a verdict. */
+/** One performance goal (bench/README.md, "What each figure means") with the measured median and a verdict. */
 export interface GoalCheck {
   goal: string;
   measured: Spread | null;
@@ -163,12 +163,12 @@ export function summarise(targets: readonly Target[], capacity: Pair<CapacityRun
 
 /**
  * Direct p99 above which the machine itself stalls too much for an added p99 of about a millisecond to mean much: twice
- * the 0.64 ms PERF.md measured direct in a quiet period. Seen on 2026-11-23: bursts of 2-4 ms every 0.51 s and up to
- * 16 ms a few times a run, straight to nginx (bench/README.md, "Machine stalls").
+ * the direct p99 of a quiet period (0.61 ms in the quiet bins of the 2026-11-23 19:15 run). Seen on 2026-11-23: bursts
+ * of 2-4 ms every 0.51 s and up to 16 ms a few times a run, straight to nginx (bench/results/log.md, "Machine stalls").
  */
 export const stallingDirectP99Us = 1_300;
 
-/** Checks the Switchyard canary path against the goals of issue 2 (verdicts use the median). */
+/** Checks the Switchyard canary path against the performance goals (verdicts use the median). */
 export function checkGoals(summaries: readonly TargetSummary[], rate: number): GoalCheck[] {
   const canary = summaries.find((s) => s.id === 'switchyard-canary');
   if (canary === undefined) return [];
@@ -181,8 +181,8 @@ export function checkGoals(summaries: readonly TargetSummary[], rate: number): G
     { goal: 'capacity >= 1.3x the @fastify/http-proxy peer', measured: canary.rpsVsFastify, unit: 'x', verdict: atLeast(canary.rpsVsFastify, 1.3) },
     { goal: 'capacity >= 0.30x nginx', measured: canary.rpsVsNginx, unit: 'x', verdict: atLeast(canary.rpsVsNginx, 0.3), ...(canary.rpsVsNginx === null ? { note: 'nginx not installed' } : {}) },
     { goal: 'CPU per request at saturation <= 80 µs', measured: canary.cpuUsPerReqSaturation, unit: 'µs', verdict: atMost(canary.cpuUsPerReqSaturation, 80) },
-    // PERF.md states the same goal as "<= 4x nginx"; the ratio carries over between machines, the µs figure does not.
-    { goal: 'CPU per request at saturation <= 4x nginx (PERF.md form)', measured: canary.cpuVsNginxSaturation, unit: 'x', verdict: atMost(canary.cpuVsNginxSaturation, 4), ...(canary.cpuVsNginxSaturation === null ? { note: 'nginx not installed' } : {}) },
+    // The same goal as "<= 4x nginx": the ratio carries over between machines, the µs figure does not.
+    { goal: 'CPU per request at saturation <= 4x nginx (machine-independent form)', measured: canary.cpuVsNginxSaturation, unit: 'x', verdict: atMost(canary.cpuVsNginxSaturation, 4), ...(canary.cpuVsNginxSaturation === null ? { note: 'nginx not installed' } : {}) },
     { goal: `added p50 at ${rate} req/s <= 0.35 ms`, measured: ms(canary.addedP50Us), unit: 'ms', verdict: atMost(ms(canary.addedP50Us), 0.35) },
     { goal: `added p99 at ${rate} req/s <= 1.5 ms`, measured: ms(canary.addedP99Us), unit: 'ms', verdict: atMost(ms(canary.addedP99Us), 1.5), ...stalling },
     ...(canary.stallExcluded === null

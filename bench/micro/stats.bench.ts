@@ -2,7 +2,7 @@
 //
 // Each case runs a warm-up (so V8 has optimised it), then several timed rounds; the table shows the median
 // round in ns/op. Inputs come from pre-generated arrays so the timed loop measures the engine, not the RNG.
-// Targets (issue 3): < 1 µs per update, < 20 µs per evaluation. Compare figures within one run only.
+// Targets (bench/micro/README.md): < 1 µs per update, < 20 µs per evaluation. Compare figures within one run only.
 import {
   createAlwaysValidState,
   createCoMoments,

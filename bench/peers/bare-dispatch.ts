@@ -12,7 +12,7 @@ if (values.port === undefined || values.upstream === undefined) {
 // The same pool shape as Switchyard's upstream pools, so the difference between the two is Switchyard's own work.
 const pool = new Pool(values.upstream, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000 });
 
-/** Streams the upstream answer to the client; PERF.md's "node:http + undici Pool.dispatch" row. */
+/** Streams the upstream answer to the client; the "node:http + undici floor" target (bench/README.md, "Targets"). */
 class Forward implements Dispatcher.DispatchHandler {
   readonly res: http.ServerResponse;
   constructor(res: http.ServerResponse) {

@@ -11,6 +11,8 @@ declare module 'autocannon' {
     body?: string | Buffer;
     headers?: Record<string, string>;
     workers?: number;
+    /** Requests per second over all connections (a fixed rate instead of saturation). */
+    overallRate?: number;
   }
 
   interface Histogram {

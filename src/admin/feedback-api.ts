@@ -9,13 +9,14 @@ const item = z.strictObject({
   requestId: z.string().min(1).max(200),
   label: z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]),
 });
-const body = z.union([item, z.array(item).min(1).max(10_000), z.strictObject({ items: z.array(item).min(1).max(10_000) })]);
+/** Body of POST /v1/feedback (also the OpenAPI document's schema, src/admin/openapi.ts). */
+export const feedbackBody = z.union([item, z.array(item).min(1).max(10_000), z.strictObject({ items: z.array(item).min(1).max(10_000) })]);
 
 /** Registers the feedback endpoint; `authorize` guards it with the admin bearer token. */
 export function feedbackApi(recorder: Pick<RecorderClient, 'feedback'>, authorize: preHandlerHookHandler) {
   return (app: FastifyInstance) => {
     app.post('/v1/feedback', { preHandler: authorize }, async (request) => {
-      const parsed = body.safeParse(request.body);
+      const parsed = feedbackBody.safeParse(request.body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         throw new SWY_ERR_BAD_REQUEST(`body${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}; send {"requestId": "...", "label": ...} or an array of them`);

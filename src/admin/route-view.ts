@@ -1,5 +1,7 @@
 // JSON views of routes' live splits for the admin API and the CLI.
+import type { Phase } from '../control/phases.js';
 import type { RouteDecision } from '../decision/snapshot.js';
+import { servedShares } from '../decision/split.js';
 
 /** The public shape of one route's live split (GET /v1/routes). */
 export interface RouteView {
@@ -15,18 +17,15 @@ export interface RouteView {
   flag: string | null;
   /** Freshness of the flag behind the split (live, stale, bootstrap, unauthorized, missing, unconfigured); null without a flag. */
   flags: string | null;
+  /** The controller's phase (awaiting_approval while a rollout waits at a gate); null where no controller runs. */
+  phase: Phase | null;
 }
 
 /** Builds the view of a route from its current decision and, for flag-driven routes, the flag status. */
-export function routeView(decision: RouteDecision, flags: string | null = null): RouteView {
+export function routeView(decision: RouteDecision, flags: string | null = null, phase: Phase | null = null): RouteView {
   const { route, state } = decision;
   const shares = new Map(state.challengers.map((c) => [c.name, c]));
-  const served = new Map<string, number>();
-  let previous = 0;
-  for (const range of decision.served) {
-    served.set(range.arm.name, range.upTo - previous);
-    previous = range.upTo;
-  }
+  const served = servedShares(decision);
   return {
     name: route.name,
     pathPrefix: route.prefix,
@@ -49,5 +48,6 @@ export function routeView(decision: RouteDecision, flags: string | null = null):
     rolledBack: state.rolledBack,
     flag: route.flagName,
     flags,
+    phase,
   };
 }

@@ -3,8 +3,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { AggregatorRegistry } from 'prom-client';
 import type { Metrics } from '../metrics/registry.js';
 import type { LiveSplits } from '../control/live-splits.js';
+import type { Phase } from '../control/phases.js';
 import { SWY_ERR_NOT_FOUND, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import { routeView } from './route-view.js';
+import { collectRoutes, openApiDocument } from './openapi.js';
+import { version } from '../version.js';
 
 /** What the admin API reads and controls. */
 export interface AdminDeps {
@@ -16,6 +19,8 @@ export interface AdminDeps {
   readiness(): { ready: boolean; reasons: string[]; policyVersion: string };
   /** Flag status of a route (null when it follows no flag); shown as `flags` in the routes API. */
   flagStatus?: (route: string) => string | null;
+  /** The controller's phase of a route, shown as `phase` in the routes API. */
+  phaseOf?: (route: string) => Phase;
   /** Extra route plugins registered by later layers (flags, control). */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
 }
@@ -23,6 +28,7 @@ export interface AdminDeps {
 /** Builds the admin fastify instance (not listening). */
 export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, return503OnClosing: false });
+  const registered = collectRoutes(app);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _request, reply) => {
     const status = err.statusCode ?? 500;
@@ -51,15 +57,16 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
 
   app.get('/v1/routes', async () => ({
     policyVersion: deps.splits.snapshot.version,
-    routes: deps.splits.snapshot.decisions.map((d) => routeView(d, deps.flagStatus?.(d.route.name) ?? null)).sort((a, b) => a.name.localeCompare(b.name)),
+    routes: deps.splits.snapshot.decisions.map((d) => routeView(d, deps.flagStatus?.(d.route.name) ?? null, deps.phaseOf?.(d.route.name) ?? null)).sort((a, b) => a.name.localeCompare(b.name)),
   }));
 
   app.get<{ Params: { route: string } }>('/v1/routes/:route', async (request) => {
     const decision = deps.splits.snapshot.byName.get(request.params.route);
     if (!decision) throw new SWY_ERR_ROUTE_UNKNOWN(request.params.route);
-    return routeView(decision, deps.flagStatus?.(decision.route.name) ?? null);
+    return routeView(decision, deps.flagStatus?.(decision.route.name) ?? null, deps.phaseOf?.(decision.route.name) ?? null);
   });
 
   for (const plugin of deps.plugins ?? []) await plugin(app);
+  app.get('/v1/openapi.json', async () => openApiDocument(registered, version));
   return app;
 }

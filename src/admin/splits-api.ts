@@ -1,4 +1,4 @@
-// Admin API for release engineers: change a route's split, pause and resume it, read the audit log.
+// Admin API for release engineers: change a route's split, pause and resume it (the audit log is read in events-api.ts).
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -11,6 +11,7 @@ import { SWY_ERR_BAD_REQUEST, SWY_ERR_ROUTE_UNKNOWN } from '../errors.js';
 import type { FlagSource } from '../flags/source.js';
 import { auditStateOf, type SplitChanger } from '../control/split-changer.js';
 import type { ResumeResult } from '../control/controller.js';
+import type { Phase } from '../control/phases.js';
 import { adminNameOf, type AdminAuth } from './auth.js';
 import { routeView } from './route-view.js';
 
@@ -25,18 +26,16 @@ export interface SplitsApiDeps {
   changer: SplitChanger;
   /** Lifts a pause or rollback and starts the new experiment (Controller.resume). */
   resume: (route: CompiledRoute, who: string) => Promise<ResumeResult>;
+  /** The controller's phase of a route (shown as `phase` in the route views it answers with). */
+  phaseOf?: (route: string) => Phase;
   logger?: Logger;
 }
 
-const splitBody = z.strictObject({
+/** Body of PUT /v1/routes/:route/split (also the OpenAPI document's schema, src/admin/openapi.ts). */
+export const splitBody = z.strictObject({
   challenger: z.string().min(1, { message: 'must name a challenger of the route' }),
   percent: z.number({ message: 'must be a number' }).int({ message: 'must be a whole number from 0 to 100' }).min(0, { message: 'must be at least 0' }).max(100, { message: 'must be at most 100' }),
   mode: z.enum(challengerModes, { message: `must be one of ${challengerModes.join(', ')}` }).optional(),
-});
-
-const eventsQuery = z.strictObject({
-  route: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 /** Turns zod issues into one 400 whose message names each field, e.g. "percent: must be at most 100". */
@@ -67,7 +66,7 @@ export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promis
   const decisionOf = (name: string): RouteDecision | undefined => deps.splits.snapshot.byName.get(name);
   const viewOf = (name: string) => {
     const decision = decisionOf(name);
-    return decision === undefined ? null : routeView(decision, deps.flags.status(name));
+    return decision === undefined ? null : routeView(decision, deps.flags.status(name), deps.phaseOf?.(name) ?? null);
   };
   const record = (who: string, action: string, route: string, before: unknown, detail?: unknown): AuditEvent => {
     const event = deps.audit.append({ who, action, route, before, after: auditStateOf(decisionOf(route)), ...(detail === undefined ? {} : { detail }) });
@@ -76,12 +75,6 @@ export function splitsApi(deps: SplitsApiDeps): (app: FastifyInstance) => Promis
   };
 
   return async (app) => {
-    app.get('/v1/events', async (request) => {
-      const query = eventsQuery.safeParse(request.query);
-      if (!query.success) throw badRequest(query.error, 'query', request.query, 'route, limit');
-      return { events: deps.audit.list({ route: query.data.route, limit: query.data.limit }) };
-    });
-
     app.put<{ Params: { route: string } }>('/v1/routes/:route/split', { preHandler: deps.auth.preHandler }, async (request) => {
       const who = adminNameOf(request);
       const route = routeNamed(request.params.route);

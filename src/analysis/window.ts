@@ -78,6 +78,23 @@ export interface StratumPair {
   challenger: ArmTotals;
 }
 
+/**
+ * What the guardrails compare: the champion's and one challenger's cumulative totals in the current experiment (this
+ * replica's, or pooled across replicas by coordination), the guardrails' inputs (control/guardrails.ts).
+ */
+export interface ArmComparison {
+  champion: ArmTotals;
+  challenger: ArmTotals;
+  /**
+   * The same totals split by split epoch (docs/statistics.md, "Ramps and drift"). The statistical tests compare the
+   * arms within each epoch and combine the differences, so a ramp (10 % then 50 %) during a change of traffic that hits
+   * both arms alike cannot look like a difference between them. Absent or one epoch: the totals are compared directly.
+   */
+  strata?: readonly StratumPair[];
+  /** The tail threshold (champion p95) once fixed, for the reasons shown to people. */
+  p95ThresholdMs: number | null;
+}
+
 /** The champion's and one arm's totals in every epoch where both served. */
 export function stratumPairs(strata: Iterable<Stratum>, key: string): StratumPair[] {
   const pairs: StratumPair[] = [];
@@ -111,9 +128,14 @@ export class RouteWindow {
   readonly challengers = new Map<string, ArmWindow>();
   /** Shadow challengers by name (errors and latency of the mirrored calls). */
   readonly shadows = new Map<string, ArmWindow>();
-  /** Champion latencies collected until the tail threshold is fixed. */
-  /** The champion's last `baselineRequests` latencies (a ring) the tail threshold is read from. */
-  readonly #recentChampion: Float64Array;
+  /**
+   * The champion's last `baselineRequests` latencies (a ring) the tail threshold is read from; allocated with the first
+   * champion latency, so a route without traffic holds no ring (1,000 idle routes would hold 8 MB at the default).
+   */
+  #recentChampion: Float64Array | null = null;
+  readonly #ringLength: number;
+  /** Listed in LiveWindows' routes with traffic since the controller last took them (`takeTouched`). */
+  touched = false;
   #recentCount = 0;
   /** Champion latencies recorded since the threshold was last read. */
   #sinceRefresh = 0;
@@ -136,7 +158,7 @@ export class RouteWindow {
   #stratumKey = '';
 
   constructor(policy: GuardrailPolicy, now: number) {
-    this.#recentChampion = new Float64Array(policy.latency.baselineRequests);
+    this.#ringLength = policy.latency.baselineRequests;
     this.ratio = policy.latency.ratio;
     this.ceilingMs = policy.latency.p99CeilingMs;
     this.startedAt = now;
@@ -209,7 +231,8 @@ export class RouteWindow {
     this.#add(arm.totals, failed, latencyMs, valid, firstOfUnit);
     this.#add(arm.stratum, failed, latencyMs, valid, firstOfUnit);
     if (valid && isChampion) {
-      this.#recentChampion[this.#recentCount++ % this.#recentChampion.length] = latencyMs;
+      const ring = (this.#recentChampion ??= new Float64Array(this.#ringLength));
+      ring[this.#recentCount++ % ring.length] = latencyMs;
       this.#sinceRefresh++;
     }
   }
@@ -236,7 +259,7 @@ export class RouteWindow {
    */
   refreshThreshold(): void {
     const ring = this.#recentChampion;
-    if (this.#recentCount < ring.length || this.#sinceRefresh * 4 < ring.length) return;
+    if (ring === null || this.#recentCount < ring.length || this.#sinceRefresh * 4 < ring.length) return;
     this.#sinceRefresh = 0;
     const scratch = (this.#scratch ??= new Float64Array(ring.length));
     scratch.set(ring);
@@ -251,6 +274,8 @@ function isFailure(status: number, errorKind: string | null): boolean {
   return errorKind !== null || status >= 500;
 }
 
+const noRoutes: readonly string[] = Object.freeze([]);
+
 /**
  * The observation port of the analysis side. `served` runs on the request path, so it only does arithmetic on
  * preallocated structures; everything statistical happens in the controller's tick.
@@ -259,6 +284,8 @@ export class LiveWindows implements ObservationPort {
   readonly #windows = new Map<string, RouteWindow>();
   readonly #policies = new Map<string, GuardrailPolicy>();
   readonly #clock: () => number;
+  /** Routes observed since the controller last asked (`takeTouched`), each listed once (its window's flag). */
+  #touched: string[] = [];
 
   constructor(clock: () => number = Date.now) {
     this.#clock = clock;
@@ -278,6 +305,26 @@ export class LiveWindows implements ObservationPort {
     return found;
   }
 
+  /** A route's current window without creating one (read-only callers: the analysis API). */
+  peek(route: string): RouteWindow | undefined {
+    return this.#windows.get(route);
+  }
+
+  /**
+   * The routes observed since the last call: the controller's feed of routes with traffic. The request path pays one
+   * boolean test per observation for it, and one array push per route between two calls.
+   */
+  takeTouched(): readonly string[] {
+    if (this.#touched.length === 0) return noRoutes;
+    const routes = this.#touched;
+    this.#touched = [];
+    for (const route of routes) {
+      const window = this.#windows.get(route);
+      if (window !== undefined) window.touched = false;
+    }
+    return routes;
+  }
+
   /** Sets a route's guardrail policy; the next window uses it. */
   setPolicy(route: string, policy: GuardrailPolicy): void {
     this.#policies.set(route, policy);
@@ -293,14 +340,21 @@ export class LiveWindows implements ObservationPort {
     // what a client does (aborting, sending too much or too slowly) is never evidence about a model.
     if (o.fallbackFor !== null || !isVariantEvidence(o.errorKind)) return;
     const window = this.window(o.route);
+    if (!window.touched) this.#touch(window, o.route);
     const now = this.#clock();
     if (o.role === 'champion') window.record(window.champion, isFailure(o.status, o.errorKind), o.latencyMs, true, o.stickyKey, now);
     else window.record(window.arm('challenger', o.variant), o.fellBack || isFailure(o.status, o.errorKind), o.latencyMs, false, o.stickyKey, now);
   }
 
+  #touch(window: RouteWindow, route: string): void {
+    window.touched = true;
+    this.#touched.push(route);
+  }
+
   shadowed(o: ShadowObservation): void {
     if (!isVariantEvidence(o.errorKind)) return;
     const window = this.window(o.route);
+    if (!window.touched) this.#touch(window, o.route);
     window.record(window.arm('shadow', o.variant), isFailure(o.status, o.errorKind), o.latencyMs, false, null, this.#clock());
   }
 }

@@ -1,7 +1,8 @@
-// HTTP client for the admin API used by the release-engineer commands (status, set, pause, resume), with CLI error mapping.
+// HTTP client for the admin API used by the release-engineer commands (status, set, pause, resume, events), with CLI error mapping.
 import { request } from 'undici';
-import type { RouteAnalysis } from '../control/controller.js';
-import type { AuditEvent } from '../control/audit.js';
+import type { ApproveResult, PromoteResult, RouteAnalysis } from '../control/controller.js';
+import type { EventPage } from '../control/audit.js';
+import type { EventsQuery } from '../admin/events-api.js';
 import type { RouteView } from '../admin/route-view.js';
 import { helpOption } from './options.js';
 
@@ -61,6 +62,16 @@ export interface RollbackResult extends PersistenceFields {
   analysis: RouteAnalysis;
 }
 
+/** Result of POST /v1/routes/:route/approve. */
+export interface ApproveCallResult extends ApproveResult {
+  analysis: RouteAnalysis;
+}
+
+/** Result of POST /v1/routes/:route/promote. */
+export interface PromoteCallResult extends PromoteResult, PersistenceFields {
+  analysis: RouteAnalysis;
+}
+
 /** Talks to one Switchyard admin listener. */
 export class AdminApiClient {
   readonly baseUrl: string;
@@ -95,16 +106,24 @@ export class AdminApiClient {
     return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/rollback`)) as RollbackResult;
   }
 
+  async approve(route: string, body: { step?: number | 'promote'; note?: string }): Promise<ApproveCallResult> {
+    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/approve`, body)) as ApproveCallResult;
+  }
+
+  async promote(route: string, body: { step?: number; note?: string }): Promise<PromoteCallResult> {
+    return (await this.#call('POST', `/v1/routes/${encodeURIComponent(route)}/promote`, body)) as PromoteCallResult;
+  }
+
   async analysis(route: string): Promise<RouteAnalysis> {
     return (await this.#call('GET', `/v1/routes/${encodeURIComponent(route)}/analysis`)) as RouteAnalysis;
   }
 
-  async events(filter: { route?: string; limit?: number } = {}): Promise<AuditEvent[]> {
+  /** One page of the audit trail (GET /v1/events; admin/events-api.ts says what each parameter does). */
+  async events(filter: EventsQuery = {}): Promise<EventPage> {
     const query = new URLSearchParams();
-    if (filter.route) query.set('route', filter.route);
-    if (filter.limit) query.set('limit', String(filter.limit));
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
     const suffix = query.size > 0 ? `?${query}` : '';
-    return ((await this.#call('GET', `/v1/events${suffix}`)) as { events: AuditEvent[] }).events;
+    return (await this.#call('GET', `/v1/events${suffix}`)) as EventPage;
   }
 
   async #call(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<unknown> {
@@ -155,10 +174,12 @@ export function reportCallError(command: string, err: unknown): number {
   let hint = '';
   switch (e.code) {
     case 'SWY_ERR_UNAUTHORIZED':
-      hint = ' (pass --token or set SWITCHYARD_ADMIN_TOKEN to a token the server accepts)';
+      hint = ' (pass --token or set SWITCHYARD_ADMIN_TOKEN to a token the server accepts; `npm start` prints the demo\'s)';
       break;
     case 'SWY_ERR_ROUTE_UNKNOWN':
       hint = " (run 'switchyard status' to list routes)";
+      break;
+    case 'SWY_ERR_ADMIN_DISABLED':
       break;
     default:
       break;

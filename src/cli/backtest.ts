@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadPolicy } from '../config/load.js';
 import type { GuardrailVerdict } from '../control/guardrails.js';
 import { emptyCounts, replay, toReplayRecords, type BacktestEvent, type BacktestResult, type RecordedLine, type RouteBacktest } from '../simulate/backtest.js';
-import { expand, readRecords } from './analyze.js';
+import { expand, readRecords } from './report.js';
 import { helpOption } from './options.js';
 import { renderTable } from './table.js';
 

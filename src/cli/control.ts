@@ -43,6 +43,22 @@ export function abWinnerLine(r: AbReport): string {
   }
 }
 
+/** One line on the approval gate the route waits at: which step, since when, what for, and the command that approves it. */
+export function approvalLine(a: RouteAnalysis): string | null {
+  const g = a.approval;
+  if (g === null || g === undefined) return null;
+  const where = g.step === 'promote' ? 'before the promotion' : `before step ${g.step} (${g.percent} %)`;
+  const parts: string[] = [];
+  if (g.person) parts.push(g.approvedBy !== null ? `approved by ${g.approvedBy}` : `a person: \`switchyard approve ${a.route} --step ${String(g.step)}\``);
+  if (g.webhook !== null) {
+    const w = g.webhook;
+    const last = w.lastStatus !== null ? `last answer ${w.lastStatus}` : w.lastError !== null ? `last ask failed (${w.lastError})` : 'not asked yet';
+    parts.push(w.confirmed ? `confirmed by ${w.url}` : `the confirm webhook ${w.url} (${w.attempts} ask${w.attempts === 1 ? '' : 's'}, ${last})`);
+  }
+  const state = g.waitingFor.length === 0 ? 'approved, going on at the next tick' : `waiting since ${g.since} for ${g.waitingFor.join(' and ')}`;
+  return `approval gate ${where}: ${state}; ${parts.join('; ')}`;
+}
+
 /**
  * Renders an analysis as the human table: the decision, Redis coordination, arms (with this replica's share when the
  * statistics are pooled), one row per guardrail with its evidence, then the shadow gates and A/B winners.
@@ -77,7 +93,8 @@ export function analysisText(a: RouteAnalysis): string {
   );
   // Servers from before divergence and drift answer without these fields.
   const experiments = [...(a.shadowGates ?? []).map(shadowGateLine), ...(a.abWinners ?? []).map(abWinnerLine), ...(a.divergence ?? []).map(divergenceLine), ...(a.drift ?? []).map(driftLine)];
-  return [coordination === null ? head : `${head}\n${coordination}`, arms, guardrails, ...(experiments.length > 0 ? [experiments.join('\n')] : [])].join('\n\n');
+  const approval = approvalLine(a);
+  return [[head, ...(approval !== null ? [approval] : []), ...(coordination !== null ? [coordination] : [])].join('\n'), arms, guardrails, ...(experiments.length > 0 ? [experiments.join('\n')] : [])].join('\n\n');
 }
 
 function parse(command: string, args: string[]) {

@@ -1,16 +1,18 @@
 // `switchyard serve`: runs the router with env and flag settings; SIGHUP reloads policies, SIGTERM drains and exits 0.
 import { pino } from 'pino';
 import { buildApp, type Switchyard } from '../app.js';
-import { Webhooks } from '../control/webhooks.js';
+import { notifyConfigFromEnv, type NotifyConfig } from '../control/notify-config.js';
 import { readEnv, type EnvConfig } from '../config/env.js';
 import type { PolicyProblem } from '../config/load.js';
 import { formatProblems } from '../config/load.js';
 import { parseArgs } from 'node:util';
 import { helpOption } from './options.js';
+import { listenErrorLine } from './listen-error.js';
 import { parseAdminTokens, type AdminToken } from '../admin/auth.js';
 import { unleashSettingsFromEnv } from '../flags/factory.js';
 import { coordinationOptionsFromEnv, redisSettings, type CoordinationOptions } from '../coordination/factory.js';
 import type { UnleashSettings } from '../flags/unleash.js';
+import { cloudEventsSinkSettings, natsSinkSettings } from '../record/sinks/sink-settings.js';
 import { idleBaselineMb, recommendedMinMemoryMb, resolveMemoryMb, semiSpaceMbFor, startedSemiSpaceMb } from '../record/budgets.js';
 
 const serveUsage = `Usage: switchyard serve [--config <file-or-dir>] [--port N] [--admin-port N] [--host H]
@@ -84,13 +86,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   const logger = pino({ level: env.SWITCHYARD_LOG_LEVEL, base: { app: 'switchyard' } });
   let flags: UnleashSettings | null;
   let adminTokens: AdminToken[];
-  let webhookUrls: string[];
+  let notify: NotifyConfig;
   let coordination: CoordinationOptions;
   try {
     coordination = coordinationOptionsFromEnv(env);
     redisSettings(coordination);
     flags = unleashSettingsFromEnv(env);
-    webhookUrls = Webhooks.parse(env.SWITCHYARD_WEBHOOK_URLS);
+    notify = await notifyConfigFromEnv(env);
     // SWITCHYARD_ADMIN_TOKENS ("name:secret,...") is read raw: it names who made each audited change.
     adminTokens = parseAdminTokens({ token: env.SWITCHYARD_ADMIN_TOKEN, tokens: process.env.SWITCHYARD_ADMIN_TOKENS });
   } catch (err) {
@@ -121,7 +123,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       dataDir: env.SWITCHYARD_DATA_DIR,
       flags,
       adminTokens,
-      webhookUrls,
+      notify,
       controlIntervalMs: env.SWITCHYARD_CONTROL_INTERVAL_MS,
       coordination,
       memoryMb,
@@ -131,6 +133,8 @@ export async function serveCommand(args: string[]): Promise<number> {
         maxFileBytes: env.SWITCHYARD_PAIRS_MAX_FILE_MB * 1024 * 1024,
         rotateMs: env.SWITCHYARD_PAIRS_ROTATE_MINUTES * 60_000,
         keySalt: env.SWITCHYARD_KEY_SALT,
+        ...(env.SWITCHYARD_PAIRS_SINK === 'jetstream' ? { nats: natsSinkSettings(env) } : {}),
+        ...(env.SWITCHYARD_PAIRS_SINK === 'cloudevents' ? { cloudevents: cloudEventsSinkSettings(env) } : {}),
       },
     });
   } catch (err) {
@@ -143,7 +147,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const { dataUrl, adminUrl } = await app.listen();
     logger.info({ dataUrl, adminUrl, policyVersion: app.policyVersion, routes: app.splits.routes.map((r) => r.name) }, 'switchyard listening');
   } catch (err) {
-    console.error(`switchyard: could not listen: ${(err as Error).message}`);
+    console.error(listenErrorLine('serve', err, { port: env.SWITCHYARD_PORT, adminPort: env.SWITCHYARD_ADMIN_PORT }) ?? `switchyard: could not listen: ${(err as Error).message}`);
     await app.close();
     return 1;
   }

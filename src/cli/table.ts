@@ -20,9 +20,11 @@ export function challengerSummary(route: RouteView): string {
   return parts.length > 0 ? parts.join(', ') : '-';
 }
 
-/** paused / rolled back, or "-". */
+/** The controller's phase when it says more than "-" (awaiting_approval, collecting, promoted ...), then paused / rolled back; or "-". */
 export function stateSummary(route: RouteView): string {
-  const flags = [route.paused ? 'paused' : '', route.rolledBack ? 'rolled back' : ''].filter((s) => s !== '');
+  // Servers from before the phase field answer without it; inactive, paused and rolled_back are said otherwise.
+  const phase = route.phase === undefined || route.phase === null || ['inactive', 'paused', 'rolled_back'].includes(route.phase) ? '' : route.phase;
+  const flags = [phase, route.paused ? 'paused' : '', route.rolledBack ? 'rolled back' : ''].filter((s) => s !== '');
   return flags.length > 0 ? flags.join(', ') : '-';
 }
 

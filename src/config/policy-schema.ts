@@ -170,6 +170,45 @@ const guardrailsSchema = z.strictObject({
   }).default({ alpha: 0.05, promote: false }),
 });
 
+/** A gate names the step percentage the route waits before entering, or "promote" for the promotion after the last step. */
+const gateTarget = z.union([z.number().int({ message: 'must be one of the rollout steps (a whole percent) or "promote"' }), z.literal('promote')], {
+  message: 'must be one of the rollout steps (a whole percent) or "promote"',
+});
+
+const confirmSchema = z.strictObject({
+  /** Asked with a JSON POST; a 2xx answer lets the route go on (Flagger's confirm-promotion works the same way). */
+  url: z.string().superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute http:// or https:// URL such as https://ci.example.com/confirm' });
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `protocol ${url.protocol} is not allowed; use http:// or https://` });
+  }),
+  /** The steps (percentages) the route waits at until the URL answers 2xx, and/or "promote". */
+  before: z.array(gateTarget).min(1, { message: 'name at least one step percentage (or "promote") the webhook must confirm' }),
+  /** Time between two asks while the answer is not 2xx. */
+  interval: durationMs.default(10_000),
+  /** How long one ask may take; a slower answer counts as a refusal and is asked again after the interval. */
+  timeout: durationMs.default(5_000),
+});
+
+/** Gate targets must be steps of the rollout (or "promote" when it promotes), each listed once. */
+function checkGateTargets(targets: readonly (number | 'promote')[], steps: readonly number[], promote: boolean, path: readonly (string | number)[], ctx: z.RefinementCtx): void {
+  const seen = new Set<number | 'promote'>();
+  targets.forEach((target, index) => {
+    if (seen.has(target)) ctx.addIssue({ code: 'custom', path: [...path, index], message: `${target} is listed twice` });
+    seen.add(target);
+    if (target === 'promote') {
+      if (!promote) ctx.addIssue({ code: 'custom', path: [...path, index], message: 'rollout.promote is false, so there is no promotion to wait for; remove "promote" or set promote: true' });
+    } else if (!steps.includes(target)) {
+      ctx.addIssue({ code: 'custom', path: [...path, index], message: `${target} is not one of the steps (${steps.join(', ')}); list the step percentages the route waits before entering, or "promote"` });
+    }
+  });
+}
+
 /** Actions a detected prediction divergence can take (docs/statistics.md, "Prediction divergence and drift"). */
 export const divergenceActions = ['rollback', 'hold', 'report'] as const;
 
@@ -217,13 +256,22 @@ const driftSchema = z.strictObject({
   features: z.array(driftFeatureSchema).max(32).default([]),
 });
 
-const rolloutSchema = z.strictObject({
-  steps: z.array(z.number().int().min(1).max(100)).min(1).refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]!), { message: 'steps must increase, e.g. [1, 5, 25, 50, 100]' }),
-  minDuration: durationMs.default(60_000),
-  minRequests: z.number().int().min(1).default(500),
-  /** At the last step, make the challenger the champion (otherwise hold at the last step, reported promotable). */
-  promote: z.boolean().default(true),
-});
+const rolloutSchema = z
+  .strictObject({
+    steps: z.array(z.number().int().min(1).max(100)).min(1).refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]!), { message: 'steps must increase, e.g. [1, 5, 25, 50, 100]' }),
+    minDuration: durationMs.default(60_000),
+    minRequests: z.number().int().min(1).default(500),
+    /** At the last step, make the challenger the champion (otherwise hold at the last step, reported promotable). */
+    promote: z.boolean().default(true),
+    /** A person approves (switchyard approve) before the route enters each of these steps, or "promote" before the promotion. */
+    approve: z.array(gateTarget).default([]),
+    /** An external system confirms (a 2xx answer) before the route enters the steps it names. */
+    confirm: confirmSchema.optional(),
+  })
+  .superRefine((rollout, ctx) => {
+    checkGateTargets(rollout.approve, rollout.steps, rollout.promote, ['approve'], ctx);
+    if (rollout.confirm) checkGateTargets(rollout.confirm.before, rollout.steps, rollout.promote, ['confirm', 'before'], ctx);
+  });
 
 export const routeSchema = z
   .strictObject({
@@ -295,6 +343,8 @@ export type GuardrailPolicy = z.infer<typeof guardrailsSchema>;
 export type RolloutPolicy = z.infer<typeof rolloutSchema>;
 export type DivergencePolicy = z.infer<typeof divergenceSchema>;
 export type DriftPolicy = z.infer<typeof driftSchema>;
+/** Where a rollout waits: a step percentage, or "promote". */
+export type GateTarget = z.infer<typeof gateTarget>;
 /** Guardrail settings with every default applied (a route without a guardrails block gets these). */
 export const defaultGuardrails: GuardrailPolicy = guardrailsSchema.parse({});
 export type HttpMethod = (typeof httpMethods)[number];

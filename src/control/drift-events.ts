@@ -3,6 +3,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { judgeWindows, type DriftResult } from '../analysis/drift.js';
 import type { DriftPolicy } from '../config/policy-schema.js';
 import type { DriftWindow } from '../record/prediction-stats.js';
+import type { DecisionSnapshot } from '../decision/snapshot.js';
 import type { AuditLog } from './audit.js';
 
 /** Where drift results come from: the recorder's last judged window per variant and feature of a route. */
@@ -20,10 +21,24 @@ export class DriftEvents {
   readonly #seen = new Map<string, number>();
   readonly #audit: AuditLog;
   readonly #metrics: Metrics;
+  /** The routes of the last snapshot that have a drift policy (recomputed once per snapshot swap). */
+  #watched: { snapshot: DecisionSnapshot | null; routes: [string, DriftPolicy][] } = { snapshot: null, routes: [] };
 
   constructor(audit: AuditLog, metrics: Metrics) {
     this.#audit = audit;
     this.#metrics = metrics;
+  }
+
+  /** Looks at every route of the snapshot with a drift policy; returns the drift events appended. */
+  publishAll(snapshot: DecisionSnapshot, source: DriftSource | null): number {
+    if (this.#watched.snapshot !== snapshot) {
+      const routes: [string, DriftPolicy][] = [];
+      for (const decision of snapshot.decisions) if (decision.route.policy.drift !== undefined) routes.push([decision.route.name, decision.route.policy.drift]);
+      this.#watched = { snapshot, routes };
+    }
+    let appended = 0;
+    for (const [route, policy] of this.#watched.routes) appended += this.publish(route, policy, source);
+    return appended;
   }
 
   /** Looks at the route's latest results; returns the drift events appended. */

@@ -2,7 +2,7 @@
 //
 // Why each test looks the way it does, and what the validity bench measured of it: docs/statistics.md.
 import type { GuardrailPolicy } from '../config/policy-schema.js';
-import type { ArmTotals, StratumPair } from '../analysis/window.js';
+import type { ArmComparison, StratumPair } from '../analysis/window.js';
 import { createAlwaysValidState, holm, mixtureLook, observeLook, type AlwaysValidState, type Counts, type MixtureLook, type MixtureOptions, type Moments } from '../analysis/stats/index.js';
 
 /** The guardrails, breakers first; names are stable (metric labels, audit evidence, rollback reasons). */
@@ -58,17 +58,7 @@ export interface GuardrailVerdict {
 }
 
 /** Inputs of one evaluation: cumulative totals of the current experiment (this replica's, or pooled). */
-export interface GuardrailInputs {
-  champion: ArmTotals;
-  challenger: ArmTotals;
-  /**
-   * The same totals split by split epoch (docs/statistics.md, "Ramps and drift"). The statistical tests compare the
-   * arms within each epoch and combine the differences, so a ramp (10 % then 50 %) during a change of traffic that hits
-   * both arms alike cannot look like a difference between them. Absent or one epoch: the totals are compared directly.
-   */
-  strata?: readonly StratumPair[];
-  /** The tail threshold (champion p95) once fixed, for the reasons shown to people. */
-  p95ThresholdMs: number | null;
+export interface GuardrailInputs extends ArmComparison {
   /** Further always-valid tests in the statistical family (the divergence guardrail with `action: rollback`). */
   extra?: readonly ExtraGuardrail[];
 }

@@ -1,20 +1,14 @@
 // Combines the policy's splits with flag states, operator overrides and rollbacks, and publishes one new snapshot per change.
-import { policyState } from '../config/compile.js';
-import { buildSnapshot, type ChallengerShare, type CompiledRoute, type DecisionSnapshot, type RouteState, type SnapshotRef, type SplitSource } from '../decision/snapshot.js';
-
-/** A split set from outside the policy (a flag, an operator, bootstrap data). */
-export interface SplitOverlay {
-  challengers: readonly ChallengerShare[];
-  groupId?: string;
-  source: SplitSource;
-}
+import { policyState } from '../decision/compile.js';
+import type { OperatorOverride, SplitOverlay } from '../decision/shares.js';
+import { buildSnapshot, type CompiledRoute, type DecisionSnapshot, type RouteState, type SnapshotRef } from '../decision/snapshot.js';
 
 /**
  * A route's operator control state as its one owner (the StateStore) holds it: LiveSplits reads it when it builds a
  * snapshot and keeps no copy, so a rollback, pause or override cannot disagree between the two.
  */
 export interface RouteControlReader {
-  override(route: string): { readonly challengers: readonly ChallengerShare[]; readonly groupId?: string } | undefined;
+  override(route: string): OperatorOverride | undefined;
   isPaused(route: string): boolean;
   isRolledBack(route: string): boolean;
 }

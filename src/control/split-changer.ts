@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import type { ChallengerMode } from '../config/policy-schema.js';
 import type { ChallengerShare, CompiledRoute, RouteDecision } from '../decision/snapshot.js';
 import { SWY_ERR_BAD_REQUEST, SWY_ERR_FLAG_WRITE_DISABLED } from '../errors.js';
+import { KeyedSerial } from '../serial.js';
 import type { FlagSource } from '../flags/source.js';
-import type { UnleashAdminClient } from '../flags/unleash-admin.js';
-import { writeSplitToUnleash } from '../flags/write-through.js';
+import type { FlagWriter } from '../flags/write-through.js';
 import type { AuditEvent, AuditLog } from './audit.js';
 import type { LiveSplits } from './live-splits.js';
 import type { StateStore } from './state-store.js';
@@ -15,9 +15,8 @@ export interface SplitChangerDeps {
   flags: FlagSource;
   state: StateStore;
   audit: AuditLog;
-  /** Admin API client for write-through; null when UNLEASH_ADMIN_TOKEN is not set. */
-  unleashAdmin: UnleashAdminClient | null;
-  unleashEnvironment: string;
+  /** Writes a flag-driven route's split to its flag (Unleash's Admin API); null when UNLEASH_ADMIN_TOKEN is not set. */
+  flagWriter: FlagWriter | null;
   logger?: Logger;
 }
 
@@ -44,7 +43,7 @@ export function auditStateOf(decision: RouteDecision | undefined): unknown {
 /** Serialises changes per route, so before/after in the audit log describe one change each. */
 export class SplitChanger {
   readonly #deps: SplitChangerDeps;
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #serial = new KeyedSerial();
 
   constructor(deps: SplitChangerDeps) {
     this.#deps = deps;
@@ -57,14 +56,7 @@ export class SplitChanger {
 
   /** Runs `work` after every earlier change to the same route. */
   exclusive<T>(route: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(route) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.#locks.set(route, tail);
-    void tail.then(() => {
-      if (this.#locks.get(route) === tail) this.#locks.delete(route);
-    });
-    return run;
+    return this.#serial.run(route, work);
   }
 
   /** Sets `challenger` to `percent` in `mode` on `route`, records who did it, and returns what was done. */
@@ -74,8 +66,8 @@ export class SplitChanger {
       const before = deps.splits.snapshot.byName.get(route.name);
       let detail: Record<string, unknown>;
       if (deps.flags.drives(route.name)) {
-        if (deps.unleashAdmin === null) throw new SWY_ERR_FLAG_WRITE_DISABLED(route.name, route.flagName);
-        const written = await writeSplitToUnleash(deps.unleashAdmin, { route, challenger, mode, percent, environment: deps.unleashEnvironment });
+        if (deps.flagWriter === null) throw new SWY_ERR_FLAG_WRITE_DISABLED(route.name, route.flagName);
+        const written = await deps.flagWriter.write({ route, challenger, mode, percent });
         // The flag is the truth for this route now; an old local override would hide it.
         if (deps.state.override(route.name) !== undefined) deps.state.setOverride(route.name, null);
         deps.flags.expect(route.name, written.overlay);
@@ -100,9 +92,10 @@ export class SplitChanger {
   /** After a local rollback of a flag-driven route, sets the flag's rollout to 0 so every replica follows. */
   async writeThroughRollback(route: CompiledRoute, challenger: string, mode: ChallengerMode): Promise<void> {
     const deps = this.#deps;
-    if (!deps.flags.drives(route.name) || deps.unleashAdmin === null) return;
+    const writer = deps.flagWriter;
+    if (!deps.flags.drives(route.name) || writer === null) return;
     await this.exclusive(route.name, async () => {
-      const written = await writeSplitToUnleash(deps.unleashAdmin!, { route, challenger, mode, percent: 0, environment: deps.unleashEnvironment });
+      const written = await writer.write({ route, challenger, mode, percent: 0 });
       deps.flags.expect(route.name, written.overlay);
     });
   }

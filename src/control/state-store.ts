@@ -3,8 +3,8 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { challengerModes } from '../config/policy-schema.js';
-import type { ChallengerShare, CompiledRoute } from '../decision/snapshot.js';
+import { overrideSchema, sharesSchema, type ChallengerShare, type OperatorOverride } from '../decision/shares.js';
+import type { CompiledRoute } from '../decision/snapshot.js';
 import { SWY_ERR_STATE_READ, SWY_ERR_STATE_WRITE } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { AuditLog } from './audit.js';
@@ -18,13 +18,6 @@ export interface ControlTarget {
   publish(): void;
 }
 
-const shareSchema = z.object({
-  name: z.string({ message: 'must be a challenger name' }).min(1, { message: 'must be a challenger name' }),
-  mode: z.enum(challengerModes, { message: `must be one of ${challengerModes.join(', ')}` }),
-  percent: z.number({ message: 'must be a number from 0 to 100' }).min(0, { message: 'must be at least 0' }).max(100, { message: 'must be at most 100' }),
-});
-const sharesSchema = z.array(shareSchema, { message: 'must be a list of {name, mode, percent}' });
-const overrideSchema = z.object({ challengers: sharesSchema, groupId: z.string().min(1, { message: 'must not be empty' }).optional() }, { message: 'must be an object {challengers, groupId}' });
 const stateSchema = z.object({
   version: z.literal(1),
   overrides: z.record(z.string(), overrideSchema).default({}),
@@ -48,11 +41,7 @@ const fileSchema = stateSchema.extend({
 /** The file format of state.json (version 1). */
 export type PersistedState = z.infer<typeof stateSchema>;
 
-/** An operator override as persisted: the challengers' shares and optionally the bucketing group. */
-export interface OperatorOverride {
-  readonly challengers: readonly ChallengerShare[];
-  readonly groupId?: string;
-}
+export type { OperatorOverride };
 
 /** A persisted entry the policy does not admit (any more), dropped with a warning and a `state.dropped` audit event. */
 export interface StateDrop {

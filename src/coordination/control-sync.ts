@@ -6,25 +6,22 @@
 // A resume bumps the generation, which starts a new experiment epoch; an edit judged in an older generation is stale
 // and loses, so a late rollback can never hit the experiment that a person resumed meanwhile.
 import { z } from 'zod';
-import { challengerModes } from '../config/policy-schema.js';
-import type { OperatorOverride } from '../control/state-store.js';
+import { overrideSchema, type OperatorOverride } from '../decision/shares.js';
 
 /** The three replicated inputs of a route's live split. */
-export interface LocalControl {
-  readonly rolledBack: boolean;
-  readonly paused: boolean;
-  readonly override: OperatorOverride | null;
-}
+const localControlSchema = z.object({ rolledBack: z.boolean(), paused: z.boolean(), override: overrideSchema.nullable() });
+export type LocalControl = Readonly<z.infer<typeof localControlSchema>>;
 
 /** The fleet's record in Redis: the inputs plus the generation and who wrote it last, why. */
-export interface SharedControl extends LocalControl {
+const sharedControlSchema = localControlSchema.extend({
   /** Experiment generation: +1 on every resume of a rollback. */
-  readonly gen: number;
+  gen: z.number().int().min(0),
   /** Instance that wrote the record. */
-  readonly by: string;
+  by: z.string(),
   /** Why (a guardrail name, "manual", "resume", "split", "seed"). */
-  readonly reason: string;
-}
+  reason: z.string(),
+});
+export type SharedControl = Readonly<z.infer<typeof sharedControlSchema>>;
 
 /** A record with its compare-and-set revision (monotonic, also across a Redis data loss: see lease.ts). */
 export interface Versioned {
@@ -47,23 +44,11 @@ export type SyncPlan =
   /** Write `record` if the revision is still `expectRev` (0: the key is absent). */
   | { readonly kind: 'push'; readonly expectRev: number; readonly record: SharedControl };
 
-const shareSchema = z.object({ name: z.string().min(1), mode: z.enum(challengerModes), percent: z.number().min(0).max(100) });
-const recordSchema = z.object({
-  gen: z.number().int().min(0),
-  rolledBack: z.boolean(),
-  paused: z.boolean(),
-  override: z.object({ challengers: z.array(shareSchema), groupId: z.string().optional() }).nullable(),
-  by: z.string(),
-  reason: z.string(),
-});
-
 /** A record read from Redis, or null when it is not valid. */
 export function parseSharedControl(text: string): SharedControl | null {
   try {
-    const parsed = recordSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) return null;
-    const { override, ...rest } = parsed.data;
-    return { ...rest, override: override === null ? null : { challengers: override.challengers, ...(override.groupId !== undefined ? { groupId: override.groupId } : {}) } };
+    const parsed = sharedControlSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }

@@ -1,6 +1,5 @@
 // The controller's view of the fleet: pooled statistics, who leads a route, and how a rollback reaches every replica.
 import type { RouteWindow } from '../analysis/window.js';
-import type { ControlState } from '../control/phases.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import type { ExperimentSnapshot, PooledView } from './pooled.js';
 
@@ -27,19 +26,29 @@ export type CoordinationRole = 'alone' | 'leader' | 'follower' | 'degraded';
  */
 export type RollbackOutcome = 'alone' | 'published' | 'already' | 'superseded' | 'unavailable';
 
-/** One controller tick's view of a route. */
-export interface RouteLink {
+/** Where coordination records a change it applied from the fleet; the audit log is one (this layer never imports it). */
+export interface ReplicaJournal {
+  append(entry: { who: string; action: string; route: string; before: unknown; after: unknown; detail?: unknown }): unknown;
+}
+
+/** One controller tick's view of a route; `State` is the controller's rollout state, which coordination carries without reading. */
+export interface RouteLink<State> {
   readonly role: CoordinationRole;
   /** Pooled statistics of the current epoch (this replica's live window included); null when not coordinated. */
   readonly pooled: PooledView | null;
   /** Instance id holding the route's lease (null: none known). */
   readonly leader: string | null;
   /** The leader's published rollout state for this epoch (null: none, or this replica leads). */
-  readonly leaderState: ControlState | null;
+  readonly leaderState: State | null;
 }
 
-/** The coordination port of the controller (Redis, or the nop for a single replica). */
-export interface Coordination {
+/**
+ * The coordination port of the controller (Redis, or the nop for a single replica). `State` is the leader's rollout state:
+ * the controller owns its shape and hands its schema to the Redis implementation, so this layer never imports control.
+ * Only routes the controller links are exchanged, and a route it stops linking leaves the exchange shortly after: idle
+ * routes cost no Redis command.
+ */
+export interface Coordination<State> {
   /** False without Redis: every replica decides alone. */
   readonly enabled: boolean;
   readonly instanceId: string;
@@ -52,9 +61,16 @@ export interface Coordination {
    * Binds the route's live window to `epoch` for publishing and returns what this replica may do. `experiment` (labelled
    * outcomes and pair agreement since the experiment began) replaces what is published with the window; omitted, it stays.
    */
-  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink;
+  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State>;
+  /**
+   * What `link` would return, without binding anything or keeping the route in the exchange: for reads (the analysis
+   * API). A route not linked yet has no pooled view.
+   */
+  view(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State>;
+  /** The route left the policy: drop what is kept for it (a held lease is released). */
+  forget(route: string): void;
   /** The leader's rollout state, published with the next exchange so a new leader continues from it. */
-  reportState(route: string, state: ControlState): void;
+  reportState(route: string, state: State): void;
   /** Publishes a local rollback to the fleet; `fenced` when it is the leader's decision. Never rejects. */
   announceRollback(route: string, reason: string, fenced: boolean): Promise<RollbackOutcome>;
   /** Renews the lease right before a rollout step; false when this replica no longer leads. Never rejects. */

@@ -37,7 +37,7 @@ export function redisSettings(options: CoordinationOptions | null | undefined): 
 }
 
 /** Builds the coordination: Redis when a URL is given, else the nop (each replica decides alone). */
-export function createCoordination(options: CoordinationOptions | null | undefined, deps: RedisCoordinationDeps): Coordination {
+export function createCoordination<State>(options: CoordinationOptions | null | undefined, deps: RedisCoordinationDeps<State>): Coordination<State> {
   const settings = redisSettings(options);
   if (settings === null) return new LocalCoordination(options?.instanceId ?? defaultInstanceId());
   return new RedisCoordination(settings, deps);

@@ -1,10 +1,10 @@
 // Coordination without Redis: each replica judges its own traffic and acts alone (the single-node behaviour).
 import type { Coordination, RouteLink } from './coordination.js';
 
-const aloneLink: RouteLink = Object.freeze({ role: 'alone', pooled: null, leader: null, leaderState: null });
+const aloneLink: RouteLink<never> = Object.freeze({ role: 'alone', pooled: null, leader: null, leaderState: null });
 
 /** The nop: one constant epoch (only local resets start a new experiment), role `alone`, nothing published. */
-export class LocalCoordination implements Coordination {
+export class LocalCoordination implements Coordination<unknown> {
   readonly enabled = false;
   readonly followerGraceMs = 0;
   readonly instanceId: string;
@@ -21,9 +21,15 @@ export class LocalCoordination implements Coordination {
     return 'local';
   }
 
-  link(): RouteLink {
+  link(): RouteLink<never> {
     return aloneLink;
   }
+
+  view(): RouteLink<never> {
+    return aloneLink;
+  }
+
+  forget(): void {}
 
   reportState(): void {}
 

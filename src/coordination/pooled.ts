@@ -5,10 +5,9 @@
 // engine's associative merge (Welford moments stored as n/mean/m2 and combined with Chan's formula, so nothing is
 // lost to the cancellation of power sums). The breakers are sequential tests on the same cumulative counts, so they
 // need nothing else.
-import type { ArmTotals, RouteWindow, Stratum } from '../analysis/window.js';
+import type { ArmComparison, ArmTotals, RouteWindow, Stratum } from '../analysis/window.js';
 import { armKey, copyTotals, emptyTotals, mergeTotals, stratumPairs } from '../analysis/window.js';
 import { parseCounts, parseMoments } from '../analysis/stats/index.js';
-import type { GuardrailInputs } from '../control/guardrails.js';
 import { mergePredictions } from '../analysis/divergence.js';
 import type { ArmPredictionCounts } from '../record/prediction-stats.js';
 
@@ -238,7 +237,7 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
 }
 
 /** The guardrails' inputs from pooled statistics (the p95 threshold is the judging replica's own, see docs/replicas.md). */
-export function pooledInputs(view: PooledView, challenger: string | null, p95ThresholdMs: number | null): GuardrailInputs {
+export function pooledInputs(view: PooledView, challenger: string | null, p95ThresholdMs: number | null): ArmComparison {
   return {
     champion: view.arms.get('champion') ?? emptyTotals(),
     challenger: (challenger === null ? undefined : view.arms.get(armKey('challenger', challenger))) ?? emptyTotals(),

@@ -1,8 +1,10 @@
 // Redis coordination: replicas pool window statistics, one leader per route acts, control changes reach every replica at once.
 //
-// Nothing here runs on the request path. Every REDIS_INTERVAL (250 ms) one pipeline per route writes this replica's
-// cumulative totals (idempotent HSET of its own field), reads the pooled hash, renews or contends for the route's
-// lease and reads the replicated control record. Rollbacks are pushed at once and published on a pub/sub channel, so
+// Nothing here runs on the request path. Every REDIS_INTERVAL (250 ms) one pipeline per active route (one the
+// controller linked within the last two exchanges: it has a challenger and recent traffic, or just changed) writes this
+// replica's cumulative totals (idempotent HSET of its own field), reads the pooled hash, renews or contends for the
+// route's lease and reads the replicated control record. An idle route costs no command: its lease is released when it
+// goes idle (a replica with traffic takes it over), and control changes still reach it by pub/sub. Rollbacks are pushed at once and published on a pub/sub channel, so
 // every replica swaps its snapshot within milliseconds. When Redis is unreachable or slow the replica reports
 // `degraded` and decides from its own statistics; when Redis returns it re-sends its absolute totals and rejoins.
 import { randomBytes } from 'node:crypto';
@@ -10,12 +12,12 @@ import { Cluster, Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RouteWindow } from '../analysis/window.js';
-import type { AuditLog } from '../control/audit.js';
-import type { ControlState } from '../control/phases.js';
-import type { OperatorOverride } from '../control/state-store.js';
+import type { OperatorOverride } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
+import { errorCode } from '../errors.js';
+import { KeyedSerial } from '../serial.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { Coordination, CoordinationStatus, RollbackOutcome, RouteLink } from './coordination.js';
+import type { Coordination, CoordinationStatus, ReplicaJournal, RollbackOutcome, RouteLink } from './coordination.js';
 import { controlOf, parseSharedControl, planSync, sameControl, sameOverride, type LocalControl, type SyncBase, type Versioned } from './control-sync.js';
 import { controlChannel, epochOf, routeKeys, routeVersion, type RouteKeys } from './keys.js';
 import { CONTROL_SCRIPT, ControlWrite, LEASE_SCRIPT, LeaseStatus, parseLease, RELEASE_SCRIPT, RENEW_SCRIPT } from './lease.js';
@@ -57,15 +59,18 @@ export interface RedisCoordinationSettings {
   statsTtlMs?: number;
 }
 
-export interface RedisCoordinationDeps {
+export interface RedisCoordinationDeps<State> {
   state: ControlStateAccess;
-  audit: AuditLog;
+  /** Where a control change applied from the fleet is recorded (the audit log). */
+  audit: ReplicaJournal;
+  /** The controller's schema of its rollout state: a leader's state that fails it is ignored, never adopted. */
+  leaderState: z.ZodType<State>;
   metrics: Metrics;
   logger: Logger;
 }
 
 /** Everything this replica knows about one route's coordination. */
-interface RouteSync {
+interface RouteSync<State> {
   readonly name: string;
   readonly keys: RouteKeys;
   version: string | null;
@@ -78,34 +83,20 @@ interface RouteSync {
   others: { epoch: string; payloads: ReplicaPayload[]; readAt: number } | null;
   lease: { value: string; deadline: number } | null;
   leader: string | null;
-  leaderState: { epoch: string; state: ControlState } | null;
-  pendingState: ControlState | null;
+  leaderState: { epoch: string; state: State } | null;
+  pendingState: State | null;
   /** The lease value a pending leader decision is fenced with; every push meanwhile carries it. */
   fence: string | null;
   rollbackReason: string;
-  lock: Promise<unknown>;
   lastLinked: number;
 }
 
-const phases = ['inactive', 'collecting', 'healthy', 'promotable', 'paused', 'rolled_back', 'promoted'] as const;
-const leaderStateSchema = z.object({
-  epoch: z.string(),
-  by: z.string(),
-  state: z.object({
-    phase: z.enum(phases),
-    step: z.number().int().min(0).nullable(),
-    stepStartedAt: z.number(),
-    stepStartRequests: z.number().min(0),
-    rollbackReason: z.string().nullable(),
-  }),
-});
+/** The frame of a published leader state; the state inside is checked with the controller's schema. */
+const leaderStateFrame = z.object({ epoch: z.string(), by: z.string(), state: z.unknown() });
 
-/** A route the controller stopped linking (removed by a reload) is dropped after this long. */
-const FORGET_AFTER_MS = 30_000;
-
-function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; name?: unknown };
-  return typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'unknown';
+/** A failure's code for logs and the degraded reason; some of ioredis' errors carry only a name. */
+function failureCode(err: unknown): string {
+  return errorCode(err) ?? (err instanceof Error ? err.name : 'unknown');
 }
 
 /** Node's codes for a server certificate it would not trust (tls.connect's verification errors). */
@@ -131,18 +122,22 @@ export function redisMisconfiguration(code: string): string | null {
 }
 
 /** Coordination through one Redis (single node, Sentinel or Cluster). */
-export class RedisCoordination implements Coordination {
+export class RedisCoordination<State> implements Coordination<State> {
   readonly enabled = true;
   readonly instanceId: string;
   readonly followerGraceMs: number;
   readonly #settings: Required<RedisCoordinationSettings>;
-  readonly #deps: RedisCoordinationDeps;
+  readonly #deps: RedisCoordinationDeps<State>;
   readonly #client: Redis | Cluster;
   readonly #subscriber: Redis | Cluster;
   readonly #channel: string;
   /** Distinguishes this process from an earlier one with the same instance id (its fields stay valid evidence). */
   readonly #nonce = randomBytes(4).toString('hex');
-  readonly #routes = new Map<string, RouteSync>();
+  readonly #routes = new Map<string, RouteSync<State>>();
+  /** The routes exchanged each interval: linked by the controller recently (see #exchangeAll). */
+  readonly #active = new Set<RouteSync<State>>();
+  /** Reconciliations of one route run one at a time (a local edit, a remote change and a resume may race). */
+  readonly #serial = new KeyedSerial();
   #status: CoordinationStatus = 'starting';
   /** Misconfiguration codes already logged, so a reconnect loop says each once. */
   readonly #saidMisconfigured = new Set<string>();
@@ -151,7 +146,7 @@ export class RedisCoordination implements Coordination {
   #startedAt = 0;
   #closed = false;
 
-  constructor(settings: RedisCoordinationSettings, deps: RedisCoordinationDeps) {
+  constructor(settings: RedisCoordinationSettings, deps: RedisCoordinationDeps<State>) {
     this.#settings = { statsTtlMs: 24 * 3_600_000, ...settings };
     this.#deps = deps;
     this.instanceId = settings.instanceId;
@@ -192,7 +187,7 @@ export class RedisCoordination implements Coordination {
   }
 
   #onConnectionError(err: unknown): void {
-    const code = errorCode(err);
+    const code = failureCode(err);
     const fix = redisMisconfiguration(code);
     if (fix === null || this.#saidMisconfigured.has(code)) {
       this.#deps.logger.debug({ code }, 'redis connection error');
@@ -206,9 +201,9 @@ export class RedisCoordination implements Coordination {
     if (this.#timer !== null || this.#closed) return;
     this.#startedAt = performance.now();
     this.#deps.logger.info({ redis: describeTarget(this.#settings.target), instanceId: this.instanceId, prefix: this.#settings.prefix, intervalMs: this.#settings.intervalMs, leaseMs: this.#settings.leaseMs }, 'coordination through Redis');
-    this.#client.connect().catch((err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis connect failed; retrying'));
-    this.#subscriber.connect().catch((err: unknown) => this.#deps.logger.debug({ code: errorCode(err) }, 'redis subscriber connect failed; retrying'));
-    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#deps.logger.warn({ code: errorCode(err) }, 'subscribing to control changes failed; changes arrive with the next exchange'));
+    this.#client.connect().catch((err: unknown) => this.#deps.logger.debug({ code: failureCode(err) }, 'redis connect failed; retrying'));
+    this.#subscriber.connect().catch((err: unknown) => this.#deps.logger.debug({ code: failureCode(err) }, 'redis subscriber connect failed; retrying'));
+    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#deps.logger.warn({ code: failureCode(err) }, 'subscribing to control changes failed; changes arrive with the next exchange'));
     this.#timer = setInterval(() => void this.#exchange(), this.#settings.intervalMs);
     this.#timer.unref();
   }
@@ -220,10 +215,11 @@ export class RedisCoordination implements Coordination {
     return this.#currentEpoch(sync);
   }
 
-  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink {
+  link(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State> {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
+    this.#active.add(sync);
     if (epoch !== null && (sync.bound === null || sync.bound.window !== window || sync.bound.epoch !== epoch)) {
       // A new window (reset, reload, restart) gets a new field: its totals are new evidence, the old field's stay valid.
       sync.serial++;
@@ -231,19 +227,51 @@ export class RedisCoordination implements Coordination {
     } else if (sync.bound !== null && experiment !== undefined) {
       sync.bound.experiment = experiment;
     }
+    return this.#view(sync, epoch, window, experiment, now);
+  }
+
+  view(route: string, epoch: string | null, window: RouteWindow, experiment?: ExperimentSnapshot): RouteLink<State> {
+    const sync = this.#routes.get(route);
+    if (sync === undefined) return { role: 'degraded', pooled: null, leader: null, leaderState: null };
+    // An idle route is not exchanged: this replica neither leads it nor holds a pooled view of it.
+    if (!this.#active.has(sync) && this.#status === 'ok') return { role: 'follower', pooled: null, leader: sync.leader, leaderState: null };
+    return this.#view(sync, epoch, window, experiment, performance.now());
+  }
+
+  /** The route's link for `window` from what the last exchange read (changes nothing). */
+  #view(sync: RouteSync<State>, epoch: string | null, window: RouteWindow, experiment: ExperimentSnapshot | undefined, now: number): RouteLink<State> {
     const leader = this.#leaderOf(sync, now);
     const others = sync.others;
     const fresh = others !== null && epoch !== null && others.epoch === epoch && epoch === this.#currentEpoch(sync) && now - others.readAt <= this.#staleMs;
     if (this.#status !== 'ok' || !fresh) return { role: 'degraded', pooled: null, leader, leaderState: null };
     const wallNow = Date.now();
-    const own = encodeWindow(window, this.instanceId, wallNow, sync.bound?.experiment ?? experiment ?? noExperiment);
+    const own = encodeWindow(window, this.instanceId, wallNow, experiment ?? sync.bound?.experiment ?? noExperiment);
     const pooled = poolPayloads(epoch, [...others.payloads, own], wallNow - this.#liveMs);
     const leading = leader === this.instanceId && sync.lease !== null && now < sync.lease.deadline;
     const leaderState = !leading && sync.leaderState?.epoch === epoch ? sync.leaderState.state : null;
     return { role: leading ? 'leader' : 'follower', pooled, leader, leaderState };
   }
 
-  reportState(route: string, state: ControlState): void {
+  forget(route: string): void {
+    const sync = this.#routes.get(route);
+    if (sync === undefined) return;
+    this.#rest(sync);
+    this.#routes.delete(route);
+    this.#deps.metrics.leader.remove(route);
+  }
+
+  /** Takes a route out of the exchange; a held lease is released so that a replica with traffic leads at once. */
+  #rest(sync: RouteSync<State>): void {
+    this.#active.delete(sync);
+    sync.others = null;
+    if (sync.lease === null) return;
+    if (this.#client.status === 'ready') void this.#client.swyRelease(sync.keys.lease, sync.lease.value).catch(() => 0);
+    sync.lease = null;
+    sync.leader = null;
+    this.#deps.metrics.leader.labels(sync.name).set(0);
+  }
+
+  reportState(route: string, state: State): void {
     const sync = this.#routes.get(route);
     if (sync) sync.pendingState = state;
   }
@@ -273,7 +301,7 @@ export class RedisCoordination implements Coordination {
           return sync.shared?.record.by === this.instanceId && sync.shared.record.reason === reason ? 'published' : 'already';
       }
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
       return 'unavailable';
     } finally {
       sync.fence = null;
@@ -290,7 +318,7 @@ export class RedisCoordination implements Coordination {
       if (!renewed) sync.lease = null;
       return renewed;
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
       return false;
     }
   }
@@ -298,7 +326,7 @@ export class RedisCoordination implements Coordination {
   syncNow(route: string): void {
     const sync = this.#routes.get(route);
     if (!sync || this.#status !== 'ok') return;
-    void this.#locked(sync, () => this.#reconcile(sync)).catch((err: unknown) => this.#setStatus('degraded', errorCode(err)));
+    void this.#locked(sync, () => this.#reconcile(sync)).catch((err: unknown) => this.#setStatus('degraded', failureCode(err)));
   }
 
   async close(): Promise<void> {
@@ -323,7 +351,7 @@ export class RedisCoordination implements Coordination {
     return Math.max(2_000, 8 * this.#settings.intervalMs);
   }
 
-  #sync(name: string): RouteSync {
+  #sync(name: string): RouteSync<State> {
     let sync = this.#routes.get(name);
     if (!sync) {
       sync = {
@@ -342,7 +370,6 @@ export class RedisCoordination implements Coordination {
         pendingState: null,
         fence: null,
         rollbackReason: 'manual',
-        lock: Promise.resolve(),
         lastLinked: performance.now(),
       };
       this.#routes.set(name, sync);
@@ -350,11 +377,11 @@ export class RedisCoordination implements Coordination {
     return sync;
   }
 
-  #currentEpoch(sync: RouteSync): string | null {
+  #currentEpoch(sync: RouteSync<State>): string | null {
     return sync.version === null || sync.base.gen === null ? null : epochOf(sync.version, sync.base.gen, sync.challenger);
   }
 
-  #leaderOf(sync: RouteSync, now: number): string | null {
+  #leaderOf(sync: RouteSync<State>, now: number): string | null {
     if (sync.lease !== null && now < sync.lease.deadline) return this.instanceId;
     return sync.leader === this.instanceId ? null : sync.leader;
   }
@@ -365,10 +392,8 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Runs `work` after every earlier piece of work on the same route (reconciliations must not interleave). */
-  #locked<T>(sync: RouteSync, work: () => Promise<T>): Promise<T> {
-    const run = sync.lock.then(work, work);
-    sync.lock = run.catch(() => undefined);
-    return run;
+  #locked<T>(sync: RouteSync<State>, work: () => Promise<T>): Promise<T> {
+    return this.#serial.run(sync.name, work);
   }
 
   #setStatus(next: 'ok' | 'degraded', why?: string): void {
@@ -400,22 +425,23 @@ export class RedisCoordination implements Coordination {
       if (this.#status !== 'starting' || now - this.#startedAt > Math.max(1_000, 4 * this.#settings.intervalMs)) this.#setStatus('degraded', `redis ${this.#client.status}`);
       return;
     }
-    for (const [name, sync] of this.#routes) {
-      if (now - sync.lastLinked > FORGET_AFTER_MS) {
-        if (sync.lease) void this.#client.swyRelease(sync.keys.lease, sync.lease.value).catch(() => 0);
-        this.#deps.metrics.leader.remove(name);
-        this.#routes.delete(name);
-      }
+    // A route the controller has not linked for two exchanges is idle: one more exchange after its last link publishes
+    // what that link bound (totals, the leader's state), then it rests. Never before its first contact with the fleet's
+    // record (base.rev set): a replica must learn a rollback the fleet already holds even for a route it does not serve.
+    const due: RouteSync<State>[] = [];
+    for (const sync of this.#active) {
+      if (now - sync.lastLinked > 2 * this.#settings.intervalMs + this.#settings.timeoutMs && sync.base.rev !== null) this.#rest(sync);
+      else due.push(sync);
     }
     try {
-      await Promise.all([...this.#routes.values()].map((sync) => this.#exchangeRoute(sync)));
+      await Promise.all(due.map((sync) => this.#exchangeRoute(sync)));
       this.#setStatus('ok');
     } catch (err) {
-      this.#setStatus('degraded', errorCode(err));
+      this.#setStatus('degraded', failureCode(err));
     }
   }
 
-  async #exchangeRoute(sync: RouteSync): Promise<void> {
+  async #exchangeRoute(sync: RouteSync<State>): Promise<void> {
     const { keys } = sync;
     const started = performance.now();
     const epoch = this.#currentEpoch(sync);
@@ -470,7 +496,7 @@ export class RedisCoordination implements Coordination {
     }
   }
 
-  #adoptLease(sync: RouteSync, status: number, value: string, started: number): void {
+  #adoptLease(sync: RouteSync<State>, status: number, value: string, started: number): void {
     const hadLease = sync.lease !== null;
     if (status === LeaseStatus.Renewed || status === LeaseStatus.Acquired) {
       // Counted from before the request went out, minus one timeout of margin: never later than Redis' own expiry.
@@ -485,18 +511,20 @@ export class RedisCoordination implements Coordination {
     this.#deps.metrics.leader.labels(sync.name).set(sync.lease !== null ? 1 : 0);
   }
 
-  #parseLeaderState(text: string | null): { epoch: string; state: ControlState } | null {
+  #parseLeaderState(text: string | null): { epoch: string; state: State } | null {
     if (text === null) return null;
     try {
-      const parsed = leaderStateSchema.safeParse(JSON.parse(text));
-      return parsed.success ? { epoch: parsed.data.epoch, state: parsed.data.state } : null;
+      const frame = leaderStateFrame.safeParse(JSON.parse(text));
+      if (!frame.success) return null;
+      const state = this.#deps.leaderState.safeParse(frame.data.state);
+      return state.success ? { epoch: frame.data.epoch, state: state.data } : null;
     } catch {
       return null;
     }
   }
 
   /** Plans and carries out one reconciliation of the replicated control state (call under the route lock). */
-  async #reconcile(sync: RouteSync): Promise<'in-sync' | 'applied' | 'superseded' | 'pushed' | 'fenced'> {
+  async #reconcile(sync: RouteSync<State>): Promise<'in-sync' | 'applied' | 'superseded' | 'pushed' | 'fenced'> {
     let shared = sync.shared;
     for (let attempt = 0; attempt < 3; attempt++) {
       const plan = planSync(this.#local(sync.name), sync.base, shared, this.instanceId, sync.rollbackReason);
@@ -531,7 +559,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Undoes this replica's unpublished edits: back to the fleet's record, or to the last synced state without one. */
-  #revert(sync: RouteSync): void {
+  #revert(sync: RouteSync<State>): void {
     if (sync.shared !== null) return this.#apply(sync, sync.shared);
     this.#setLocal(sync.name, this.#local(sync.name), sync.base.control);
   }
@@ -546,7 +574,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Makes the local state equal to the fleet's record and records it. */
-  #apply(sync: RouteSync, target: Versioned): void {
+  #apply(sync: RouteSync<State>, target: Versioned): void {
     const before = this.#local(sync.name);
     const next = controlOf(target.record);
     this.#setLocal(sync.name, before, next);
@@ -578,11 +606,11 @@ export class RedisCoordination implements Coordination {
       if (sync.shared !== null && rev <= sync.shared.rev) return 'in-sync';
       sync.shared = { rev, record };
       return this.#reconcile(sync);
-    }).catch((err: unknown) => this.#setStatus('degraded', errorCode(err)));
+    }).catch((err: unknown) => this.#setStatus('degraded', failureCode(err)));
   }
 }
 
-function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
+export function connect(target: RedisTarget, options: RedisOptions): Redis | Cluster {
   switch (target.kind) {
     case 'single':
       return new Redis(target.url, { ...options, ...(target.tls ? { tls: {} } : {}) });

@@ -1,15 +1,9 @@
 // The immutable decision snapshot: compiled routes plus their live splits; the request path reads it once per request.
 import type { ChallengerMode, HttpMethod, RoutePolicy } from '../config/policy-schema.js';
+import { PrefixTable } from './prefix-table.js';
+import type { ChallengerShare, SplitSource } from './shares.js';
 
-/** Where a route's live split came from. */
-export type SplitSource = 'policy' | 'flag' | 'override' | 'bootstrap' | 'stale' | 'rollback';
-
-/** One challenger's live share of a route. */
-export interface ChallengerShare {
-  readonly name: string;
-  readonly mode: ChallengerMode;
-  readonly percent: number;
-}
+export type { ChallengerShare, SplitSource };
 
 /** The live split of one route, as set by the policy, a flag, an operator or the controller. */
 export interface RouteState {
@@ -88,9 +82,11 @@ export interface RouteDecision {
 /** The whole routing table at one instant. Never mutated: a change builds a new snapshot. */
 export interface DecisionSnapshot {
   readonly version: string;
-  /** Routes ordered by descending prefix length, so the first match is the longest prefix. */
+  /** Routes ordered by descending prefix length (for listings; matching uses `byPrefix`). */
   readonly decisions: readonly RouteDecision[];
   readonly byName: ReadonlyMap<string, RouteDecision>;
+  /** Longest-prefix lookup whose cost does not grow with the number of routes (prefix-table.ts). */
+  readonly byPrefix: PrefixTable<RouteDecision>;
 }
 
 /** Holds the current snapshot; the only mutable cell between the control plane and the request path. */
@@ -158,6 +154,7 @@ export function buildSnapshot(routes: readonly CompiledRoute[], states: Readonly
     version,
     decisions: Object.freeze(decisions),
     byName: new Map(decisions.map((d) => [d.route.name, d])),
+    byPrefix: PrefixTable.of(decisions.map((d) => [d.route.prefix, d] as const)),
   });
 }
 

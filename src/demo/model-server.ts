@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorCode } from '../errors.js';
 import { IRIS_FEATURES, type Classifier, type IrisPrediction } from './iris.js';
 import { createPrng } from './prng.js';
 
@@ -249,8 +250,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 
   const server = createServer({ keepAlive: true }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      const code = (err as { code?: unknown }).code;
-      switch (code) {
+      switch (errorCode(err)) {
         case 'BAD_REQUEST': {
           stats.badRequests++;
           const bad = err as BadRequest;

@@ -1,7 +1,7 @@
 // Pure mapping from an Unleash flag definition to a route's split overlay (flag ↔ split rules, documented in docs/flags.md).
 import { challengerModes, type ChallengerMode } from '../config/policy-schema.js';
 import type { ChallengerShare, CompiledRoute, SplitSource } from '../decision/snapshot.js';
-import type { SplitOverlay } from '../control/live-splits.js';
+import type { SplitOverlay } from '../decision/shares.js';
 
 /** A variant as both the client API and the Admin API carry it (weights per mille). */
 export interface FlagVariantLike {

@@ -1,6 +1,6 @@
 // FlagSource used when no flag server is configured: routes keep their policy split; flag-naming routes say so.
 import type { Logger } from 'pino';
-import type { SplitOverlay } from '../control/live-splits.js';
+import type { SplitOverlay } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import type { FlagSource, FlagStatus } from './source.js';
 

@@ -1,6 +1,6 @@
 // The flag plug point: a FlagSource turns an external flag system's state into route overlays on LiveSplits.
 import type { CompiledRoute } from '../decision/snapshot.js';
-import type { SplitOverlay } from '../control/live-splits.js';
+import type { SplitOverlay } from '../decision/shares.js';
 
 /**
  * How current a flag-driven route's split is:

@@ -2,7 +2,7 @@
 import { Pool, request } from 'undici';
 import { z } from 'zod';
 import type { FastifyError } from '@fastify/error';
-import { SWY_ERR_BAD_REQUEST, SWY_ERR_FLAG_WRITE } from '../errors.js';
+import { errorCode, SWY_ERR_BAD_REQUEST, SWY_ERR_FLAG_WRITE } from '../errors.js';
 
 /** Flag types accepted by Unleash 7.x (anything else is a 400 there). */
 export const FLAG_TYPES = ['experiment', 'kill-switch', 'release', 'operational', 'permission'] as const;
@@ -528,11 +528,6 @@ function flagWriteError(
   // @fastify/error takes the cause from a trailing { cause } argument; only pass one when there is a cause.
   const err = cause === undefined ? new SWY_ERR_FLAG_WRITE(message) : new SWY_ERR_FLAG_WRITE(message, { cause });
   return Object.assign(err, { code: 'SWY_ERR_FLAG_WRITE' as const, unleashStatus: status, unleashBody: truncate(body), operation });
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
-  return typeof err.code === 'string' ? err.code : undefined;
 }
 
 function errorMessage(err: unknown): string {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { request } from 'undici';
 import { InMemStorageProvider, Unleash, UnleashEvents } from 'unleash-client';
 import { z } from 'zod';
-import type { SplitOverlay } from '../control/live-splits.js';
+import type { SplitOverlay } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import { SWY_ERR_FLAG_READ } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';

@@ -1,6 +1,6 @@
 // Writes an operator's split change to the route's Unleash flag (Admin API) so every replica converges on it.
 import type { ChallengerMode } from '../config/policy-schema.js';
-import type { SplitOverlay } from '../control/live-splits.js';
+import type { SplitOverlay } from '../decision/shares.js';
 import type { CompiledRoute } from '../decision/snapshot.js';
 import { SWY_ERR_FLAG_WRITE } from '../errors.js';
 import { overlayFromFlag, rolloutStrategy, strategyGroupId, type FlagStrategyLike } from './mapping.js';
@@ -27,6 +27,16 @@ export interface FlagWriteResult {
   /** True when the flag was off in the environment and was turned on. */
   enabled: boolean;
   overlay: SplitOverlay;
+}
+
+/** Writes a route's split to its flag. Control's SplitChanger takes one (null: flag writes are off) and knows no flag service. */
+export interface FlagWriter {
+  write(change: Omit<FlagSplitChange, 'environment'>): Promise<FlagWriteResult>;
+}
+
+/** The FlagWriter of Unleash's Admin API for the environment the router's backend token reads. */
+export function unleashFlagWriter(client: UnleashAdminClient, environment: string): FlagWriter {
+  return { write: (change) => writeSplitToUnleash(client, { ...change, environment }) };
 }
 
 /**

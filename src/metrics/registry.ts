@@ -196,6 +196,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly awaitingApproval = new Gauge({
+    name: 'switchyard_route_awaiting_approval',
+    help: 'Per route: 1 while its rollout waits at an approval gate (a person or the confirm webhook), else 0.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly confirmRequests = new Counter({
+    name: 'switchyard_confirm_requests_total',
+    help: 'Asks of a rollout\'s confirm webhook by route and result (confirmed: 2xx, refused: another status, failed: no answer in time).',
+    labelNames: ['route', 'result'] as const,
+    registers: [this.registry],
+  });
+
   readonly rollbacks = new Counter({
     name: 'switchyard_rollbacks_total',
     help: 'Rollbacks by route and reason (a guardrail name, or manual).',
@@ -205,14 +219,28 @@ export class Metrics {
 
   readonly promotions = new Counter({
     name: 'switchyard_promotions_total',
-    help: 'Challengers promoted at the last rollout step, by route.',
+    help: 'Challengers promoted, by route: at the last rollout step, as an A/B winner, or by a person (switchyard promote).',
     labelNames: ['route'] as const,
     registers: [this.registry],
   });
 
-  readonly webhooks = new Counter({
-    name: 'switchyard_webhooks_total',
-    help: 'Webhook deliveries by result (delivered, failed after retries).',
+  readonly routeRolledBack = new Gauge({
+    name: 'switchyard_route_rolled_back',
+    help: 'Per route, 1 while it is rolled back (all traffic on the champion until a person resumes it), else 0.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly notifications = new Counter({
+    name: 'switchyard_notifications_total',
+    help: 'Notifications by sink (its configured name), event (rollback, promote, step, approval.needed, breach, flag.stale) and result: delivered, failed (after retries, or refused with a 4xx), dropped (queue full).',
+    labelNames: ['sink', 'event', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditStream = new Counter({
+    name: 'switchyard_audit_stream_events_total',
+    help: 'Audit events shipped to the fleet-wide Redis trail by result: published, dropped (the queue waiting for Redis was full; the event stays in the local audit.ndjson).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -1,24 +1,19 @@
 // Maps transport failures (by err.code) to our stable SWY_ERR_* codes and HTTP statuses.
 import {
+  errorCode,
   SWY_ERR_BODY_TOO_LARGE,
   SWY_ERR_UPSTREAM_CONNECT,
   SWY_ERR_UPSTREAM_RESET,
   SWY_ERR_UPSTREAM_TIMEOUT,
   SWY_ERR_UPSTREAM_UNAVAILABLE,
 } from '../errors.js';
+import type { UpstreamErrorKind } from '../record/port.js';
 
-/**
- * How an exchange failed. The upstream's kinds are the `kind` label of switchyard_upstream_errors_total (`busy`: every
- * connection of the route to that upstream stayed taken for the route's requestMs, so the request was never sent); the
- * client's (`body_too_large`, `client_abort`, `client_timeout`: see isClientFault in src/record/port.ts) are counted as
- * rejected requests instead.
- */
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'busy' | 'body_too_large' | 'client_abort' | 'client_timeout' | 'other';
+export type { UpstreamErrorKind };
 
 /** Classifies a transport error by its code (never by message or instanceof: undici copies may differ). */
 export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
+  switch (errorCode(err)) {
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':

@@ -1,5 +1,6 @@
 // Byte budgets of the prediction log's buffers, all derived from the one memory setting (SWITCHYARD_MEMORY_MB).
 import { totalmem } from 'node:os';
+import { maxMemoryMb, minMemoryMb } from '../config/env.js';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
 
 /**
@@ -100,11 +101,6 @@ export const defaultMemoryMb = 1024;
  * too little room; smaller settings are accepted (tests, sidecars) and `serve` warns.
  */
 export const recommendedMinMemoryMb = 384;
-
-/** The smallest memory setting accepted: below it the budgets hold too little to pair anything. */
-export const minMemoryMb = 64;
-/** The largest memory setting accepted (1 TiB). */
-export const maxMemoryMb = 1_048_576;
 
 /**
  * The memory setting: the explicit one, else the container's limit (cgroup, as Node sees it), else 1,024 MiB.

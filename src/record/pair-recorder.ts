@@ -5,7 +5,7 @@ import { bufferLabels, defaultMemoryMb, recorderBudgets, type RecorderBudgets } 
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { Metrics } from '../metrics/registry.js';
 import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, predictionBytes, type Extracted, type Extractor } from './extract.js';
-import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { RecordSink } from './sinks/sink.js';
 import { PredictionStats, type DivergencePolicy, type DriftPolicy } from './prediction-stats.js';
 
@@ -210,11 +210,8 @@ export class PairRecorder implements ObservationPort {
   }
 
   served(observation: ServedObservation): void {
-    // A challenger failure replaced by the champion is not the answer the client got; the fallback observation is.
-    // A client fault (it went away, or its body was over the limit) is nobody's prediction and no variant's failure:
-    // not recorded, as the guardrail windows ignore it; a mirror's shadow half then stays unpaired (not compared).
-    if (observation.fellBack || !isVariantEvidence(observation.errorKind)) return;
-    if (observation.mirrored === 0 && observation.responseBody === null && observation.errorKind === null) return;
+    // The same filter as the serving thread's, so a PairRecorder fed directly (tests, a backtest) records the same.
+    if (!isRecordable(observation)) return;
     this.#enqueue({ served: observation, shadow: null, bytes: entryOverhead + (observation.responseBody?.length ?? 0) + (observation.requestBody?.length ?? 0) });
   }
 

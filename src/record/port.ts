@@ -1,5 +1,12 @@
 // The only outlet from the request path to analysis: a synchronous, non-blocking port that may drop but never waits.
-import type { UpstreamErrorKind } from '../proxy/error-map.js';
+
+/**
+ * How an exchange failed, as the proxy reports it (classified in proxy/error-map.ts). The upstream's kinds are the `kind`
+ * label of switchyard_upstream_errors_total (`busy`: every connection of the route to that upstream stayed taken for the
+ * route's requestMs, so the request was never sent); the client's (`body_too_large`, `client_abort`, `client_timeout`:
+ * see isClientFault below) are counted as rejected requests instead.
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'busy' | 'body_too_large' | 'client_abort' | 'client_timeout' | 'other';
 
 /** What the request path saw for one served request (one per arm tried: a fallback yields two). */
 export interface ServedObservation {
@@ -58,6 +65,18 @@ export function isClientFault(kind: UpstreamErrorKind | null): boolean {
  */
 export function isVariantEvidence(kind: UpstreamErrorKind | null): boolean {
   return kind !== 'busy' && !isClientFault(kind);
+}
+
+/**
+ * Whether a served observation goes to the prediction log; the one filter the serving thread (recorder-client.ts) and
+ * the recorder worker (pair-recorder.ts) both apply. A challenger failure replaced by the champion is not the answer
+ * the client got (the fallback observation is); what is not variant evidence (a client fault, a busy route) is nobody's
+ * prediction and no variant's failure, as the guardrail windows ignore it too, so a mirror's shadow half then stays
+ * unpaired; and an unsampled plain success (no mirror, no body copied, no error) carries nothing to record.
+ */
+export function isRecordable(o: ServedObservation): boolean {
+  if (o.fellBack || !isVariantEvidence(o.errorKind)) return false;
+  return o.mirrored > 0 || o.responseBody !== null || o.errorKind !== null;
 }
 
 /** Receives observations. Implementations must return at once and never throw. */

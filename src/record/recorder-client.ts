@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { bufferLabels } from './budgets.js';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
-import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { RoutePredictionTotals } from './prediction-stats.js';
 import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerSettings, type ToWorker, type WireObservation } from './recorder-protocol.js';
 
@@ -23,6 +23,8 @@ export interface RecorderClientOptions {
   batchMs?: number;
   /** Told when the worker fails; it is restarted after `restartMs` (doubling to 30 s while it keeps failing). */
   onError?: (err: Error) => void;
+  /** The sink cannot reach its destination (at most one call per 10 s); records are dropped and counted meanwhile. */
+  onSinkError?: (err: Error) => void;
   restartMs?: number;
 }
 
@@ -56,6 +58,8 @@ export class RecorderClient implements ObservationPort {
   readonly #maxQueue: number;
   readonly #batchMs: number;
   readonly #onError: (err: Error) => void;
+  readonly #onSinkError: (err: Error) => void;
+  #lastSinkErrorAt = Number.NEGATIVE_INFINITY;
   readonly #queueFull;
   readonly #overBudget;
   readonly #workerDown;
@@ -78,6 +82,7 @@ export class RecorderClient implements ObservationPort {
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#batchMs = options.batchMs ?? 10;
     this.#onError = options.onError ?? (() => undefined);
+    this.#onSinkError = options.onSinkError ?? (() => undefined);
     this.#queueFull = options.metrics.recordsDropped.labels('recorder', 'queue_full');
     this.#overBudget = options.metrics.recordsDropped.labels('recorder', 'memory_budget');
     this.#metrics = options.metrics;
@@ -122,10 +127,7 @@ export class RecorderClient implements ObservationPort {
   }
 
   served(o: ServedObservation): void {
-    // Same filter as the recorder: a replaced challenger failure, a client fault and unsampled plain successes carry
-    // nothing to record.
-    if (o.fellBack || !isVariantEvidence(o.errorKind)) return;
-    if (o.mirrored === 0 && o.responseBody === null && o.errorKind === null) return;
+    if (!isRecordable(o)) return;
     const policy = this.#policies.policyOf(o.route);
     const keepInput = policy !== undefined && captureLimits(policy).keepInputs && o.requestBody !== null;
     // Checked before the bodies are copied into strings: a dropped observation costs no copy.
@@ -251,6 +253,15 @@ export class RecorderClient implements ObservationPort {
       this.#unacked = Math.max(0, this.#unacked - message.processed);
       this.#bytes = Math.max(0, this.#bytes - message.bytes);
       if (message.totals !== null) this.#totals = { ...message.totals, predictions: message.totals.predictions ?? this.#totals.predictions };
+      return;
+    }
+    if (message.type === 'sink-error') {
+      // Not a worker failure: the sink keeps trying and counts its drops; the operator should still hear of it.
+      const now = Date.now();
+      if (now - this.#lastSinkErrorAt >= 10_000) {
+        this.#lastSinkErrorAt = now;
+        this.#onSinkError(new Error(message.message));
+      }
       return;
     }
     const waiting = this.#waiting.get(message.id);

@@ -1,14 +1,20 @@
 // Messages between the serving thread and the recorder worker (structured-clone friendly: no Buffers, no class instances).
+import type { SinkKind } from '../config/env.js';
 import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
 import type { RoutePredictionTotals } from './prediction-stats.js';
+import type { CloudEventsSinkSettings, NatsSinkSettings } from './sinks/sink.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
 export interface RecorderWorkerSettings {
-  sink: 'ndjson' | 'stdout' | 'none';
+  sink: SinkKind;
   dir: string;
+  /** Required when sink is jetstream. */
+  nats?: NatsSinkSettings;
+  /** Required when sink is cloudevents. */
+  cloudevents?: CloudEventsSinkSettings;
   maxFileBytes?: number;
   rotateMs?: number;
   retryMs?: number;
@@ -52,4 +58,6 @@ export type ToWorker =
 export type FromWorker =
   /** `processed` observations of `bytes` ({@link wireBytes}) left the serving thread's budget. */
   | { type: 'ack'; processed: number; bytes: number; totals: ExperimentTotals | null }
+  /** The sink could not reach its destination (the worker goes on; what it drops is counted). */
+  | { type: 'sink-error'; message: string }
   | { type: 'reply'; id: number; result: FeedbackResult[] | unknown[] | null };

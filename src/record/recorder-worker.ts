@@ -9,6 +9,8 @@ import { NdjsonSink } from './sinks/ndjson.js';
 import { nopSink, type RecordSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
 import { PredictionStats, type DriftPolicy } from './prediction-stats.js';
+import { JetStreamSink } from './sinks/jetstream.js';
+import { CloudEventsSink } from './sinks/cloudevents.js';
 
 const port = parentPort;
 if (port === null) throw new Error('recorder-worker.js runs only as a worker thread (see recorder-client.ts)');
@@ -21,6 +23,14 @@ let policies = new Map<string, RecordingPolicy>();
 function createSink(): RecordSink {
   if (settings.sink === 'none') return nopSink;
   if (settings.sink === 'stdout') return createStdoutSink(metrics, settings.budgets.sink);
+  if (settings.sink === 'cloudevents') {
+    if (settings.cloudevents === undefined) throw new Error('the cloudevents sink needs its receiver settings');
+    return new CloudEventsSink(metrics, settings.cloudevents, settings.budgets.sink);
+  }
+  if (settings.sink === 'jetstream') {
+    if (settings.nats === undefined) throw new Error('the jetstream sink needs its NATS settings');
+    return new JetStreamSink(metrics, { ...settings.nats, maxQueueBytes: settings.budgets.sink }, (err) => port?.postMessage({ type: 'sink-error', message: (err as Error)?.message ?? String(err) } satisfies FromWorker));
+  }
   return new NdjsonSink(metrics, { dir: settings.dir, maxFileBytes: settings.maxFileBytes, rotateMs: settings.rotateMs, retryMs: settings.retryMs, maxQueueBytes: settings.budgets.sink });
 }
 

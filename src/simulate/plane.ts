@@ -1,14 +1,13 @@
 // The control plane the composition root builds (src/app.ts), assembled in memory around a virtual clock for simulate and backtest.
 import { pino } from 'pino';
 import { LiveWindows } from '../analysis/window.js';
-import { compilePolicy } from '../config/compile.js';
+import { compilePolicy } from '../decision/compile.js';
 import type { Policy } from '../config/policy-schema.js';
 import { AuditLog, type AuditEvent } from '../control/audit.js';
 import { Controller } from '../control/controller.js';
 import { LiveSplits } from '../control/live-splits.js';
 import { SplitChanger } from '../control/split-changer.js';
 import { StateStore } from '../control/state-store.js';
-import { Webhooks } from '../control/webhooks.js';
 import { emptySnapshot, SnapshotRef, type RouteDecision } from '../decision/snapshot.js';
 import { NopFlagSource } from '../flags/nop.js';
 import { Metrics } from '../metrics/registry.js';
@@ -38,6 +37,21 @@ export interface ControlPlane {
 const silent = pino({ level: 'silent' });
 
 /**
+ * The policy with its approval gates taken as granted at once: no person answers a simulation, and its confirm
+ * webhook must never be asked by one. The times reported therefore leave out any wait at a gate.
+ */
+function withoutGates(policy: Policy): Policy {
+  return {
+    ...policy,
+    routes: policy.routes.map((route) => {
+      if (route.rollout === undefined) return route;
+      const { confirm: _asked, ...rollout } = route.rollout;
+      return { ...route, rollout: { ...rollout, approve: [] } };
+    }),
+  };
+}
+
+/**
  * Builds a control plane for a validated policy: no state file, no audit file, no flag server, no webhooks, no
  * Redis (so the controller decides alone), and the controller's and windows' clock is `clock`. Nothing is started:
  * the harness calls `controller.tick()` itself.
@@ -50,12 +64,11 @@ export async function buildControlPlane(policy: Policy, version: string, clock: 
   const audit = new AuditLog({ file: null, logger: silent });
   const state = await StateStore.open({ file: null, target: splits, logger: silent });
   const flags = new NopFlagSource(silent);
-  const routes = compilePolicy(policy);
+  const routes = compilePolicy(withoutGates(policy));
   splits.setPolicy(routes, version);
   flags.setRoutes(routes);
-  const changer = new SplitChanger({ splits, flags, state, audit, unleashAdmin: null, unleashEnvironment: 'development', logger: silent });
-  const webhooks = new Webhooks([], metrics, silent);
-  const controller = new Controller({ splits, windows, state, changer, audit, metrics, webhooks, logger: silent, intervalMs, clock: clock.read });
+  const changer = new SplitChanger({ splits, flags, state, audit, flagWriter: null, logger: silent });
+  const controller = new Controller({ splits, windows, state, changer, audit, metrics, logger: silent, intervalMs, clock: clock.read });
   return { clock, splits, windows, state, audit, changer, controller, metrics };
 }
 

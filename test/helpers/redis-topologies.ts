@@ -12,6 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort, ProcessGroup, type Managed } from '../../bench/lib/processes.js';
+import { waitFor } from './wait-for.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -105,15 +106,6 @@ export interface TlsRedis extends Topology {
   readonly caFile: string;
   /** A TLS client trusting `caFile`, for inspecting keys; disconnected by `stop`. */
   client(): Redis;
-}
-
-/** Resolves once `probe` returns true; rejects naming `what` after `timeoutMs`. */
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await probe())) {
-    if (performance.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function portIsFree(port: number): Promise<boolean> {

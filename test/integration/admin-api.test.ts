@@ -17,6 +17,7 @@ import type { UnleashSettings } from '../../src/flags/unleash.js';
 import { getSharedUnleashServer, type UnleashServerInfo } from '../helpers/unleash-server.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 import { startUpstreamPair, type UpstreamPair } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const ENV = 'development';
 const ADMIN_SECRET = `admin-${randomUUID()}`;
@@ -58,15 +59,6 @@ async function variants(swy: RunningSwitchyard, keys: readonly string[]): Promis
     await res.body.dump();
     return String(res.headers['x-switchyard-variant']);
   }));
-}
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    if (await probe()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms`);
 }
 
 let upstreams: UpstreamPair;
@@ -387,12 +379,15 @@ describe('CLI against a running instance', () => {
     expect(table.code).toBe(0);
     const [header, row] = table.stdout.trim().split('\n');
     expect(header).toMatch(/^ROUTE\s+SOURCE\s+FLAG\s+FLAGS\s+CHAMPION\s+CHALLENGERS\s+STATE$/);
-    expect(row).toMatch(/^iris\s+policy\s+-\s+-\s+iris-v1 90%\s+iris-v2 canary 10%\s+-$/);
+    // STATE shows the controller's phase (collecting: no requests yet), or "-" before its first tick.
+    expect(row).toMatch(/^iris\s+policy\s+-\s+-\s+iris-v1 90%\s+iris-v2 canary 10%\s+(collecting|-)$/);
     const detail = await run(['status', 'iris'], { SWITCHYARD_ADMIN_URL: swy.adminUrl });
     expect(detail.code).toBe(0);
     expect(detail.stdout).toMatch(/iris-v3\s+challenger\s+ab\s+0%\s+0%/);
     const json = await run(['status', '--json', '--admin-url', swy.adminUrl]);
-    expect((JSON.parse(json.stdout) as { routes: RouteView[] }).routes[0]).toMatchObject({ name: 'iris', source: 'policy' });
+    const view = (JSON.parse(json.stdout) as { routes: RouteView[] }).routes[0]!;
+    expect(view).toMatchObject({ name: 'iris', source: 'policy' });
+    expect(['inactive', 'collecting']).toContain(view.phase);
   });
 
   it('set, pause and resume change the route and say what happened', async () => {

@@ -15,6 +15,7 @@ import type { UnleashSettings } from '../../src/flags/unleash.js';
 import { getSharedUnleashServer, startUnleashServer, type UnleashServer, type UnleashServerInfo } from '../helpers/unleash-server.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const ENV = 'development';
 const KEYS = Array.from({ length: 500 }, (_, i) => `outage-user-${i}`);
@@ -42,16 +43,6 @@ async function routeOf(swy: RunningSwitchyard): Promise<RouteView> {
 
 async function metricsOf(swy: RunningSwitchyard): Promise<string> {
   return (await request(`${swy.adminUrl}/metrics`)).body.text();
-}
-
-/** Re-checks `probe` every 25 ms until it returns true; rejects with the last observation at the deadline. */
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
-  const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    if (await probe()) return performance.now() - start;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms`);
 }
 
 async function variants(swy: RunningSwitchyard, keys: readonly string[]): Promise<string[]> {

@@ -14,6 +14,7 @@ import { UnleashAdminClient } from '../../src/flags/unleash-admin.js';
 import { getSharedUnleashServer, type UnleashServerInfo } from '../helpers/unleash-server.js';
 import { startServe, type ServeProcess } from '../helpers/cli.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const ENV = 'development';
 const KEYS = Array.from({ length: 5_000 }, (_, i) => `prop-user-${i}`);
@@ -41,14 +42,8 @@ async function routeOf(proc: ServeProcess): Promise<RouteView> {
 
 /** Polls the admin API (25 ms apart) until `condition` holds; resolves with the elapsed ms, rejects at the deadline. */
 async function waitForRoute(proc: ServeProcess, what: string, condition: (route: RouteView) => boolean, timeoutMs = 10_000, since = performance.now()): Promise<number> {
-  const deadline = since + timeoutMs;
   let last: RouteView | undefined;
-  while (performance.now() < deadline) {
-    last = await routeOf(proc);
-    if (condition(last)) return performance.now() - since;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${proc.adminUrl}: ${what} not reached within ${timeoutMs} ms; last view ${JSON.stringify(last)}`);
+  return waitFor(`${proc.adminUrl}: ${what}`, async () => condition((last = await routeOf(proc))), { timeoutMs, since, lastSeen: () => last });
 }
 
 /** Sends every key once (128 in flight) and returns the serving variant per key. */

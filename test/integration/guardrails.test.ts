@@ -297,7 +297,10 @@ describe('progressive rollout', () => {
     expect([...load.statuses.keys()]).toEqual([200]);
     const metrics = await (await request(`${swy.adminUrl}/metrics`)).body.text();
     expect(metrics).toContain('switchyard_promotions_total{route="iris"} 1');
-    expect(metrics).not.toContain('switchyard_rollbacks_total{');
+    // Pre-created at 0 for every reason (so an alert sees the first rollback), and still 0.
+    const rollbacks = [...metrics.matchAll(/^switchyard_rollbacks_total\{route="iris",reason="([a-z0-9_]+)"\} (\d+)$/gm)];
+    expect(rollbacks.length).toBeGreaterThan(0);
+    expect(rollbacks.every((m) => m[2] === '0')).toBe(true);
     // The step gauge moved with the rollout (it starts at -1 or 0) and says what the analysis says now.
     const step = (await analysis(swy)).step?.index ?? -1;
     expect(metrics).toContain(`switchyard_rollout_step{route="iris"} ${step}`);

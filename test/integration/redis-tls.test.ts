@@ -26,7 +26,8 @@ beforeAll(async () => {
   redis = await startTlsRedis();
   upstream = await startUpstream(behave.json('setosa'), { name: 'v1' });
   dir = await mkdtemp(path.join(tmpdir(), 'swy-redis-tls-'));
-  await writeFile(path.join(dir, 'policy.yaml'), stringify(routePolicy(upstream.url)));
+  // A challenger, so the route has something to coordinate (a champion-only route is never exchanged).
+  await writeFile(path.join(dir, 'policy.yaml'), stringify(routePolicy(upstream.url, [{ url: upstream.url, percent: 10 }])));
 });
 
 afterEach(() => {
@@ -56,6 +57,9 @@ describe('coordination over TLS (rediss://)', () => {
   it('leads the route through a TLS-only Redis when the CA is trusted through NODE_EXTRA_CA_CERTS', async () => {
     const served = await serve({ NODE_EXTRA_CA_CERTS: redis.caFile });
     await expect.poll(async () => {
+      // A route is led while it has traffic (an idle route costs no Redis command, docs/replicas.md).
+      const res = await request(`${served.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}' });
+      await res.body.dump();
       const a = await analysis(served);
       return `${a.coordination}/${a.role}`;
     }, { timeout: 10_000, interval: 25 }).toBe('ok/leader');

@@ -58,6 +58,20 @@ async function replica(f: Fixture, prefix: string, instanceId: string, intervalM
     coordination: { redisUrl: f.topology.url, prefix, instanceId, intervalMs, leaseMs: Math.max(1_000, 3 * intervalMs) },
   });
   f.cleanup.push(() => swy.close());
+  // A request every 100 ms, as long as the replica runs: a route is exchanged and led only while it has traffic
+  // (docs/replicas.md, "Idle routes"), and these tests are about leading and following.
+  let running = true;
+  const trickle = (async () => {
+    while (running) {
+      const res = await request(`${swy.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}' }).catch(() => null);
+      await res?.body.dump();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  f.cleanup.push(async () => {
+    running = false;
+    await trickle;
+  });
   return swy;
 }
 

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeKeys } from '../../src/coordination/keys.js';
 import { CONTROL_SCRIPT, ControlWrite, LEASE_SCRIPT, LeaseStatus, parseLease, RELEASE_SCRIPT, RENEW_SCRIPT } from '../../src/coordination/lease.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -22,16 +23,13 @@ async function ensureMachineRedis(): Promise<void> {
   } finally {
     probe.disconnect();
   }
-  const deadline = performance.now() + 10_000;
-  for (;;) {
+  await waitFor('the machine Redis answering PING', async () => {
     const again = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     again.on('error', () => undefined);
     const answer = await again.connect().then(() => again.ping(), () => 'down');
     again.disconnect();
-    if (answer === 'PONG') return;
-    if (performance.now() > deadline) throw new Error('the machine Redis did not start within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return answer === 'PONG';
+  }, { timeoutMs: 10_000, intervalMs: 50 });
 }
 
 interface Scripts extends Redis {

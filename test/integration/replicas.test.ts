@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import type { RouteAnalysis } from '../../src/control/controller.js';
 import { startServe } from '../helpers/cli.js';
 import { behave, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const MACHINE_REDIS = 'redis://127.0.0.1:6379';
 const TOKEN = 'replicas-test-token';
@@ -40,15 +41,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(address.port));
     });
   });
-}
-
-/** Resolves once `probe` returns true; rejects with `what` after `timeoutMs` (usable in hooks, unlike expect.poll). */
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await probe())) {
-    if (performance.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 async function ping(url: string): Promise<string> {
@@ -130,6 +122,11 @@ async function metrics(replica: Replica): Promise<string> {
   return (await request(`${replica.adminUrl}/metrics`)).body.text();
 }
 
+/** Rollbacks a replica counted, over every reason (each reason's series exists from the start at 0). */
+function rollbacksCounted(metricsText: string): number {
+  return [...metricsText.matchAll(/^switchyard_rollbacks_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 async function rolledBack(replica: Replica): Promise<boolean> {
   return ((await (await request(`${replica.adminUrl}/v1/routes/iris`)).body.json()) as { rolledBack: boolean }).rolledBack;
 }
@@ -138,12 +135,7 @@ async function rolledBack(replica: Replica): Promise<boolean> {
 async function eachUntil<T>(replicas: readonly Replica[], what: string, read: (r: Replica) => Promise<T>, condition: (value: T) => boolean, timeoutMs: number, since = performance.now()): Promise<number[]> {
   return Promise.all(replicas.map(async (replica) => {
     let last: T | undefined;
-    while (performance.now() - since < timeoutMs) {
-      last = await read(replica);
-      if (condition(last)) return performance.now() - since;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${replica.id}: ${what} not reached within ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+    return waitFor(`${replica.id}: ${what}`, async () => condition((last = await read(replica))), { timeoutMs, since, lastSeen: () => last });
   }));
 }
 
@@ -247,6 +239,8 @@ describe('three replicas on one Redis', () => {
   });
 
   it('pools evidence: every replica sees the counts the upstreams received, and exactly one replica leads', async () => {
+    // A route is exchanged and led while it has traffic (docs/replicas.md, "Idle routes").
+    expect(await sendBalanced(replicas, 30)).toEqual(new Map([[200, 30]]));
     await eachUntil(replicas, 'coordinated with a leader', analysis, (a) => a.coordination === 'ok' && a.leader !== null && (a.role === 'leader' || a.role === 'follower'), 10_000);
     const views = await Promise.all(replicas.map(analysis));
     expect(new Set(views.map((v) => v.leader)).size).toBe(1);
@@ -278,15 +272,20 @@ describe('three replicas on one Redis', () => {
       console.info(`challenger failure -> rolled back on each replica: ${times.map((t) => `${Math.round(t)} ms`).join(', ')}`);
       expect(Math.max(...times)).toBeLessThan(2_000);
 
-      const counted = await Promise.all(replicas.map(async (r) => Number(/switchyard_rollbacks_total\{[^}]*\} (\d+)/.exec(await metrics(r))?.[1] ?? 0)));
+      const counted = await Promise.all(replicas.map(async (r) => rollbacksCounted(await metrics(r))));
       expect(counted.reduce((a, b) => a + b, 0)).toBe(1);
       const decider = replicas[counted.indexOf(1)]!;
       expect(decider.id).toBe(leader);
-      type Events = { events: { who: string; action: string; at: string; detail: { role?: string; reason?: string } }[] };
-      const events = await Promise.all(replicas.map(async (r) => ((await (await request(`${r.adminUrl}/v1/events?route=iris`)).body.json()) as Events).events));
-      const decision = events[replicas.indexOf(decider)]!.find((e) => e.action === 'rollback')!;
-      expect(decision).toMatchObject({ who: 'controller', detail: { role: 'leader' } });
-      const applied = events.filter((_, i) => replicas[i] !== decider).map((list) => list.find((e) => e.action === 'replica.sync')!);
+      // One fleet-wide trail (a Redis stream): every replica shows the decision and both applications, alike.
+      type Events = { source: string; events: { who: string; action: string; at: string; instance?: string; detail: { role?: string; reason?: string } }[] };
+      const trail = async (r: Replica) => (await (await request(`${r.adminUrl}/v1/events?route=iris&type=rollback,replica.sync&after=0`)).body.json()) as Events;
+      await expect.poll(async () => (await trail(replicas[0]!)).events.length).toBeGreaterThanOrEqual(3);
+      const trails = await Promise.all(replicas.map(trail));
+      for (const t of trails) expect(t).toEqual({ ...trails[0], source: 'fleet' });
+      const events = trails[0]!.events;
+      const decision = events.find((e) => e.action === 'rollback')!;
+      expect(decision).toMatchObject({ who: 'controller', instance: decider.id, detail: { role: 'leader' } });
+      const applied = replicas.filter((r) => r !== decider).map((r) => events.find((e) => e.action === 'replica.sync' && e.instance === r.id)!);
       for (const event of applied) expect(event).toMatchObject({ who: `replica:${leader}`, detail: { reason: decision.detail.reason } });
       const spread = applied.map((e) => Date.parse(e.at) - Date.parse(decision.at));
       console.info(`rollback by ${leader} (${decision.detail.reason}) applied by the other replicas ${spread.map((s) => `${s} ms`).join(', ')} later`);
@@ -366,6 +365,8 @@ describe('Redis stopped mid-run', () => {
   });
 
   it('keeps serving every request, degrades each replica, and rejoins without double counting', async () => {
+    // A route is exchanged and led while it has traffic (docs/replicas.md, "Idle routes").
+    expect(await sendBalanced(replicas, 30)).toEqual(new Map([[200, 30]]));
     await eachUntil(replicas, 'coordinated', analysis, (a) => a.coordination === 'ok' && a.leader !== null && (a.role === 'leader' || a.role === 'follower'), 10_000);
     const load = balance(replicas);
     try {
@@ -414,7 +415,7 @@ describe('Redis stopped mid-run', () => {
     expect(load.errors).toEqual([]);
     expect([...load.statuses.keys()]).toEqual([200]);
     // Three decisions where one would do: the cost of deciding alone (docs/replicas.md).
-    const counted = await Promise.all(replicas.map(async (r) => Number(/switchyard_rollbacks_total\{[^}]*\} (\d+)/.exec(await metrics(r))?.[1] ?? 0)));
+    const counted = await Promise.all(replicas.map(async (r) => rollbacksCounted(await metrics(r))));
     expect(counted).toEqual([1, 1, 1]);
     const client = new Redis(`redis://127.0.0.1:${port}`);
     try {

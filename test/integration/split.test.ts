@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { compileRoute, policyState } from '../../src/config/compile.js';
+import { compileRoute, policyState } from '../../src/decision/compile.js';
 import { routeSchema } from '../../src/config/policy-schema.js';
 import { stickyBucket } from '../../src/decision/bucket.js';
 import { decideRoute, type RouteState } from '../../src/decision/snapshot.js';

@@ -107,7 +107,7 @@ describe('UnleashAdminClient transport (stub HTTP server on port 0)', () => {
 
   test('an idempotent call is retried once when a reused keep-alive socket is reset', async () => {
     // First request on a socket is answered (keep-alive); the next one on that same socket is cut off, which is
-    // what a client sees when Unleash closed the idle socket first (recipe gotcha 15).
+    // what a client sees when Unleash closed the idle socket first (docs/flags.md, section 6, item 6).
     handle = (_req, res, nth) => (nth === 1 ? res.setHeader('content-type', 'application/json').end(flagBody) : res.socket?.destroy());
     const admin = newClient();
     expect((await admin.getFlag('f'))?.name).toBe('f');
@@ -224,7 +224,7 @@ describe('real Unleash server (scripts/start-unleash.mjs on a fresh database)', 
     let clientReady = false; // isEnabled() answers the fallback (false) until the client emitted 'ready'
     client.on(UnleashEvents.Ready, () => (clientReady = true));
     client.on(UnleashEvents.Error, (err: unknown) => clientErrors.push(err));
-    // Wait for both writes: the server's 1 s revision tick can serve the strategy before the enable (recipe gotcha 5).
+    // Wait for both writes: the server's 1 s revision tick can serve the strategy before the enable (docs/flags.md, section 3).
     const seenMs = await waitForClient(client, 'the enabled 30 % rollout',
       () => clientReady && client!.getFeatureToggleDefinition(flag)?.enabled === true && clientRollout(client!, flag) === '30', startedAt);
     console.info(`[unleash-harness] new client saw the flag after ${Math.round(seenMs)} ms`);

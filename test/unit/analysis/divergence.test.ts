@@ -192,8 +192,8 @@ describe('action: hold', () => {
     challenger: 'v2', mode: 'canary', action: 'hold', kind: 'class', compared: 'served', state,
     champion: { n: 500, distribution: {} }, challengerSide: { n: 500, distribution: {} }, jensenShannon: 0.02, logEValue: 9, pValue: 1e-4, alpha: 0.05, evidence: '', reason: 'r',
   });
-  const rollout = { steps: [10, 50], minDuration: 0, minRequests: 1, promote: true };
-  const advance = (verdicts: GuardrailVerdict[]) => next({ phase: 'healthy', step: 0, stepStartedAt: 0, stepStartRequests: 0, rollbackReason: null }, { now: 1, rolledBack: false, paused: false, servedPercent: 10, challenger: 'v2', challengerRequests: 100, verdicts, srmOk: true }, { rollout }).actions;
+  const rollout = { steps: [10, 50], minDuration: 0, minRequests: 1, promote: true, approve: [] };
+  const advance = (verdicts: GuardrailVerdict[]) => next({ phase: 'healthy', step: 0, stepStartedAt: 0, stepStartRequests: 0, rollbackReason: null, gate: null }, { now: 1, rolledBack: false, paused: false, servedPercent: 10, challenger: 'v2', challengerRequests: 100, verdicts, srmOk: true }, { rollout }).actions;
 
   it('keeps the rollout at its step while divergent, never rolls back, and lets it advance otherwise', () => {
     const base = [within('error_rate'), within('latency_log_mean'), within('latency_exceedance')];

@@ -9,7 +9,7 @@ function replicate(index: number, outcome: ReplicateResult['outcome'], challenge
 }
 
 describe('validity bench', () => {
-  it('covers the grid of issue 18 with unique names, margins from the default guardrails', () => {
+  it('covers the grid of bench/README.md (Validity bench) with unique names, margins from the default guardrails', () => {
     const cells = grid();
     expect(new Set(cells.map((c) => c.name)).size).toBe(cells.length);
     const aa = cells.filter((c) => c.kind === 'aa');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteAnalysis } from '../../../src/control/controller.js';
 import type { AbReport, ShadowGateReport } from '../../../src/control/experiment-report.js';
-import { abWinnerLine, analysisText, coordinationLine, divergenceLine, driftLine, shadowGateLine } from '../../../src/cli/control.js';
+import { abWinnerLine, analysisText, approvalLine, coordinationLine, divergenceLine, driftLine, shadowGateLine } from '../../../src/cli/control.js';
 
 const arm = (name: string, role: string, requests: number) => ({ name, role, requests, failures: 0, errorRate: requests > 0 ? 0 : null, medianLatencyMs: requests > 0 ? 1.25 : null });
 
@@ -12,7 +12,7 @@ function analysis(overrides: Partial<RouteAnalysis> = {}): RouteAnalysis {
     route: 'iris', phase: 'collecting', decision: 'collecting', challenger: 'iris-v2', servedPercent: 10, step: null, rollbackReason: null,
     arms: local, guardrails: [], srm: { pValue: 1, ok: true }, p95ThresholdMs: null,
     coordination: 'off', instanceId: 'host-1234', role: 'alone', leader: null, epoch: null,
-    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [], divergence: [], drift: [],
+    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [], approval: null, divergence: [], drift: [],
     ...overrides,
   };
 }
@@ -130,5 +130,25 @@ describe('divergence and drift lines', () => {
     const drift = driftLine({ variant: 'iris-v1', feature: 'petal_length', window: 3, endedAt: '2026-01-01T00:00:00.000Z', psi: 0.41, jensenShannon: 0.09, psiThreshold: 0.2, jsThreshold: 0.05, noiseBound: 0.1, drifted: true, nReference: 500, nCurrent: 400 });
     expect(drift).toBe('drift iris-v1 petal_length: window 3 PSI 0.410 (threshold 0.200), JS 0.0900; drifted');
     expect(analysisText(analysis({ drift: [] }))).not.toContain('drift ');
+  });
+});
+
+describe('approvalLine', () => {
+  const waiting = { step: 2, percent: 50, since: '2026-12-07T21:00:00.000Z', waitingFor: ['person' as const], person: true, approvedBy: null, webhook: null };
+  it('names the gate, since when it waits, and the command that approves it', () => {
+    const a = analysis({ phase: 'awaiting_approval', decision: 'awaiting_approval', approval: waiting });
+    expect(approvalLine(a)).toBe('approval gate before step 2 (50 %): waiting since 2026-12-07T21:00:00.000Z for person; a person: `switchyard approve iris --step 2`');
+    expect(analysisText(a).split('\n')[1]).toBe(approvalLine(a));
+  });
+  it('shows the webhook\'s asks and the approvals already in', () => {
+    const webhook = { url: 'http://ci/confirm', attempts: 3, lastStatus: 503, lastError: null, confirmed: false };
+    expect(approvalLine(analysis({ approval: { ...waiting, step: 'promote', percent: 100, waitingFor: ['webhook'], approvedBy: 'alice', webhook } })))
+      .toBe('approval gate before the promotion: waiting since 2026-12-07T21:00:00.000Z for webhook; approved by alice; the confirm webhook http://ci/confirm (3 asks, last answer 503)');
+  });
+  it('is absent without a gate, and for servers from before gates', () => {
+    expect(approvalLine(analysis())).toBeNull();
+    const old = analysis() as Partial<RouteAnalysis>;
+    delete old.approval;
+    expect(approvalLine(old as RouteAnalysis)).toBeNull();
   });
 });

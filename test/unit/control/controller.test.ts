@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { validatePolicyText } from '../../../src/config/load.js';
-import { compilePolicy } from '../../../src/config/compile.js';
+import { compilePolicy } from '../../../src/decision/compile.js';
 import { emptySnapshot, SnapshotRef, type CompiledRoute } from '../../../src/decision/snapshot.js';
 import { stickyBucket } from '../../../src/decision/bucket.js';
 import { servingArm } from '../../../src/decision/split.js';
@@ -14,7 +14,6 @@ import { LiveSplits } from '../../../src/control/live-splits.js';
 import { StateStore } from '../../../src/control/state-store.js';
 import { AuditLog } from '../../../src/control/audit.js';
 import { Metrics } from '../../../src/metrics/registry.js';
-import { Webhooks } from '../../../src/control/webhooks.js';
 import { SplitChanger } from '../../../src/control/split-changer.js';
 import { NopFlagSource } from '../../../src/flags/nop.js';
 import { LiveWindows } from '../../../src/analysis/window.js';
@@ -63,6 +62,13 @@ interface TrafficSpec {
 
 const healthy: TrafficSpec = { champion: { errorRate: 0.01, latencyMs: 50 }, challenger: { errorRate: 0.01, latencyMs: 50 } };
 
+interface RigOptions {
+  seed?: number;
+  recorder?: boolean;
+  /** More routes in the same policy file. */
+  others?: readonly Record<string, unknown>[];
+}
+
 /** Everything the app wires around a Controller (src/app.ts), in memory, on a virtual clock. */
 class Rig {
   now = 1_700_000_000_000;
@@ -87,11 +93,11 @@ class Rig {
     this.recorder = withRecorder ? new PairRecorder({ policies: { policyOf: (route) => this.splits.snapshot.byName.get(route)?.route.policy }, metrics: this.metrics, sink: nopSink }) : null;
   }
 
-  static async create(overrides: Record<string, unknown> = {}, options: { seed?: number; recorder?: boolean } = {}): Promise<Rig> {
+  static async create(overrides: Record<string, unknown> = {}, options: RigOptions = {}): Promise<Rig> {
     const rig = new Rig(options.seed ?? 1, options.recorder ?? false);
     rig.state = await StateStore.open({ file: null, target: rig.splits, logger: rig.logger });
-    rig.splits.setPolicy(compile(overrides), 'v1');
-    rig.changer = new SplitChanger({ splits: rig.splits, flags: new NopFlagSource(rig.logger), state: rig.state, audit: rig.audit, unleashAdmin: null, unleashEnvironment: 'development', logger: rig.logger });
+    rig.splits.setPolicy(compile(overrides, options.others), 'v1');
+    rig.changer = new SplitChanger({ splits: rig.splits, flags: new NopFlagSource(rig.logger), state: rig.state, audit: rig.audit, flagWriter: null, logger: rig.logger });
     rig.controller = new Controller({
       splits: rig.splits,
       windows: rig.windows,
@@ -99,7 +105,6 @@ class Rig {
       changer: rig.changer,
       audit: rig.audit,
       metrics: rig.metrics,
-      webhooks: new Webhooks([], rig.metrics, rig.logger),
       logger: rig.logger,
       clock: rig.clock,
       intervalMs: TICK_MS,
@@ -250,7 +255,7 @@ function compile(overrides: Record<string, unknown>, others: readonly Record<str
 }
 
 const rigs: Rig[] = [];
-async function rig(overrides: Record<string, unknown> = {}, options: { seed?: number; recorder?: boolean } = {}): Promise<Rig> {
+async function rig(overrides: Record<string, unknown> = {}, options: RigOptions = {}): Promise<Rig> {
   const created = await Rig.create(overrides, options);
   rigs.push(created);
   return created;
@@ -365,8 +370,13 @@ describe('a harmful challenger', () => {
     const a = r.analysis();
     expect([a.phase, a.rollbackReason, a.servedPercent, r.percent, a.step?.index]).toEqual(['rolled_back', reason, 0, 0, 0]);
     expect(r.state.isRolledBack(ROUTE)).toBe(true);
-    expect(r.actions()).toEqual(['rollout.step', 'rollback']);
-    const event = r.audit.list({ route: ROUTE })[0]!;
+    // The breach that caused it is audited (and so notified) once, just before the rollback.
+    expect(r.actions().filter((a) => a !== 'breach')).toEqual(['rollout.step', 'rollback']);
+    const breaches = r.audit.list({ route: ROUTE, limit: 1000 }).filter((e) => e.action === 'breach');
+    expect(breaches.map((e) => (e.detail as { guardrail: string }).guardrail)).toContain(reason);
+    expect(new Set(breaches.map((e) => (e.detail as { guardrail: string }).guardrail)).size).toBe(breaches.length);
+    expect(r.actions().at(-2)).toBe('breach');
+    const event = r.audit.list({ route: ROUTE, limit: 1000 }).find((e) => e.action === 'rollback')!;
     const detail = event.detail as { reason: string; evidence: Verdict[]; arms: { role: string; requests: number }[] };
     expect([event.who, event.before, event.after]).toEqual(['controller', { servedPercent: 10, challengers: [{ name: 'v2', mode: 'canary', percent: 10 }] }, { servedPercent: 0, rolledBack: true }]);
     expect(detail.reason).toBe(reason);
@@ -380,7 +390,8 @@ describe('a harmful challenger', () => {
     const after = r.analysis();
     expect([after.phase, after.rollbackReason, r.percent, after.step?.index]).toEqual(['rolled_back', reason, 0, 0]);
     expect(challengerRequests(after)).toBe(detail.arms.find((arm) => arm.role === 'challenger')!.requests);
-    expect(r.actions()).toEqual(['rollout.step', 'rollback']);
+    expect(r.actions().filter((a) => a !== 'breach')).toEqual(['rollout.step', 'rollback']);
+    expect(r.audit.list({ route: ROUTE, limit: 1000 }).filter((e) => e.action === 'breach')).toEqual(breaches);
     expect(await r.counter('rollbacks')).toBe(1);
     expect(await r.counter('promotions')).toBe(0);
   });
@@ -606,3 +617,93 @@ describe('an A/B route with guardrails.ab.promote', () => {
   });
 });
 
+
+describe('idle routes cost nothing; reads change nothing', () => {
+  /** A route of its own with a canary challenger, as a platform with many models has them. */
+  const model = (i: number) => ({ name: `m${i}`, match: { pathPrefix: `/v1/models/m${i}` }, champion: { name: `m${i}-v1`, url: 'http://127.0.0.1:9011' }, challengers: [{ name: `m${i}-v2`, url: 'http://127.0.0.1:9012', mode: 'canary', percent: 10 }] });
+  const others = Array.from({ length: 999 }, (_, i) => model(i));
+
+  /** One served request of `route`'s champion, observed as the data plane observes it. */
+  function observe(r: Rig, route: string, latencyMs = 20): void {
+    const arm = r.splits.snapshot.byName.get(route)!.route.arms[0]!;
+    r.windows.served({ route, requestId: `x-${route}-${r.now}`, joinId: 0, stickyKey: null, variant: arm.name, role: 'champion', mode: 'champion', status: 200, errorKind: null, latencyMs, fellBack: false, fallbackFor: null, startedAt: r.now, mirrored: 0, requestBody: null, responseBody: null, responseTruncated: false, contentType: null });
+  }
+
+  it('1,000 routes: all are looked at after the start, then only those with traffic or a change; quiet ones leave', async () => {
+    const r = await rig({}, { others });
+    // The first look covers every route (it starts iris's rollout, and would seed the fleet's state with Redis).
+    expect(r.controller.activeRoutes).toBe(1000);
+    expect(r.percent).toBe(10);
+    r.advance(1_000);
+    await r.tick();
+    // The others rested; iris's first step (a split change) is looked at for a moment.
+    expect(r.controller.activeRoutes).toBe(1);
+    r.advance(1_000);
+    await r.tick();
+    expect(r.controller.activeRoutes).toBe(0);
+
+    // Traffic on one route makes it active, and only it; 10 s after its last request it leaves again.
+    await r.run(5);
+    expect(r.controller.activeRoutes).toBe(1);
+    r.advance(9_750);
+    await r.tick();
+    expect(r.controller.activeRoutes).toBe(1);
+    r.advance(250);
+    await r.tick();
+    expect(r.controller.activeRoutes).toBe(0);
+
+    // A split change on an idle route is looked at for a moment (here: by the next tick), then the route rests.
+    r.state.setOverride('m7', { challengers: [{ name: 'm7-v2', mode: 'canary', percent: 30 }] });
+    await r.tick();
+    expect(r.controller.activeRoutes).toBe(1);
+    expect(r.controller.analysis('m7')).toMatchObject({ servedPercent: 30, challenger: 'm7-v2', phase: 'collecting' });
+    r.advance(1_000);
+    await r.tick();
+    expect(r.controller.activeRoutes).toBe(0);
+
+    // Resting changed no judgment: iris's rollout is where it was and no action was taken meanwhile.
+    expect([r.analysis().step?.index, r.percent, r.actions()]).toEqual([0, 10, ['rollout.step']]);
+  });
+
+  it('a route a reload adds starts its rollout at once, without waiting for traffic', async () => {
+    const r = await rig();
+    r.reload({}, [{ ...model(1), challengers: [{ ...model(1).challengers[0], percent: 0 }], rollout: { steps: [5, 50], minDuration: '30s', minRequests: 100 } }]);
+    await r.tick();
+    await r.changer.exclusive('m1', async () => undefined);
+    expect(r.splits.snapshot.byName.get('m1')!.servedTotal).toBe(5);
+    expect(r.audit.list({ route: 'm1' }).map((e) => e.action)).toEqual(['rollout.step']);
+  });
+
+  it('analysis() is a read: before the controller looked at a route it shows the route\'s traffic and creates nothing', async () => {
+    const r = await rig();
+    r.reload({}, [model(2), model(3)]);
+    // Traffic on m2 before any tick saw the new routes.
+    for (let i = 0; i < 5; i++) observe(r, 'm2');
+    const window = r.windows.peek('m2');
+    const first = r.controller.analysis('m2')!;
+    const second = r.controller.analysis('m2')!;
+    expect(first).toEqual(second);
+    expect(first.arms.map((a) => [a.role, a.requests])).toEqual([['champion', 5]]);
+    expect([first.phase, first.srm.pValue]).toEqual(['inactive', 1]);
+    expect(r.windows.peek('m2')).toBe(window);
+    expect(window!.champion.totals.errors.n).toBe(5);
+    // A route without traffic gets no window from being read.
+    expect(r.controller.analysis('m3')!.arms.map((a) => a.requests)).toEqual([0]);
+    expect(r.windows.peek('m3')).toBeUndefined();
+  });
+
+  it('reading the analysis between ticks changes no judgment (same traffic, read or not, same verdicts and actions)', async () => {
+    const [read, unread] = [await rig(), await rig()];
+    for (let t = 0; t < 400; t++) {
+      for (const r of [read, unread]) {
+        r.traffic(50);
+        r.advance(TICK_MS);
+        await r.tick();
+      }
+      for (let i = 0; i < 3; i++) read.analysis();
+    }
+    expect(read.analysis()).toEqual(unread.analysis());
+    expect(read.actions()).toEqual(unread.actions());
+    expect(read.actions().length).toBeGreaterThan(1);
+  });
+});

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { InMemStorageProvider, Unleash, UnleashEvents } from 'unleash-client';
-import { compileRoute } from '../../../src/config/compile.js';
+import { compileRoute } from '../../../src/decision/compile.js';
 import { routeSchema } from '../../../src/config/policy-schema.js';
 import { stickyBucket } from '../../../src/decision/bucket.js';
 import { decideRoute, type RouteState } from '../../../src/decision/snapshot.js';

@@ -8,7 +8,7 @@ import { Metrics } from '../../../src/metrics/registry.js';
 import { PairRecorder } from '../../../src/record/pair-recorder.js';
 import type { ServedObservation } from '../../../src/record/port.js';
 import { NdjsonSink } from '../../../src/record/sinks/ndjson.js';
-import { expand, readRecords } from '../../../src/cli/analyze.js';
+import { expand, readRecords } from '../../../src/cli/report.js';
 import { emptyCounts, replay, toReplayRecords, type RecordedLine } from '../../../src/simulate/backtest.js';
 import { Rng } from '../../../src/simulate/rng.js';
 

@@ -1,4 +1,7 @@
 // The simulator drives the real controller: seeded and reproducible, a harmful challenger is rolled back, A/A is sane.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runReplicate, runScenario } from '../../../src/simulate/driver.js';
@@ -85,6 +88,29 @@ describe('switchyard simulate', () => {
       expect(r.atSeconds).toBe(r.steps[1]!.atSeconds);
     }
     for (const r of results.filter((x) => x.outcome === 'rolled_back')) expect(r.reason).not.toBeNull();
+  });
+
+  it('takes approval gates as granted at once and never asks the confirm webhook', async () => {
+    let asked = 0;
+    const hook = createServer((_req, res) => {
+      asked++;
+      res.writeHead(503).end();
+    });
+    hook.listen(0, '127.0.0.1');
+    await once(hook, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/confirm`;
+      const s = await scenario({
+        routeExtra: { challengers: [{ ...route.challengers[0]!, percent: 0 }], rollout: { steps: [10, 50, 100], minDuration: '30s', minRequests: 200, approve: [50, 'promote'], confirm: { url, before: [100] } } },
+        durationSeconds: 900,
+        replicates: 3,
+      });
+      const results = await runScenario(s, { workers: 1 });
+      expect(results.filter((r) => r.outcome === 'promoted').length).toBeGreaterThanOrEqual(2);
+      expect(asked).toBe(0);
+    } finally {
+      await new Promise((resolve) => hook.close(resolve));
+    }
   });
 
   it('judges a fixed split without a rollout as promotable, never promoting it', async () => {

@@ -1,4 +1,4 @@
-// `switchyard analyze <pairs.ndjson>...`: reads prediction logs (plain or gzip-rotated) and prints a per-route report.
+// `switchyard report <pairs.ndjson>...` (formerly `analyze`): reads prediction logs (plain or gzip-rotated) and prints an offline per-route report.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,9 +6,16 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { buildPairsReport, type LogRecord, type RouteReport } from '../analysis/pairs-report.js';
+import { readJetStreamRecords } from '../record/sinks/jetstream-reader.js';
 import { helpOption } from './options.js';
 
-const usage = 'Usage: switchyard analyze <file-or-dir>... [--json]\nReads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such file in it).';
+const usage = [
+  'Usage: switchyard report <file-or-dir>... [--json]',
+  '       switchyard report --nats <nats://host:port> --stream <name> [--subject <subject>] [--json]',
+  'Offline report over prediction logs: reads pairs-*.ndjson and pairs-*.ndjson.gz files (a directory means every such',
+  'file in it), or every record stored in a JetStream stream that the jetstream sink wrote (--subject: one replica\'s',
+  'records only). For the live guardrails of a running route use `switchyard analysis <route>`.',
+].join('\n');
 
 /** The log files behind the arguments: files as given, and every .ndjson/.ndjson.gz file of a directory (sorted). */
 export async function expand(targets: string[]): Promise<string[]> {
@@ -62,33 +69,55 @@ function render(report: RouteReport): string {
   return lines.join('\n');
 }
 
-export async function analyzeCommand(args: string[]): Promise<number> {
+export async function reportCommand(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { json: { type: 'boolean' }, ...helpOption }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options: { json: { type: 'boolean' }, nats: { type: 'string' }, stream: { type: 'string' }, subject: { type: 'string' }, ...helpOption }, allowPositionals: true, strict: true });
   } catch (err) {
-    console.error(`switchyard analyze: ${(err as Error).message}`);
+    console.error(`switchyard report: ${(err as Error).message}`);
     return 2;
   }
-  if (parsed.values.help || parsed.positionals.length === 0) {
+  const { nats, stream, subject } = parsed.values;
+  if (parsed.values.help || (parsed.positionals.length === 0 && nats === undefined && stream === undefined)) {
     console.log(usage);
     return parsed.values.help ? 0 : 2;
+  }
+  if ((nats === undefined) !== (stream === undefined) || (nats !== undefined && parsed.positionals.length > 0)) {
+    console.error('switchyard report: --nats and --stream go together, and read a stream instead of files (give one or the other)');
+    return 2;
+  }
+  if (nats !== undefined && stream !== undefined) {
+    const skipped = { lines: 0 };
+    const records: LogRecord[] = [];
+    try {
+      for await (const record of readJetStreamRecords<LogRecord>({ servers: nats, stream, ...(subject === undefined ? {} : { subject }) }, skipped)) records.push(record);
+    } catch (err) {
+      console.error(`switchyard report: cannot read stream ${stream} at ${nats}: ${(err as Error).message}`);
+      return 1;
+    }
+    print({ source: { nats, stream, subject: subject ?? null } }, records, skipped.lines, parsed.values.json === true);
+    return 0;
   }
   let files: string[];
   try {
     files = await expand(parsed.positionals);
   } catch (err) {
-    console.error(`switchyard analyze: ${(err as Error).message}`);
+    console.error(`switchyard report: ${(err as Error).message}`);
     return 1;
   }
   const skipped = { lines: 0 };
   const records: LogRecord[] = [];
   for await (const record of readRecords(files, skipped)) records.push(record);
+  print({ files }, records, skipped.lines, parsed.values.json === true);
+  return 0;
+}
+
+/** Prints the report of `records` as text, or as JSON with `source` (where they came from) on top. */
+function print(source: Record<string, unknown>, records: LogRecord[], skippedLines: number, json: boolean): void {
   const reports = buildPairsReport(records);
-  if (parsed.values.json) console.log(JSON.stringify({ files, skippedLines: skipped.lines, routes: reports }, null, 2));
+  if (json) console.log(JSON.stringify({ ...source, skippedLines, routes: reports }, null, 2));
   else {
     console.log(reports.length === 0 ? 'no records found' : reports.map(render).join('\n\n'));
-    if (skipped.lines > 0) console.log(`\n(${skipped.lines} unreadable lines skipped)`);
+    if (skippedLines > 0) console.log(`\n(${skippedLines} unreadable lines skipped)`);
   }
-  return 0;
 }

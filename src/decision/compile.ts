@@ -1,6 +1,6 @@
 // Compiles a validated policy into frozen lookup structures (routes, arms, stickiness) and each route's default split.
-import type { Policy, RoutePolicy } from './policy-schema.js';
-import type { Arm, CompiledRoute, RouteState, StickinessSpec } from '../decision/snapshot.js';
+import type { Policy, RoutePolicy } from '../config/policy-schema.js';
+import type { Arm, CompiledRoute, RouteState, StickinessSpec } from './snapshot.js';
 
 function toArm(index: number, name: string, role: Arm['role'], url: string, fallback: boolean): Arm {
   const parsed = new URL(url);
