@@ -1,6 +1,9 @@
 // Prediction divergence and drift end to end: real model servers on 127.0.0.1 whose class mixes differ, and inputs that move.
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { startModelServer, type ModelServer } from '../../src/demo/model-server.js';
@@ -250,12 +253,27 @@ describe('drift', () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  it('appends a drift event when an input feature moves, and none while it stays', async () => {
+  it('appends a drift event when an input feature moves, and none while it stays; the event reaches a webhook', async () => {
     const champion = await startModelServer({ name: 'iris', version: 'v1', model: cutClassifier(0.5, 0.8), port: 0, host: '127.0.0.1' });
     cleanup.push(() => champion.close());
+    // A webhook receiver (the notifier forwards audit events to SWITCHYARD_WEBHOOK_URLS).
+    const posted: { type: string; action: string; detail: { feature: string } }[] = [];
+    const hook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof posted)[number]);
+        res.writeHead(200).end();
+      });
+    }).listen(0, '127.0.0.1');
+    await once(hook, 'listening');
+    cleanup.push(async () => {
+      hook.closeAllConnections();
+      hook.close();
+    });
     const swy = await startSwitchyard(
       policy(champion.url, null, { drift: { windowMs: 500, minCount: 100, predictions: false, features: [{ pointer: '/instances/0/1', kind: 'numeric', name: 'sepal_width' }] } }),
-      { controlIntervalMs: 100 },
+      { controlIntervalMs: 100, webhookUrls: [`http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`] },
     );
     cleanup.push(() => swy.close());
     const load = startLoad(swy.dataUrl, 4);
@@ -272,5 +290,7 @@ describe('drift', () => {
     expect(drift.detail.psi).toBeGreaterThan(0.2);
     const metrics = await (await request(`${swy.adminUrl}/metrics`)).body.text();
     expect(metrics).toMatch(/switchyard_drift\{route="iris",variant="iris-v1",feature="sepal_width"\} \d/);
+    await expect.poll(() => posted.filter((p) => p.type === 'drift').length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(posted.find((p) => p.type === 'drift')).toMatchObject({ action: 'drift', detail: { feature: 'sepal_width' } });
   }, 60_000);
 });
