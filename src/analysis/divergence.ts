@@ -2,7 +2,7 @@
 import type { ChallengerMode, DivergencePolicy, GuardrailPolicy } from '../config/policy-schema.js';
 import { categoricalDivergence } from './stats/divergence.js';
 import { createAlwaysValidState, observeLook, type AlwaysValidState } from './stats/index.js';
-import { OTHER_LABEL, binOf, bucketValue, type ArmPredictionCounts, type RoutePredictionTotals } from '../record/prediction-stats.js';
+import { OTHER_LABEL, binOf, bucketValue, predictionArmKey, type ArmPredictionCounts, type RoutePredictionTotals } from '../record/prediction-stats.js';
 import type { PredictionKind } from '../record/extract.js';
 
 /** Where prediction counts come from: the recorder's per-arm totals of a route, cumulative (null: none yet). */
@@ -187,8 +187,8 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
   const { policy } = input;
   return input.challengers.map((c) => {
     const shadow = c.mode === 'shadow';
-    const championSide = input.counts[shadow ? `paired:${c.name}` : 'champion'] ?? emptyCounts();
-    const challengerSide = input.counts[shadow ? `shadow:${c.name}` : `challenger:${c.name}`] ?? emptyCounts();
+    const championSide = input.counts[predictionArmKey(shadow ? 'paired' : 'champion', c.name)] ?? emptyCounts();
+    const challengerSide = input.counts[predictionArmKey(shadow ? 'shadow' : 'challenger', c.name)] ?? emptyCounts();
     const alpha = policy.action === 'rollback' ? input.familyAlpha : input.guardrails.alpha;
     const base = { challenger: c.name, mode: c.mode, action: policy.action, kind: input.kind, compared: shadow ? ('pairs' as const) : ('served' as const), alpha };
     let vectors: { labels: string[]; x: number[]; y: number[] } | null = null;
@@ -239,8 +239,8 @@ export function judgeDivergence(input: DivergenceInputs, memory: DivergenceMemor
  * that samples (temperature) or jitters disagrees with itself; a challenger is judged against that, not against zero.
  */
 function judgeFloor(input: DivergenceInputs, memory: DivergenceMemory, name: string, floor: string, alpha: number): NoiseFloorReport {
-  const own = input.counts[`agreement:${name}`]?.classes ?? {};
-  const self = input.counts[`agreement:${floor}`]?.classes ?? {};
+  const own = input.counts[predictionArmKey('agreement', name)]?.classes ?? {};
+  const self = input.counts[predictionArmKey('agreement', floor)]?.classes ?? {};
   const x = [self.agree ?? 0, self.disagree ?? 0];
   const y = [own.agree ?? 0, own.disagree ?? 0];
   const floorPairs = x[0]! + x[1]!;

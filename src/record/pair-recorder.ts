@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, predictionBytes, type Extracted, type Extractor } from './extract.js';
 import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { RecordSink } from './sinks/sink.js';
-import { PredictionStats, type DivergencePolicy, type DriftPolicy } from './prediction-stats.js';
+import { PredictionStats, predictionArmKey, type DivergencePolicy, type DriftPolicy } from './prediction-stats.js';
 
 /** Per-route recording settings, compiled once per policy version. */
 interface RouteRecording {
@@ -284,7 +284,7 @@ export class PairRecorder implements ObservationPort {
    */
   #countServed(recording: RouteRecording, o: ServedObservation, side: SideRecord): void {
     if (o.fallbackFor !== null || (recording.divergence === undefined && recording.drift === undefined)) return;
-    const arm = o.role === 'champion' ? 'champion' : `challenger:${o.variant}`;
+    const arm = predictionArmKey(o.role, o.variant);
     this.#stats.observePrediction(o.route, arm, side.prediction, recording.extractor.kind, recording.divergence);
     this.#stats.observeDrift(o.route, o.variant, recording.drift, side.prediction, recording.extractor.kind, o.requestBody);
   }
@@ -378,10 +378,10 @@ export class PairRecorder implements ObservationPort {
           this.#trackAgreement(entry.route, comparison.agree);
           // Shadow divergence compares the two sides of the same requests: both parsed, so neither side is thinned.
           if (recording.divergence !== undefined) {
-            this.#stats.observePrediction(entry.route, `shadow:${shadowSide.variant}`, shadowSide.prediction, recording.extractor.kind, recording.divergence);
-            this.#stats.observePrediction(entry.route, `paired:${shadowSide.variant}`, servedSide.prediction, recording.extractor.kind, recording.divergence);
+            this.#stats.observePrediction(entry.route, predictionArmKey('shadow', shadowSide.variant), shadowSide.prediction, recording.extractor.kind, recording.divergence);
+            this.#stats.observePrediction(entry.route, predictionArmKey('paired', shadowSide.variant), servedSide.prediction, recording.extractor.kind, recording.divergence);
             // Agreement per shadow, for the noise floor (a shadow that mirrors to the champion itself).
-            this.#stats.observePrediction(entry.route, `agreement:${shadowSide.variant}`, comparison.agree ? 'agree' : 'disagree', 'class', recording.divergence);
+            this.#stats.observePrediction(entry.route, predictionArmKey('agreement', shadowSide.variant), comparison.agree ? 'agree' : 'disagree', 'class', recording.divergence);
           }
         }
       } else result = 'unpaired';

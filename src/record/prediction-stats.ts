@@ -17,6 +17,17 @@ export interface ArmPredictionCounts {
   scores: Record<string, number>;
 }
 
+/**
+ * What a count is of: served answers of the champion or a challenger, the two sides of a shadow's pairs (`shadow`,
+ * and `paired` for the served side), or a shadow's agree/disagree tally (`agreement`, the noise floor).
+ */
+export type PredictionSide = 'champion' | 'challenger' | 'shadow' | 'paired' | 'agreement';
+
+/** The key of one arm's counts (like the guardrail pool's arm keys: `champion`, `<side>:<name>`). */
+export function predictionArmKey(side: PredictionSide, name: string): string {
+  return side === 'champion' ? 'champion' : `${side}:${name}`;
+}
+
 /** The label that stands for every class beyond the tracked ones. */
 export const OTHER_LABEL = '\u0000other';
 /** Longer labels are cut: a label is a class name, not a document. */
