@@ -243,7 +243,7 @@ export class Switchyard {
     const policies = next.decisions.map((d) => d.route.policy);
     if (policies.length === this.#recordingPolicies.length && policies.every((policy, i) => policy === this.#recordingPolicies[i])) return;
     this.#recordingPolicies = policies;
-    this.recorder.setPolicies(next.decisions.map((d) => [d.route.name, { predictions: d.route.policy.predictions, pairs: d.route.policy.pairs }]));
+    this.recorder.setPolicies(next.decisions.map((d) => [d.route.name, { predictions: d.route.policy.predictions, pairs: d.route.policy.pairs, divergence: d.route.policy.divergence, drift: d.route.policy.drift }]));
   }
 
   /** Loads and validates the policy (throwing SWY_ERR_POLICY_INVALID with every problem) and builds the instance. */

@@ -14,7 +14,7 @@ const guardrailIndex = new Map<string, number>(guardrailNames.map((n, i) => [n, 
 
 /** The moment a guardrail turned to breach. */
 export interface BreachMark {
-  guardrail: GuardrailName;
+  guardrail: GuardrailVerdict['name'];
   at: number;
   estimate: number | null;
   threshold: number;
@@ -27,7 +27,7 @@ export interface LatestTick {
   challenger: string | null;
   servedPercent: number;
   step: RouteTick['step'];
-  guardrails: { name: GuardrailName; state: GuardrailVerdict['state'] }[];
+  guardrails: { name: GuardrailVerdict['name']; state: GuardrailVerdict['state'] }[];
 }
 
 /** GET /v1/routes/:route/history: columns of equal length, oldest first; null where a value was not defined. */

@@ -41,7 +41,7 @@ const operations: Record<string, Operation> = {
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', tag: 'health', produces: 'text/plain' },
   'GET /v1/routes': { summary: 'Every route with its live split, flag freshness, pause and rollback state', tag: 'routes' },
   'GET /v1/routes/:route': { summary: "One route's live split", tag: 'routes' },
-  'GET /v1/routes/:route/analysis': { summary: 'The live analysis: guardrails with always-valid intervals, rollout step, shadow gates, A/B winners, replicas', tag: 'control' },
+  'GET /v1/routes/:route/analysis': { summary: 'The live analysis: guardrails with always-valid intervals, rollout step, shadow gates, A/B winners, prediction divergence and drift, replicas', tag: 'control' },
   'GET /v1/routes/:route/history': { summary: "Each guardrail's estimate and always-valid interval over the current experiment (at most 240 samples), and breach moments", tag: 'control' },
   'GET /v1/overview': { summary: 'Every route with its split, phase, rollout step and guardrail states in one answer (the status page reads it every second)', tag: 'status page' },
   'PUT /v1/routes/:route/split': { summary: "Change a challenger's share and mode (written through to Unleash for flag-driven routes)", tag: 'control', body: splitBody },

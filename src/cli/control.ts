@@ -4,6 +4,8 @@ import type { RouteAnalysis } from '../control/controller.js';
 import type { AbReport, ShadowGateReport } from '../control/experiment-report.js';
 import { adminClientFrom, adminOptions, adminOptionsUsage, printWarnings, reportCallError } from './admin-client.js';
 import { renderTable } from './table.js';
+import type { DivergenceReport } from '../analysis/divergence.js';
+import type { DriftResult } from '../analysis/drift.js';
 
 const fmt = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? '-' : !Number.isFinite(x) ? String(x) : Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(digits) : x.toExponential(2));
 const percent = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(x * 100).toFixed(digits)}%`);
@@ -61,6 +63,17 @@ export function approvalLine(a: RouteAnalysis): string | null {
  * Renders an analysis as the human table: the decision, Redis coordination, arms (with this replica's share when the
  * statistics are pooled), one row per guardrail with its evidence, then the shadow gates and A/B winners.
  */
+/** One line per challenger compared with the champion's predictions (the route's `divergence` policy). */
+export function divergenceLine(r: DivergenceReport): string {
+  const floor = r.noiseFloor ? `; noise floor: ${r.noiseFloor.state} (disagreement ${percent(r.noiseFloor.disagreement)} vs ${percent(r.noiseFloor.floorDisagreement)} for ${r.noiseFloor.floor})` : '';
+  return `divergence ${r.challenger} (${r.action}, ${r.compared}): ${r.state}; ${r.reason}${floor}`;
+}
+
+/** One line per judged drift window that drifted (the route's `drift` policy). */
+export function driftLine(d: DriftResult): string {
+  return `drift ${d.variant} ${d.feature}: window ${d.window} PSI ${d.psi.toFixed(3)} (threshold ${d.psiThreshold.toFixed(3)}), JS ${d.jensenShannon.toFixed(4)}; ${d.drifted ? 'drifted' : 'stable'}`;
+}
+
 export function analysisText(a: RouteAnalysis): string {
   const head = `route ${a.route}: ${a.decision}${a.rollbackReason ? ` (rolled back: ${a.rollbackReason})` : ''}; challenger ${a.challenger ?? '-'} at ${a.servedPercent}%${a.step ? `; step ${a.step.index + 1}/${a.step.of.length} (${a.step.of.join(' → ')})` : ''}; SRM p ${fmt(a.srm.pValue)}`;
   // Servers from before coordination answer without these fields.
@@ -78,7 +91,8 @@ export function analysisText(a: RouteAnalysis): string {
     ['guardrail', 'state', 'n (champ/chal)', 'estimate', 'always-valid CI', 'p', 'threshold', 'why'],
     a.guardrails.map((g) => [g.name, g.state, `${g.nChampion}/${g.nChallenger}`, fmt(g.estimate), g.csLower === null ? '-' : `${fmt(g.csLower)} .. ${fmt(g.csUpper)}`, fmt(g.pValue), fmt(g.threshold), g.reason]),
   );
-  const experiments = [...(a.shadowGates ?? []).map(shadowGateLine), ...(a.abWinners ?? []).map(abWinnerLine)];
+  // Servers from before divergence and drift answer without these fields.
+  const experiments = [...(a.shadowGates ?? []).map(shadowGateLine), ...(a.abWinners ?? []).map(abWinnerLine), ...(a.divergence ?? []).map(divergenceLine), ...(a.drift ?? []).map(driftLine)];
   const approval = approvalLine(a);
   return [[head, ...(approval !== null ? [approval] : []), ...(coordination !== null ? [coordination] : [])].join('\n'), arms, guardrails, ...(experiments.length > 0 ? [experiments.join('\n')] : [])].join('\n\n');
 }

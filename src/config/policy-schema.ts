@@ -209,6 +209,53 @@ function checkGateTargets(targets: readonly (number | 'promote')[], steps: reado
   });
 }
 
+/** Actions a detected prediction divergence can take (docs/statistics.md, "Prediction divergence and drift"). */
+export const divergenceActions = ['rollback', 'hold', 'report'] as const;
+
+const divergenceSchema = z.strictObject({
+  /** rollback: a guardrail in the statistical family; hold: no rollout step while divergent; report: shown only. */
+  action: z.enum(divergenceActions, { message: 'must be rollback, hold or report' }).default('report'),
+  /** Classes the model can answer (the test's prior spreads over them; labels beyond are pooled as "other"). */
+  classes: z.number().int().min(2).max(256).default(16),
+  /** Parsed answers per arm before the comparison is judged. */
+  minAnswers: z.number().int().min(1).max(1_000_000).default(100),
+  /** Scores and text lengths: champion answers whose quantiles fix the comparison's bins. */
+  referenceAnswers: z.number().int().min(20).max(1_000_000).default(500),
+  /** Scores and text lengths: bins of the comparison. */
+  bins: z.number().int().min(2).max(50).default(10),
+  /**
+   * A shadow challenger that mirrors to the champion itself (same url, a small percent): how often the champion
+   * disagrees with itself is the floor the other shadows' disagreement is judged against.
+   */
+  noiseFloor: z.string().min(1).optional(),
+});
+
+const driftFeatureSchema = z.strictObject({
+  /** Where the feature is in the JSON request body. */
+  pointer: z.string().regex(/^\/.*/, { message: 'must be a JSON Pointer starting with "/", such as /instances/0/age' }),
+  kind: z.enum(['numeric', 'categorical'], { message: 'must be numeric or categorical' }),
+  /** The `feature` label in metrics and events (default: the pointer). */
+  name: z.string().min(1).max(100).optional(),
+});
+
+const driftSchema = z.strictObject({
+  /** Length of a tumbling window; the first window with `minCount` values is the reference. */
+  windowMs: durationMs.pipe(z.number().int().min(100, { message: 'must be at least 100 ms' })).default(3_600_000),
+  /** Values a window needs to be judged (or to become the reference). */
+  minCount: z.number().int().min(10).max(10_000_000).default(200),
+  /** Practical thresholds: a shift smaller than these is not reported, however many values back it. */
+  psi: z.number().gt(0).max(10).default(0.2),
+  jensenShannon: z.number().gt(0).max(Math.LN2).default(0.05),
+  /** Level of each window's comparison against the statistic's null quantile at its sample size. */
+  alpha: z.number().gt(0).lt(0.5).default(0.01),
+  /** Bins of numeric features (reference quantiles) and tracked labels of categorical ones. */
+  bins: z.number().int().min(2).max(50).default(10),
+  /** Also watch each arm's own predictions. */
+  predictions: z.boolean().default(true),
+  /** Input features, read from the request body (JSON). */
+  features: z.array(driftFeatureSchema).max(32).default([]),
+});
+
 const rolloutSchema = z
   .strictObject({
     steps: z.array(z.number().int().min(1).max(100)).min(1).refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]!), { message: 'steps must increase, e.g. [1, 5, 25, 50, 100]' }),
@@ -245,6 +292,8 @@ export const routeSchema = z
     predictions: predictionsSchema.optional(),
     guardrails: guardrailsSchema.optional(),
     rollout: rolloutSchema.optional(),
+    divergence: divergenceSchema.optional(),
+    drift: driftSchema.optional(),
     pairs: z.strictObject({
       /** How long a mirrored request waits for its other half before it is written unpaired. */
       ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
@@ -263,6 +312,18 @@ export const routeSchema = z
         ctx.addIssue({ code: 'custom', path: ['challengers', index, 'fallback'], message: 'fallback applies only to canary and ab challengers (a shadow never serves the client)' });
       }
     });
+    for (const field of ['divergence', 'drift'] as const) {
+      if (route[field] !== undefined && (route.predictions === undefined || route.predictions.sampleRate === 0)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `${field} compares extracted predictions: add a predictions block with sampleRate > 0 (e.g. predictions: { sampleRate: 1 })` });
+      }
+    }
+    const floor = route.divergence?.noiseFloor;
+    if (floor !== undefined) {
+      const arm = route.challengers.find((c) => c.name === floor);
+      if (arm === undefined || arm.mode !== 'shadow' || arm.url !== route.champion.url) {
+        ctx.addIssue({ code: 'custom', path: ['divergence', 'noiseFloor'], message: `must name a shadow challenger whose url is the champion's (${route.champion.url}), e.g. { name: ${floor}, url: ${route.champion.url}, mode: shadow, percent: 5 }` });
+      }
+    }
     const served = route.challengers.filter((c) => c.mode !== 'shadow').reduce((sum, c) => sum + c.percent, 0);
     if (served > 100) {
       ctx.addIssue({ code: 'custom', path: ['challengers'], message: `canary and ab percents add up to ${served}; they must add up to at most 100` });
@@ -280,6 +341,8 @@ export type ChallengerPolicy = RoutePolicy['challengers'][number];
 export type ChallengerMode = (typeof challengerModes)[number];
 export type GuardrailPolicy = z.infer<typeof guardrailsSchema>;
 export type RolloutPolicy = z.infer<typeof rolloutSchema>;
+export type DivergencePolicy = z.infer<typeof divergenceSchema>;
+export type DriftPolicy = z.infer<typeof driftSchema>;
 /** Where a rollout waits: a step percentage, or "promote". */
 export type GateTarget = z.infer<typeof gateTarget>;
 /** Guardrail settings with every default applied (a route without a guardrails block gets these). */

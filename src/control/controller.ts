@@ -22,6 +22,10 @@ import { routeVersion } from '../coordination/keys.js';
 import { pooledInputs, type ExperimentSnapshot, type Outcome, type PooledView } from '../coordination/pooled.js';
 import type { ArmTotals } from '../analysis/window.js';
 import type { RouteTick } from './route-tick.js';
+import { newDivergenceMemory, predictionsSince, type DivergenceMemory, type DivergenceReport, type PredictionCounts } from '../analysis/divergence.js';
+import { routeDivergence, settleDivergence } from './divergence-guardrail.js';
+import { DriftEvents } from './drift-events.js';
+import { judgeWindows, type DriftResult } from '../analysis/drift.js';
 
 /** Per-route memory of the shell (the pure state plus path-dependent statistics). */
 interface RouteMemory {
@@ -54,6 +58,9 @@ interface RouteMemory {
   published: Map<string, number>;
   /** Which experiment this is (a process-wide counter): listeners of onTick start a new history when it changes. */
   experiment: number;
+  /** Prediction divergence of the current experiment (src/analysis/divergence.ts) and its last reports. */
+  divergence: DivergenceMemory;
+  divergenceReports: DivergenceReport[];
 }
 
 /** Dependencies of the controller. */
@@ -70,7 +77,7 @@ export interface ControllerDeps {
   /** Redis coordination between replicas; absent: this replica decides alone. */
   coordination?: Coordination<ControlState>;
   /** Parsed pairs and labelled outcomes (the pair recorder) for the shadow gate and A/B winner; absent: neither is reported. */
-  experiments?: ExperimentCounts;
+  experiments?: ExperimentCounts & Partial<PredictionCounts>;
   /** How long a route stays active after its last observed request (ms, default 10 s). */
   quietMs?: number;
 }
@@ -106,6 +113,10 @@ export interface RouteAnalysis {
   shadowGates: ShadowGateReport[];
   /** One per challenger in ab mode: the winner on labelled accuracy, from the feedback this replica joined (not pooled). */
   abWinners: AbReport[];
+  /** Routes with a `divergence` policy: each challenger's predictions against the champion's (pooled when coordinated). */
+  divergence: DivergenceReport[];
+  /** Routes with a `drift` policy: the last judged window per variant and feature, on this replica's traffic. */
+  drift: DriftResult[];
   /** The approval gate the route waits at (phase awaiting_approval, or paused at one); null otherwise. */
   approval: ApprovalView | null;
 }
@@ -184,11 +195,11 @@ export interface ResumeResult {
 }
 
 /** A new experiment's memory of a route (nothing judged yet). */
-function freshMemory(route: CompiledRoute, generation: number, baseline: CountsBaseline, experiment = 0): RouteMemory {
+function freshMemory(route: CompiledRoute, generation: number, baseline: CountsBaseline, divergence: DivergenceMemory, experiment = 0): RouteMemory {
   return {
     state: initialControlState(), guardrails: {}, srm: freshSrm, lastVerdicts: [], challenger: null, route,
     epoch: null, pooledGuardrails: {}, link: null, generation, breachSince: null, followerGuardrails: {},
-    baseline, published: new Map(), experiment,
+    baseline, published: new Map(), experiment, divergence, divergenceReports: [],
   };
 }
 
@@ -211,6 +222,7 @@ export class Controller {
   #experiments = 0;
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
+  readonly #driftEvents: DriftEvents;
   /** Polls the confirm webhooks of open gates off the tick. */
   readonly #confirm: ConfirmGates;
 
@@ -218,6 +230,7 @@ export class Controller {
     this.#deps = deps;
     this.#clock = deps.clock ?? Date.now;
     this.#coordination = deps.coordination ?? new LocalCoordination('local');
+    this.#driftEvents = new DriftEvents(deps.audit, deps.metrics);
     this.#confirm = new ConfirmGates({
       metrics: deps.metrics,
       logger: deps.logger,
@@ -281,6 +294,8 @@ export class Controller {
         if (decision === undefined) this.#active.delete(route);
         else this.#tickRoute(decision);
       }
+      // Drift is watched on every route that asks for it, with or without a challenger (drift-events.ts).
+      this.#driftEvents.publishAll(snapshot, this.#predictionCounts);
     } catch (err) {
       this.#deps.logger.error({ err }, 'controller tick failed');
     } finally {
@@ -321,7 +336,7 @@ export class Controller {
       memory.route = decision.route;
     }
     if (!memory || memory.route !== decision.route) {
-      memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name), ++this.#experiments);
+      memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name), newDivergenceMemory(this.#predictionCounts, name), ++this.#experiments);
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
@@ -357,11 +372,15 @@ export class Controller {
     // This replica's labelled outcomes and pairs travel with its window, so the leader judges the fleet's.
     const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
-    const inputs = this.#inputs(this.#deps.windows.window(name), challenger, link.pooled);
+    const divergence = routeDivergence(decision, policy, this.#predictionCounts, memory.divergence, link.pooled?.predictions ?? null, challenger);
+    const inputs = { ...this.#inputs(this.#deps.windows.window(name), challenger, link.pooled), extra: divergence.extra };
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
     const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
     else memory.guardrails = evaluated.memory;
+    const settled = settleDivergence(name, divergence, evaluated.verdicts, challenger, this.#deps.metrics);
+    evaluated.verdicts = settled.verdicts;
+    memory.divergenceReports = settled.reports;
     memory.lastVerdicts = evaluated.verdicts;
     for (const v of evaluated.verdicts) {
       const value = stateValue[v.state];
@@ -563,7 +582,13 @@ export class Controller {
   /** What the pair recorder counted in the route's current experiment, for the pool (undefined without a recorder). */
   #experimentSnapshot(route: string, memory: RouteMemory): ExperimentSnapshot | undefined {
     const counts = this.#deps.experiments;
-    return counts ? { outcomes: outcomesSince(counts, memory.baseline, route), agreement: pairsSince(counts, memory.baseline, route) } : undefined;
+    return counts ? { outcomes: outcomesSince(counts, memory.baseline, route), agreement: pairsSince(counts, memory.baseline, route), predictions: predictionsSince(this.#predictionCounts, memory.divergence, route) } : undefined;
+  }
+
+  /** The recorder's prediction counts and drift windows, when it keeps them. */
+  get #predictionCounts(): PredictionCounts | null {
+    const counts = this.#deps.experiments;
+    return counts?.predictionsOf ? (counts as PredictionCounts) : null;
   }
 
   /** A new generation of the route (a lifted rollback): a new experiment from the first step, and the fleet told at once. */
@@ -584,6 +609,8 @@ export class Controller {
     memory.srm = freshSrm;
     memory.lastVerdicts = [];
     memory.baseline = countsBaseline(this.#deps.experiments ?? null, route);
+    memory.divergence = newDivergenceMemory(this.#predictionCounts, route);
+    memory.divergenceReports = [];
     memory.experiment = ++this.#experiments;
     this.#deps.windows.reset(route);
   }
@@ -781,7 +808,7 @@ export class Controller {
     if (!decision) return null;
     const kept = this.#memory.get(routeName);
     const current = kept !== undefined && (kept.route === decision.route || routeVersion(kept.route.policy) === routeVersion(decision.route.policy));
-    const memory = current ? kept : freshMemory(decision.route, this.#deps.state.generation(routeName), countsBaseline(this.#deps.experiments ?? null, routeName));
+    const memory = current ? kept : freshMemory(decision.route, this.#deps.state.generation(routeName), countsBaseline(this.#deps.experiments ?? null, routeName), newDivergenceMemory(this.#predictionCounts, routeName));
     const controlled = controlledChallenger(decision);
     // Outdated memory: the next tick starts a new experiment with a new window, so show that one (empty) already.
     const window = kept === undefined || current ? this.#windowOf(routeName, decision.route.policy.guardrails) : new RouteWindow(decision.route.policy.guardrails ?? defaultGuardrails, this.#clock());
@@ -835,6 +862,8 @@ export class Controller {
       counts: { local, pooled, replicas: link.pooled?.replicas ?? null },
       shadowGates: reports.shadowGates,
       abWinners: reports.abWinners,
+      divergence: memory.divergenceReports,
+      drift: decision.route.policy.drift === undefined ? [] : judgeWindows(this.#predictionCounts?.predictionsOf(routeName)?.drift ?? [], decision.route.policy.drift),
       approval: this.#approvalView(routeName, memory),
     };
   }

@@ -13,13 +13,33 @@ const statisticalNames = ['error_rate', 'latency_log_mean', 'latency_exceedance'
 type BreakerName = (typeof breakerNames)[number];
 type StatisticalName = (typeof statisticalNames)[number];
 
+/**
+ * The prediction-divergence guardrail (src/analysis/divergence.ts): with `divergence.action: rollback` it joins the
+ * statistical family (Holm) with its own e-value; with `hold` it is a non-family verdict that keeps the rollout
+ * from advancing.
+ */
+export const divergenceGuardrailName = 'prediction_divergence';
+
+/** An extra always-valid test judged in the statistical family: ln E at this look, or null while collecting. */
+export interface ExtraGuardrail {
+  name: typeof divergenceGuardrailName;
+  logEValue: number | null;
+  nChampion: number;
+  nChallenger: number;
+  /** Effect shown with the verdict (e.g. the Jensen-Shannon divergence). */
+  estimate: number | null;
+  /** What the test found (or waits for), for the reasons shown to people. */
+  describe: string;
+}
+
 /** collecting: too little data to judge (never a pass); within: confidently inside the margin; healthy: no alarm yet. */
 export type GuardrailState = 'collecting' | 'healthy' | 'within' | 'breach';
 
 /** One guardrail's verdict with the evidence behind it. */
 export interface GuardrailVerdict {
-  name: GuardrailName;
-  kind: 'breaker' | 'statistical';
+  name: GuardrailName | typeof divergenceGuardrailName;
+  /** divergence: judged (and, in the family, able to roll back) but never a gate for rollout steps or promotion. */
+  kind: 'breaker' | 'statistical' | 'divergence';
   state: GuardrailState;
   nChampion: number;
   nChallenger: number;
@@ -38,7 +58,10 @@ export interface GuardrailVerdict {
 }
 
 /** Inputs of one evaluation: cumulative totals of the current experiment (this replica's, or pooled). */
-export type GuardrailInputs = ArmComparison;
+export interface GuardrailInputs extends ArmComparison {
+  /** Further always-valid tests in the statistical family (the divergence guardrail with `action: rollback`). */
+  extra?: readonly ExtraGuardrail[];
+}
 
 /** A breaker's CUSUM of log-likelihood ratios and the counts it has consumed (docs/statistics.md, "Breakers"). */
 export interface BreakerState {
@@ -49,7 +72,7 @@ export interface BreakerState {
 
 /** Path-dependent state: running always-valid p-values of the statistical tests and the breakers' CUSUMs. */
 export interface GuardrailMemory {
-  tests?: Partial<Record<StatisticalName, AlwaysValidState>>;
+  tests?: Partial<Record<StatisticalName | typeof divergenceGuardrailName, AlwaysValidState>>;
   breakers?: Partial<Record<BreakerName, BreakerState>>;
 }
 
@@ -60,6 +83,11 @@ export interface GuardrailMemory {
  */
 export const BREAKER_ALPHA_SHARE = 0.05;
 const STATISTICAL_ALPHA_SHARE = 1 - breakerNames.length * BREAKER_ALPHA_SHARE;
+
+/** The level the statistical family shares under Holm or Bonferroni. */
+export function statisticalFamilyAlpha(policy: GuardrailPolicy): number {
+  return policy.alpha * STATISTICAL_ALPHA_SHARE;
+}
 
 /** The latency breaker's null: at most this share of challenger requests is slower than the p99 ceiling. */
 const CEILING_SHARE = 0.01;
@@ -234,7 +262,8 @@ function breakerVerdicts(inputs: GuardrailInputs, policy: GuardrailPolicy, memor
  */
 export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPolicy, memory: GuardrailMemory): { verdicts: GuardrailVerdict[]; memory: GuardrailMemory } {
   const { champion, challenger } = inputs;
-  const k = statisticalNames.length;
+  const extra = inputs.extra ?? [];
+  const k = statisticalNames.length + extra.length;
   const familyAlpha = policy.alpha * STATISTICAL_ALPHA_SHARE;
   const levels = { worse: familyAlpha, within: policy.alpha };
   const nStar = policy.plannedRequests;
@@ -264,12 +293,16 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
       waiting: inputs.p95ThresholdMs === null ? `fixing the champion p95 from its first ${policy.latency.baselineRequests} requests` : `${Math.min(champion.scaledExceedance.n, challenger.exceedance.n)} of ${policy.minRequests} requests per arm over the threshold window needed`,
     },
   };
-  const tests: Partial<Record<StatisticalName, AlwaysValidState>> = { ...memory.tests };
+  const tests: NonNullable<GuardrailMemory['tests']> = { ...memory.tests };
   const pValues = statisticalNames.map((name) => {
     const worse = looks[name].looks?.worse;
     if (worse !== undefined && worse.status === 'ok') tests[name] = observeLook(tests[name] ?? createAlwaysValidState(), worse.logLambda, familyAlpha, worse);
     return tests[name]?.pValue ?? 1;
   });
+  for (const test of extra) {
+    if (test.logEValue !== null) tests[test.name] = observeLook(tests[test.name] ?? createAlwaysValidState(), test.logEValue, familyAlpha);
+    pValues.push(tests[test.name]?.pValue ?? 1);
+  }
   const adjusted = policy.correction === 'holm' ? holm(pValues) : pValues.map((p) => Math.min(1, p * k));
   const statistical = statisticalNames.map((name, i): GuardrailVerdict => {
     const entry = looks[name];
@@ -307,9 +340,28 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
       reason,
     };
   });
+  const extraVerdicts = extra.map((test, j): GuardrailVerdict => {
+    const i = statisticalNames.length + j;
+    const p = tests[test.name]?.pValue ?? null;
+    const breach = (adjusted[i] ?? 1) <= familyAlpha;
+    return {
+      name: test.name,
+      kind: 'divergence',
+      state: breach ? 'breach' : test.logEValue === null ? 'collecting' : 'healthy',
+      nChampion: test.nChampion,
+      nChallenger: test.nChallenger,
+      estimate: test.estimate,
+      threshold: 0,
+      pValue: p,
+      csLower: null,
+      csUpper: null,
+      alpha: policy.correction === 'holm' ? familyAlpha : familyAlpha / k,
+      reason: breach ? `challenger predictions diverge from the champion's: ${test.describe} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i]!)} <= ${fmt(familyAlpha)})` : test.logEValue === null ? test.describe : `no divergence detected: ${test.describe} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i] ?? 1)})`,
+    };
+  });
   const breakers: Partial<Record<BreakerName, BreakerState>> = {};
   const breakerList = breakerVerdicts(inputs, policy, memory, breakers);
-  return { verdicts: [...breakerList, ...statistical], memory: { tests, breakers } };
+  return { verdicts: [...breakerList, ...statistical, ...extraVerdicts], memory: { tests, breakers } };
 }
 
 function describe(name: StatisticalName): string {

@@ -240,6 +240,9 @@ export function slackText(type: NotifyEvent, event: AuditEvent): string {
     case 'breach':
       lines.push(`:warning: *Guardrail breach* on route ${route}: ${String(detail.guardrail ?? '')}${detail.reason !== undefined ? ` (${String(detail.reason)})` : ''}.`);
       break;
+    case 'drift':
+      lines.push(`:chart_with_upwards_trend: *Drift* on route ${route}: ${String(detail.reason ?? `${String(detail.feature ?? '')} of ${String(detail.variant ?? '')}`)}.`);
+      break;
     case 'flag.stale':
       lines.push(`:hourglass: *Flags stale* for route ${route}: Unleash has not confirmed the flag for ${String(detail.ageSeconds ?? '?')} s; the route keeps its last split.`);
       break;

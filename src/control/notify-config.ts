@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { SWY_ERR_ENV_INVALID } from '../errors.js';
 
 /** The audit actions that are notified (docs/notifications.md); a sink's `events` picks among them. */
-export const notifyEvents = ['rollback', 'promote', 'step', 'approval.needed', 'breach', 'flag.stale'] as const;
+export const notifyEvents = ['rollback', 'promote', 'step', 'approval.needed', 'breach', 'flag.stale', 'drift'] as const;
 export type NotifyEvent = (typeof notifyEvents)[number];
 
 export const sinkKinds = ['slack', 'cloudevents', 'json'] as const;

@@ -8,6 +8,8 @@
 import type { ArmComparison, ArmTotals, RouteWindow, Stratum } from '../analysis/window.js';
 import { armKey, copyTotals, emptyTotals, mergeTotals, stratumPairs } from '../analysis/window.js';
 import { parseCounts, parseMoments } from '../analysis/stats/index.js';
+import { mergePredictions } from '../analysis/divergence.js';
+import type { ArmPredictionCounts } from '../record/prediction-stats.js';
 
 /**
  * Payload format version; a replica leaves out payloads of another version. Version 2 (this one) added the tail,
@@ -36,6 +38,8 @@ export interface ReplicaPayload {
   outcomes?: Record<string, Outcome>;
   /** Parsed champion/shadow pairs joined on this replica since the experiment began, and how many agreed. */
   agreement?: Agreement;
+  /** Prediction counts per arm since the experiment began (divergence); absent from replicas without a divergence policy. */
+  predictions?: Record<string, ArmPredictionCounts>;
 }
 
 /** Parsed prediction pairs and how many of them agreed. */
@@ -48,6 +52,7 @@ export interface Agreement {
 export interface ExperimentSnapshot {
   outcomes: Readonly<Record<string, Outcome>>;
   agreement: Agreement;
+  predictions?: Readonly<Record<string, ArmPredictionCounts>>;
 }
 
 /** Labelled requests of one variant and how many its prediction got right. */
@@ -70,6 +75,8 @@ export interface PooledView {
   readonly outcomes: Readonly<Record<string, Outcome>>;
   /** Parsed pairs and agreements summed over every payload. */
   readonly agreement: Agreement;
+  /** Prediction counts per arm summed over every payload. */
+  readonly predictions: Readonly<Record<string, ArmPredictionCounts>>;
 }
 
 export { armKey };
@@ -83,7 +90,9 @@ export function encodeWindow(window: RouteWindow, instance: string, now: number,
   const outcomes: Record<string, Outcome> = {};
   for (const [variant, o] of Object.entries(experiment.outcomes)) outcomes[variant] = { n: o.n, correct: o.correct };
   const agreement = { agree: experiment.agreement.agree, parsed: experiment.agreement.parsed };
-  return { v: PAYLOAD_VERSION, instance, at: now, p95ThresholdMs: window.p95ThresholdMs, arms, strata, outcomes, agreement };
+  const payload: ReplicaPayload = { v: PAYLOAD_VERSION, instance, at: now, p95ThresholdMs: window.p95ThresholdMs, arms, strata, outcomes, agreement };
+  if (experiment.predictions !== undefined && Object.keys(experiment.predictions).length > 0) payload.predictions = structuredClone(experiment.predictions) as Record<string, ArmPredictionCounts>;
+  return payload;
 }
 
 /** A replica that has counted nothing (or has no pair recorder). */
@@ -116,6 +125,25 @@ function parseOutcomes(value: unknown): Record<string, Outcome> | null {
     outcomes[variant] = { n, correct };
   }
   return outcomes;
+}
+
+function parseCountMap(value: unknown): Record<string, number> | null {
+  if (!isRecord(value)) return null;
+  for (const n of Object.values(value)) if (!Number.isSafeInteger(n) || (n as number) < 0) return null;
+  return value as Record<string, number>;
+}
+
+function parsePredictions(value: unknown): Record<string, ArmPredictionCounts> | null {
+  if (!isRecord(value)) return null;
+  const out: Record<string, ArmPredictionCounts> = {};
+  for (const [arm, c] of Object.entries(value)) {
+    if (!isRecord(c) || !Number.isSafeInteger(c.n) || (c.n as number) < 0) return null;
+    const classes = parseCountMap(c.classes);
+    const scores = parseCountMap(c.scores);
+    if (classes === null || scores === null) return null;
+    out[arm] = { n: c.n as number, classes, scores };
+  }
+  return out;
 }
 
 function parseAgreement(value: unknown): Agreement | null {
@@ -167,6 +195,11 @@ export function parsePayload(text: string): ReplicaPayload | null {
     if (agreement === null) return null;
     payload.agreement = agreement;
   }
+  if (value.predictions !== undefined) {
+    const predictions = parsePredictions(value.predictions);
+    if (predictions === null) return null;
+    payload.predictions = predictions;
+  }
   return payload;
 }
 
@@ -180,6 +213,7 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
   const live = new Set<string>();
   const outcomes: Record<string, Outcome> = {};
   const agreement = { agree: 0, parsed: 0 };
+  const predictions: Record<string, ArmPredictionCounts> = {};
   let fields = 0;
   for (const payload of payloads) {
     fields++;
@@ -196,9 +230,10 @@ export function poolPayloads(epoch: string, payloads: Iterable<ReplicaPayload>, 
     }
     agreement.agree += payload.agreement?.agree ?? 0;
     agreement.parsed += payload.agreement?.parsed ?? 0;
+    if (payload.predictions !== undefined) mergePredictions(predictions, payload.predictions);
     if (payload.at >= liveSince) live.add(payload.instance);
   }
-  return { epoch, arms, strata: [...strata].map(([key, pooled]) => ({ key, arms: pooled })), replicas: live.size, fields, outcomes, agreement };
+  return { epoch, arms, strata: [...strata].map(([key, pooled]) => ({ key, arms: pooled })), replicas: live.size, fields, outcomes, agreement, predictions };
 }
 
 /** The guardrails' inputs from pooled statistics (the p95 threshold is the judging replica's own, see docs/replicas.md). */

@@ -114,7 +114,7 @@ export class Metrics {
 
   readonly recordsDropped = new Counter({
     name: 'switchyard_pairs_dropped_total',
-    help: 'Prediction records lost by sink and reason (queue_full, memory_budget, disk_error, closed, worker_down, internal_error); sink="pending" and sink="join_table" with memory_budget count pairs written unpaired and predictions forgotten before their TTL to stay within budget; serving is never blocked.',
+    help: 'Prediction records lost by sink and reason (queue_full, memory_budget, disk_error, closed, worker_down, internal_error); sink="pending" and sink="join_table" with memory_budget count pairs written unpaired and predictions forgotten before their TTL to stay within budget, sink="prediction_stats" labels, score buckets or drift values not counted; serving is never blocked.',
     labelNames: ['sink', 'reason'] as const,
     registers: [this.registry],
   });
@@ -178,6 +178,20 @@ export class Metrics {
     name: 'switchyard_guardrail_state',
     help: 'Guardrail state per route: 0 collecting (too little data), 1 passing (healthy or confidently within margin), 2 breach.',
     labelNames: ['route', 'guardrail'] as const,
+    registers: [this.registry],
+  });
+
+  readonly predictionDivergence = new Gauge({
+    name: 'switchyard_prediction_divergence',
+    help: 'Jensen-Shannon divergence (nats, 0 to ln 2) between a challenger\'s and the champion\'s prediction distributions on the same traffic, in the current experiment (docs/statistics.md, "Prediction divergence and drift").',
+    labelNames: ['route', 'variant'] as const,
+    registers: [this.registry],
+  });
+
+  readonly drift = new Gauge({
+    name: 'switchyard_drift',
+    help: 'Population stability index of the last judged window against the reference window, per route, variant and feature ("prediction": the variant\'s own predictions).',
+    labelNames: ['route', 'variant', 'feature'] as const,
     registers: [this.registry],
   });
 

@@ -12,7 +12,7 @@ export const idleBaselineMb = 128;
 
 /**
  * Share of the traffic area (the memory setting minus {@link idleBaselineMb}, at least a quarter of the setting) each
- * buffer that grows with traffic may hold (README "Shadow traffic and the prediction log"). Together 20 %: the bytes
+ * buffer that grows with traffic may hold (README "Shadow traffic and the prediction log"). Together 21 %: the bytes
  * counted are payload (bodies, predictions, record lines), and a garbage-collected heap holds up to about twice its
  * live data between collections; the rest is the serving thread's (its young generation, sockets, bodies in flight).
  */
@@ -27,6 +27,8 @@ export const budgetShares = {
   joinTable: 0.08,
   /** Records waiting for the sink (disk or stdout), the batch being written included. */
   sink: 0.03,
+  /** Prediction counts, score sketches and drift windows per route and arm (prediction-stats.ts). */
+  predictionStats: 0.01,
 } as const;
 
 /** The `buffer` label of each budget in switchyard_recorder_buffer_bytes and switchyard_recorder_budget_bytes. */
@@ -36,9 +38,10 @@ export const bufferLabels: { readonly [buffer in keyof typeof budgetShares]: str
   pending: 'pending',
   joinTable: 'join_table',
   sink: 'sink',
+  predictionStats: 'prediction_stats',
 };
 
-/** Old generation of the recorder worker, as a share of the traffic area: its budgets (17 %) plus room for garbage. */
+/** Old generation of the recorder worker, as a share of the traffic area: its budgets (18 %) plus room for garbage. */
 const workerHeapShare = 0.4;
 
 /**
@@ -123,6 +126,7 @@ export function recorderBudgets(memoryMb: number): RecorderBudgets {
     pending: share(budgetShares.pending),
     joinTable: share(budgetShares.joinTable),
     sink: share(budgetShares.sink),
+    predictionStats: share(budgetShares.predictionStats),
     memoryMb,
     workerHeapMb: Math.max(48, Math.floor(areaMb * workerHeapShare)),
     workerYoungMb: Math.max(4, Math.min(16, Math.floor(areaMb * workerYoungShare))),

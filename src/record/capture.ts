@@ -5,6 +5,9 @@ import type { RoutePolicy } from '../config/policy-schema.js';
 export interface RecordingPolicy {
   readonly predictions?: RoutePolicy['predictions'];
   readonly pairs: RoutePolicy['pairs'];
+  /** Prediction divergence between arms, and drift over time (prediction-stats.ts). */
+  readonly divergence?: RoutePolicy['divergence'];
+  readonly drift?: RoutePolicy['drift'];
 }
 
 /** Looks up a route's recording policy by name; the same object is returned until the route's policy changes. */
@@ -20,6 +23,8 @@ export interface CaptureLimits {
   readonly sampleRate: number;
   /** Whether the request body travels with the observation (inputs are logged only when the policy opts in). */
   readonly logInputs: boolean;
+  /** Whether the request body travels to the recorder worker: logged inputs, or input features watched for drift. */
+  readonly keepInputs: boolean;
 }
 
 const limitsByPolicy = new WeakMap<RecordingPolicy, CaptureLimits>();
@@ -29,7 +34,7 @@ export function captureLimits(policy: RecordingPolicy): CaptureLimits {
   let found = limitsByPolicy.get(policy);
   if (!found) {
     const p = policy.predictions;
-    found = Object.freeze({ captureBytes: p?.maxResponseBytes ?? 256 * 1024, sampleRate: p ? p.sampleRate : 0, logInputs: p?.logInputs ?? false });
+    found = Object.freeze({ captureBytes: p?.maxResponseBytes ?? 256 * 1024, sampleRate: p ? p.sampleRate : 0, logInputs: p?.logInputs ?? false, keepInputs: (p?.logInputs ?? false) || (policy.drift?.features.length ?? 0) > 0 });
     limitsByPolicy.set(policy, found);
   }
   return found;

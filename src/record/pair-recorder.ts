@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, predictionBytes, type Extracted, type Extractor } from './extract.js';
 import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
 import type { RecordSink } from './sinks/sink.js';
+import { PredictionStats, predictionArmKey, type DivergencePolicy, type DriftPolicy } from './prediction-stats.js';
 
 /** Per-route recording settings, compiled once per policy version. */
 interface RouteRecording {
@@ -18,6 +19,8 @@ interface RouteRecording {
   readonly rawKeys: boolean;
   readonly pairTtlMs: number;
   readonly feedbackTtlMs: number;
+  readonly divergence: DivergencePolicy | undefined;
+  readonly drift: DriftPolicy | undefined;
 }
 
 /** One side of a pair as written to the log. */
@@ -91,6 +94,8 @@ export interface PairRecorderOptions {
   /** Observations waiting for off-path processing; beyond this they are dropped and counted. */
   maxQueue?: number;
   budgets?: PairRecorderBudgets;
+  /** Prediction counts and drift windows (absent: a private one with its share of the default budget). */
+  stats?: PredictionStats;
 }
 
 /** The join-table value of a request id that two remembered predictions share. */
@@ -116,6 +121,7 @@ export class PairRecorder implements ObservationPort {
   readonly #maxQueue: number;
   readonly #budgets: PairRecorderBudgets;
   readonly #byRoute = new WeakMap<RecordingPolicy, RouteRecording>();
+  readonly #stats: PredictionStats;
   /** Half-joined mirrored requests by join id (ServedObservation.joinId), never by the client's request id. */
   readonly #pending: LRUCache<number, PendingPair>;
   /**
@@ -147,6 +153,7 @@ export class PairRecorder implements ObservationPort {
     this.#keySalt = options.keySalt ?? 'switchyard';
     this.#maxQueue = options.maxQueue ?? 10_000;
     this.#budgets = options.budgets ?? recorderBudgets(defaultMemoryMb);
+    this.#stats = options.stats ?? new PredictionStats({ budgetBytes: recorderBudgets(defaultMemoryMb).predictionStats });
     this.#recorderDrops = options.metrics.recordsDropped.labels('recorder', 'queue_full');
     this.#overBudget = options.metrics.recordsDropped.labels('recorder', 'memory_budget');
     this.#pendingOverBudget = options.metrics.recordsDropped.labels(bufferLabels.pending, 'memory_budget');
@@ -190,6 +197,8 @@ export class PairRecorder implements ObservationPort {
         rawKeys: p?.rawKeys ?? false,
         pairTtlMs: policy.pairs.ttlMs,
         feedbackTtlMs: policy.pairs.feedbackTtlMs,
+        divergence: policy.divergence,
+        drift: policy.drift,
       });
       this.#byRoute.set(policy, found);
     }
@@ -269,11 +278,23 @@ export class PairRecorder implements ObservationPort {
     }
   }
 
+  /**
+   * Counts a served answer for the divergence between arms and the drift over time. A champion answer that replaced
+   * a failed challenger is not the champion's own traffic share, so it is left out, as in the guardrail windows.
+   */
+  #countServed(recording: RouteRecording, o: ServedObservation, side: SideRecord): void {
+    if (o.fallbackFor !== null || (recording.divergence === undefined && recording.drift === undefined)) return;
+    const arm = predictionArmKey(o.role, o.variant);
+    this.#stats.observePrediction(o.route, arm, side.prediction, recording.extractor.kind, recording.divergence);
+    this.#stats.observeDrift(o.route, o.variant, recording.drift, side.prediction, recording.extractor.kind, o.requestBody);
+  }
+
   #onServed(o: ServedObservation): void {
     const recording = this.#recording(o.route);
     if (!recording) return;
     if (o.mirrored > 0) {
       const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+      this.#countServed(recording, o, side);
       const requestBody = recording.logInputs ? o.requestBody : null;
       const key = this.#key(recording, o.stickyKey);
       const half: ServedHalf = { side, role: o.role, mode: o.mode, fallbackFor: o.fallbackFor, startedAt: o.startedAt, key, requestBody };
@@ -292,6 +313,7 @@ export class PairRecorder implements ObservationPort {
     }
     if (o.responseBody === null) return;
     const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+    this.#countServed(recording, o, side);
     this.#remember(o.requestId, recording, { route: o.route, kind: 'served', predictions: [{ variant: o.variant, role: o.role, prediction: side.prediction }] });
     this.#write({
       type: 'served',
@@ -311,6 +333,7 @@ export class PairRecorder implements ObservationPort {
     const recording = this.#recording(o.route);
     if (!recording) return;
     const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+    this.#stats.observeDrift(o.route, o.variant, recording.drift, side.prediction, recording.extractor.kind, null);
     const found = this.#pending.get(o.joinId);
     this.#settle(o.joinId, recording, {
       route: o.route,
@@ -351,7 +374,16 @@ export class PairRecorder implements ObservationPort {
       if (servedSide && shadowSide) {
         comparison = compareWith(recording.extractor, servedSide, shadowSide);
         result = comparison.agree === null ? 'unparsed' : comparison.agree ? 'agree' : 'disagree';
-        if (comparison.agree !== null) this.#trackAgreement(entry.route, comparison.agree);
+        if (comparison.agree !== null) {
+          this.#trackAgreement(entry.route, comparison.agree);
+          // Shadow divergence compares the two sides of the same requests: both parsed, so neither side is thinned.
+          if (recording.divergence !== undefined) {
+            this.#stats.observePrediction(entry.route, predictionArmKey('shadow', shadowSide.variant), shadowSide.prediction, recording.extractor.kind, recording.divergence);
+            this.#stats.observePrediction(entry.route, predictionArmKey('paired', shadowSide.variant), servedSide.prediction, recording.extractor.kind, recording.divergence);
+            // Agreement per shadow, for the noise floor (a shadow that mirrors to the champion itself).
+            this.#stats.observePrediction(entry.route, predictionArmKey('agreement', shadowSide.variant), comparison.agree ? 'agree' : 'disagree', 'class', recording.divergence);
+          }
+        }
       } else result = 'unpaired';
       this.#pairCounter(entry.route, result).inc();
       this.#write({
@@ -435,6 +467,11 @@ export class PairRecorder implements ObservationPort {
 
   #write(record: object): void {
     this.#sink.write(record);
+  }
+
+  /** Prediction counts and drift results of a route (null when nothing was counted for it). */
+  predictionsOf(route: string): ReturnType<PredictionStats['totalsOf']> {
+    return this.#stats.totalsOf(route);
   }
 
   /** Parsed pairs of a route and how many agreed (shadow gate). */

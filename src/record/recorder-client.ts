@@ -7,6 +7,7 @@ import { bufferLabels } from './budgets.js';
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import type { RoutePredictionTotals } from './prediction-stats.js';
 import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerSettings, type ToWorker, type WireObservation } from './recorder-protocol.js';
 
 export interface RecorderClientOptions {
@@ -70,7 +71,7 @@ export class RecorderClient implements ObservationPort {
   #timer: NodeJS.Timeout | null = null;
   /** Sent to the worker and not yet acknowledged as processed. */
   #unacked = 0;
-  #totals: ExperimentTotals = { agreement: {}, outcomes: {} };
+  #totals: ExperimentTotals = { agreement: {}, outcomes: {}, predictions: {} };
   #nextId = 1;
   readonly #waiting = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   #down: Error | null = null;
@@ -128,7 +129,7 @@ export class RecorderClient implements ObservationPort {
   served(o: ServedObservation): void {
     if (!isRecordable(o)) return;
     const policy = this.#policies.policyOf(o.route);
-    const keepInput = policy !== undefined && captureLimits(policy).logInputs && o.requestBody !== null;
+    const keepInput = policy !== undefined && captureLimits(policy).keepInputs && o.requestBody !== null;
     // Checked before the bodies are copied into strings: a dropped observation costs no copy.
     if (!this.#admit(256 + (keepInput ? o.requestBody!.length : 0) + (o.responseBody?.length ?? 0))) return;
     this.#enqueue({ ...o, kind: 'served', requestBody: keepInput ? o.requestBody!.toString('latin1') : null, responseBody: o.responseBody === null ? null : o.responseBody.toString('latin1') });
@@ -147,6 +148,11 @@ export class RecorderClient implements ObservationPort {
   /** Labelled outcomes per variant of a route (as of the worker's last report). */
   outcomesOf(route: string): Record<string, { n: number; correct: number }> {
     return Object.fromEntries(Object.entries(this.#totals.outcomes[route] ?? {}).map(([variant, o]) => [variant, { ...o }]));
+  }
+
+  /** Prediction counts per arm and the last drift results of a route (as of the worker's last report; null: none yet). */
+  predictionsOf(route: string): RoutePredictionTotals | null {
+    return this.#totals.predictions?.[route] ?? null;
   }
 
   /** Joins ground-truth labels in the worker; resolves with one status per item. */
@@ -246,7 +252,7 @@ export class RecorderClient implements ObservationPort {
     if (message.type === 'ack') {
       this.#unacked = Math.max(0, this.#unacked - message.processed);
       this.#bytes = Math.max(0, this.#bytes - message.bytes);
-      if (message.totals !== null) this.#totals = message.totals;
+      if (message.totals !== null) this.#totals = { ...message.totals, predictions: message.totals.predictions ?? this.#totals.predictions };
       return;
     }
     if (message.type === 'sink-error') {

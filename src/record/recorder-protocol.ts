@@ -4,6 +4,7 @@ import type { RecorderBudgets } from './budgets.js';
 import type { RecordingPolicy } from './capture.js';
 import type { FeedbackResult } from './pair-recorder.js';
 import type { ServedObservation, ShadowObservation } from './port.js';
+import type { RoutePredictionTotals } from './prediction-stats.js';
 import type { CloudEventsSinkSettings, NatsSinkSettings } from './sinks/sink.js';
 
 /** How the recorder worker writes records; mirrors the `pairs` options of the app. */
@@ -39,6 +40,11 @@ export function wireBytes(item: WireObservation): number {
 export interface ExperimentTotals {
   agreement: Record<string, { agree: number; parsed: number }>;
   outcomes: Record<string, Record<string, { n: number; correct: number }>>;
+  /**
+   * Prediction counts per arm and the last drift windows, per route that has a divergence or drift policy; absent
+   * when unchanged or not due (sent at most every 250 ms): the serving thread keeps the last ones it got.
+   */
+  predictions?: Record<string, RoutePredictionTotals>;
 }
 
 export type ToWorker =

@@ -8,6 +8,7 @@ import { wireBytes, type ExperimentTotals, type FromWorker, type RecorderWorkerS
 import { NdjsonSink } from './sinks/ndjson.js';
 import { nopSink, type RecordSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
+import { PredictionStats, type DriftPolicy } from './prediction-stats.js';
 import { JetStreamSink } from './sinks/jetstream.js';
 import { CloudEventsSink } from './sinks/cloudevents.js';
 
@@ -34,8 +35,26 @@ function createSink(): RecordSink {
 }
 
 const sink = createSink();
-const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink, keySalt: settings.keySalt, budgets: settings.budgets });
-for (const buffer of ['queue', 'pending', 'joinTable', 'sink'] as const) metrics.recorderBudget.labels(bufferLabels[buffer]).set(settings.budgets[buffer]);
+const predictionStats = new PredictionStats({ budgetBytes: settings.budgets.predictionStats, onDrop: () => metrics.recordsDropped.labels(bufferLabels.predictionStats, 'memory_budget').inc() });
+const recorder = new PairRecorder({ policies: { policyOf: (route) => policies.get(route) }, metrics, sink, keySalt: settings.keySalt, budgets: settings.budgets, stats: predictionStats });
+// Drift windows end on time even when a route is quiet, and the last prediction counts reach the serving thread
+// after traffic stops (they are sent at most every predictionsEveryMs).
+let drifts = new Map<string, DriftPolicy>();
+let counted = false;
+setInterval(() => {
+  predictionStats.tick(drifts);
+  if (ackTimer === null && counted) ackTimer = setTimeout(sendAck, ackDelayMs);
+}, 1_000).unref();
+for (const buffer of ['queue', 'pending', 'joinTable', 'sink', 'predictionStats'] as const) metrics.recorderBudget.labels(bufferLabels[buffer]).set(settings.budgets[buffer]);
+
+/**
+ * How often prediction counts travel to the serving thread at most: they are larger than the other totals (labels,
+ * score buckets, drift windows) and the controller reads them once per tick (250 ms), so the serving thread does not
+ * deserialise them with every ack.
+ */
+const predictionsEveryMs = 250;
+let lastPredictionsAt = 0;
+let lastPredictions = '';
 
 /** Totals for the serving thread; null when nothing changed since the last ones sent. */
 let lastTotals = '';
@@ -47,7 +66,21 @@ function totals(): ExperimentTotals | null {
     next.outcomes[route] = recorder.outcomesOf(route);
   }
   const text = JSON.stringify(next);
-  if (text === lastTotals) return null;
+  const now = Date.now();
+  if (counted && now - lastPredictionsAt >= predictionsEveryMs) {
+    lastPredictionsAt = now;
+    const predictions: NonNullable<ExperimentTotals['predictions']> = {};
+    for (const route of routes) {
+      const found = recorder.predictionsOf(route);
+      if (found !== null) predictions[route] = found;
+    }
+    const predictionsText = JSON.stringify(predictions);
+    if (predictionsText !== lastPredictions) {
+      lastPredictions = predictionsText;
+      next.predictions = predictions;
+    }
+  }
+  if (text === lastTotals && next.predictions === undefined) return null;
   lastTotals = text;
   return next;
 }
@@ -89,6 +122,8 @@ port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'policies':
       policies = new Map(message.routes);
+      drifts = new Map(message.routes.flatMap(([route, policy]) => (policy.drift !== undefined ? [[route, policy.drift] as const] : [])));
+      counted = message.routes.some(([, policy]) => policy.drift !== undefined || policy.divergence !== undefined);
       return;
     case 'observations':
       for (const item of message.items) {
@@ -108,6 +143,7 @@ port.on('message', (message: ToWorker) => {
       const usage = recorder.usage();
       for (const buffer of ['queue', 'pending', 'joinTable'] as const) metrics.recorderBytes.labels(bufferLabels[buffer]).set(usage[buffer]);
       metrics.recorderBytes.labels(bufferLabels.sink).set(sink.bufferedBytes);
+      metrics.recorderBytes.labels(bufferLabels.predictionStats).set(predictionStats.bytes);
       void metrics.registry.getMetricsAsJSON().then((json) => reply(message.id, json));
       return;
     }

@@ -112,3 +112,6 @@ export {
   sloEValue,
 } from './sequential.js';
 export type { AlwaysValidState, EppoBound, EValueLook, Mixing, MixtureLook, MixtureOptions, SloOptions } from './sequential.js';
+
+export { categoricalDivergence, chiSquareQuantile, jensenShannon, judgeDrift, populationStabilityIndex } from './divergence.js';
+export type { CategoricalDivergenceLook, DriftJudgement } from './divergence.js';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteAnalysis } from '../../../src/control/controller.js';
 import type { AbReport, ShadowGateReport } from '../../../src/control/experiment-report.js';
-import { abWinnerLine, analysisText, approvalLine, coordinationLine, shadowGateLine } from '../../../src/cli/control.js';
+import { abWinnerLine, analysisText, approvalLine, coordinationLine, divergenceLine, driftLine, shadowGateLine } from '../../../src/cli/control.js';
 
 const arm = (name: string, role: string, requests: number) => ({ name, role, requests, failures: 0, errorRate: requests > 0 ? 0 : null, medianLatencyMs: requests > 0 ? 1.25 : null });
 
@@ -12,7 +12,7 @@ function analysis(overrides: Partial<RouteAnalysis> = {}): RouteAnalysis {
     route: 'iris', phase: 'collecting', decision: 'collecting', challenger: 'iris-v2', servedPercent: 10, step: null, rollbackReason: null,
     arms: local, guardrails: [], srm: { pValue: 1, ok: true }, p95ThresholdMs: null,
     coordination: 'off', instanceId: 'host-1234', role: 'alone', leader: null, epoch: null,
-    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [], approval: null,
+    counts: { local, pooled: null, replicas: null }, shadowGates: [], abWinners: [], approval: null, divergence: [], drift: [],
     ...overrides,
   };
 }
@@ -115,6 +115,21 @@ describe('abWinnerLine', () => {
     expect(abWinnerLine(ab({ state: 'no_winner_yet', winner: null, estimate: -0.005, csLower: -0.06, csUpper: 0.05 }))).toMatch(/^A\/B iris-v2 vs iris-v1: no winner yet; .*difference -0\.5 pts \(always-valid CI -6\.0 pts \.\. \+5\.0 pts/);
     expect(abWinnerLine(ab({ state: 'collecting', winner: null, estimate: null, csLower: null, csUpper: null, champion: { variant: 'iris-v1', n: 0, correct: 0 }, challenger: { variant: 'iris-v2', n: 12, correct: 9 } })))
       .toBe('A/B iris-v2 vs iris-v1: collecting; accuracy iris-v2 75.0% of 12 vs iris-v1 - of 0 labelled (50 per arm needed)');
+  });
+});
+
+describe('divergence and drift lines', () => {
+  it('prints the state, the action and the noise floor', () => {
+    const line = divergenceLine({
+      challenger: 'iris-v3', mode: 'shadow', action: 'report', kind: 'class', compared: 'pairs', state: 'not_divergent',
+      champion: { n: 900, distribution: {} }, challengerSide: { n: 900, distribution: {} }, jensenShannon: 0.001, logEValue: -3, pValue: 1, alpha: 0.05,
+      evidence: 'e', reason: 'no divergence detected',
+      noiseFloor: { floor: 'iris-v1-floor', disagreement: 0.21, floorDisagreement: 0.2, pairs: 900, floorPairs: 300, state: 'at_floor', pValue: 0.8 },
+    });
+    expect(line).toBe('divergence iris-v3 (report, pairs): not_divergent; no divergence detected; noise floor: at_floor (disagreement 21.0% vs 20.0% for iris-v1-floor)');
+    const drift = driftLine({ variant: 'iris-v1', feature: 'petal_length', window: 3, endedAt: '2026-01-01T00:00:00.000Z', psi: 0.41, jensenShannon: 0.09, psiThreshold: 0.2, jsThreshold: 0.05, noiseBound: 0.1, drifted: true, nReference: 500, nCurrent: 400 });
+    expect(drift).toBe('drift iris-v1 petal_length: window 3 PSI 0.410 (threshold 0.200), JS 0.0900; drifted');
+    expect(analysisText(analysis({ drift: [] }))).not.toContain('drift ');
   });
 });
 
