@@ -25,6 +25,7 @@ export const guardrailLabel: Record<string, string> = {
   error_rate: 'Error rate vs champion',
   latency_log_mean: 'Typical latency vs champion',
   latency_exceedance: 'Latency tail vs champion',
+  prediction_divergence: 'Prediction mix vs champion',
 };
 
 export function percent(x: number | null | undefined, digits = 1): string {
