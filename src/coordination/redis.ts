@@ -474,8 +474,13 @@ export class RedisCoordination<State> implements Coordination<State> {
       const routes = [...this.#joined];
       this.#joined.clear();
       for (const sync of routes) this.#joining.add(sync);
-      const run = Promise.all(routes.map((sync) => this.#exchangeRoute(sync)))
-        .then(() => this.#setStatus('ok'), (err: unknown) => this.#setStatus('degraded', failureCode(err)))
+      // Settled, not all: a route leaves #joining only when its own pipeline is done, even if another one failed first.
+      const run = Promise.allSettled(routes.map((sync) => this.#exchangeRoute(sync)))
+        .then((results) => {
+          const failed = results.find((result) => result.status === 'rejected');
+          if (failed === undefined) this.#setStatus('ok');
+          else this.#setStatus('degraded', failureCode(failed.reason));
+        })
         .finally(() => {
           for (const sync of routes) this.#joining.delete(sync);
           this.#joinRuns.delete(run);
