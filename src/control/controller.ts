@@ -337,6 +337,9 @@ export class Controller {
     }
     if (!memory || memory.route !== decision.route) {
       memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name), newDivergenceMemory(this.#predictionCounts, name), ++this.#experiments);
+      // The experiment opened here is the controlled challenger's: the first tick must not take it for a change of
+      // challenger and open another, dropping what was observed in between.
+      memory.challenger = controlledChallenger(decision)?.name ?? null;
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
