@@ -18,14 +18,14 @@ export interface LogRecord {
   route?: string;
   requestId?: string;
   complete?: boolean;
-  served?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null; stream?: LogStream } | null;
-  shadow?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null; stream?: LogStream } | null;
+  served?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null; stream?: LogStream | null } | null;
+  shadow?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null; stream?: LogStream | null } | null;
   comparison?: { kind?: string; agree?: boolean | null } | null;
   correct?: Record<string, boolean | null>;
   variant?: string;
   status?: number;
   latencyMs?: number;
-  stream?: LogStream;
+  stream?: LogStream | null;
 }
 
 /** One variant's streamed answers in the log (served records and both sides of pairs). */
@@ -180,12 +180,12 @@ export function buildPairsReport(records: Iterable<LogRecord>): RouteReport[] {
     const scores = scoreX.length > 1 ? pairedTTestSamples(scoreX, scoreY) : null;
     const latency = latX.length > 0 ? wilcoxonSignedRankSamples(latX, latY) : null;
     const streamsOf = new Map<string, LogStream[]>();
-    const addStream = (variant: string | undefined, stream: LogStream | undefined) => {
-      if (stream === undefined || stream === null || typeof stream !== 'object') return;
+    const addStream = (variant: string | undefined, stream: LogStream | null | undefined) => {
+      if (typeof stream !== 'object' || stream === null) return;
       const key = variant ?? 'unknown';
-      let list = streamsOf.get(key);
-      if (list === undefined) streamsOf.set(key, (list = []));
-      list.push(stream);
+      const list = streamsOf.get(key);
+      if (list === undefined) streamsOf.set(key, [stream]);
+      else list.push(stream);
     };
     for (const pair of data.pairs) {
       addStream(pair.served?.variant, pair.served?.stream);
