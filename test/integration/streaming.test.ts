@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { behave, startUpstream, type SsePlan } from '../helpers/upstream.js';
 import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
+import { runCli } from '../helpers/cli.js';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 const token = 'test-admin-token';
 const usage = JSON.stringify({ choices: [], usage: { prompt_tokens: 9, completion_tokens: 10, total_tokens: 19 } });
@@ -18,7 +21,7 @@ function tokens(firstMs: number, gapMs: number, options: { stallAt?: number; sta
   return { pieces };
 }
 
-function policy(champion: string, challenger: string, streaming: Record<string, unknown> = {}) {
+function policy(champion: string, challenger: string, streaming: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   return {
     routes: [
       {
@@ -30,6 +33,7 @@ function policy(champion: string, challenger: string, streaming: Record<string, 
         timeouts: { connectMs: 1000, requestMs: 5000 },
         guardrails: { minRequests: 30, plannedRequests: 1000, latency: { baselineRequests: 50 } },
         streaming,
+        ...extra,
       },
     ],
   };
@@ -82,11 +86,11 @@ describe('streaming guardrails', () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  async function setup(champion: (n: number) => SsePlan, challenger: (n: number) => SsePlan, streaming: Record<string, unknown> = {}) {
+  async function setup(champion: (n: number) => SsePlan, challenger: (n: number) => SsePlan, streaming: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
     const a = await startUpstream(behave.sseScript(champion));
     const b = await startUpstream(behave.sseScript(challenger));
     cleanup.push(() => a.close(), () => b.close());
-    const swy = await startSwitchyard(policy(a.url, b.url, streaming), { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 100 });
+    const swy = await startSwitchyard(policy(a.url, b.url, streaming, extra), { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 100 });
     cleanup.push(() => swy.close());
     return swy;
   }
@@ -120,8 +124,8 @@ describe('streaming guardrails', () => {
   });
 
   it('rolls back a challenger that stalls mid-stream on 5 % of its answers, on the gap guardrail', async () => {
-    // Every 20th challenger answer waits 250 ms before its sixth token; the threshold is 100 ms, ordinary gaps are 5 ms.
-    const swy = await setup(() => tokens(5, 5), (n) => tokens(5, 5, n % 20 === 0 ? { stallAt: 5, stallMs: 250 } : {}), { gaps: { thresholdMs: 100 } });
+    // Every 20th challenger answer waits 400 ms before its sixth token; the threshold is 150 ms, ordinary gaps are 5 ms.
+    const swy = await setup(() => tokens(5, 5), (n) => tokens(5, 5, n % 20 === 0 ? { stallAt: 5, stallMs: 400 } : {}), { gaps: { thresholdMs: 150 } });
     const load = startLoad(swy.dataUrl, 32);
     cleanup.push(() => load.stop());
     const a = await rolledBack(swy, 60_000);
@@ -143,7 +147,7 @@ describe('streaming guardrails', () => {
   });
 
   it('keeps a healthy streaming challenger: every streaming guardrail judged, none in breach', async () => {
-    const swy = await setup(() => tokens(5, 5), () => tokens(5, 5), { gaps: { thresholdMs: 100 } });
+    const swy = await setup(() => tokens(5, 5), () => tokens(5, 5), { gaps: { thresholdMs: 150 } });
     const load = startLoad(swy.dataUrl, 16, 600);
     await load.stop();
     expect(load.bodies.get('chat-v1')).toBeGreaterThan(100);
@@ -155,5 +159,30 @@ describe('streaming guardrails', () => {
     const a = await analysis(swy);
     expect(a.phase).not.toBe('rolled_back');
     expect(a.guardrails.filter((g) => g.state === 'breach')).toEqual([]);
+  });
+
+  it('writes each streamed answer to the served records, and the offline report shows the streaming columns', async () => {
+    // Every other challenger answer ends without [DONE]; usage says 10 tokens.
+    const swy = await setup(() => tokens(5, 5), (n) => tokens(5, 5, { done: n % 2 === 0 }), {}, { predictions: { protocol: 'openai', sampleRate: 1 } });
+    const load = startLoad(swy.dataUrl, 8, 80);
+    await load.stop();
+    const dir = path.join(swy.dir, 'pairs');
+    const served = async () => {
+      const lines: { type: string; variant: string; stream?: { ttftMs: number; interrupted: boolean; tokens: number; tokensFromUsage: boolean; gaps: number } }[] = [];
+      for (const f of (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.ndjson'))) {
+        for (const line of (await readFile(path.join(dir, f), 'utf8')).split('\n')) if (line) lines.push(JSON.parse(line) as (typeof lines)[number]);
+      }
+      return lines.filter((r) => r.type === 'served');
+    };
+    await expect.poll(async () => (await served()).length, { timeout: 10_000, interval: 50 }).toBe(80);
+    const records = await served();
+    for (const r of records) expect(r.stream).toMatchObject({ tokens: 10, tokensFromUsage: true, gaps: expect.any(Number) as number });
+    const challenger = records.filter((r) => r.variant === 'chat-v2');
+    expect(challenger.filter((r) => r.stream!.interrupted).length).toBe(Math.floor(challenger.length / 2));
+    expect(records.filter((r) => r.variant === 'chat-v1' && r.stream!.interrupted)).toEqual([]);
+    const report = await runCli(['report', dir]);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toMatch(/stream chat-v1 +\d+ streams: TTFT median [\d.]+ ms, p95 [\d.]+ ms; .*interrupted 0\.0%; tokens median 10/);
+    expect(report.stdout).toMatch(/stream chat-v2 +\d+ streams: .*interrupted (4\d|5\d)\.\d%/);
   });
 });
