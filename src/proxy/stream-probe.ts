@@ -5,6 +5,8 @@ import type { StreamMetrics } from './data-path-metrics.js';
 
 /** The start of a server-sent event's data field: each is an event (a token or a few, in OpenAI-style streams). */
 const sseData = Buffer.from('data:');
+/** OpenAI's terminal event, left out of the counted tokens even where no terminal is required. */
+const openAiDone = Buffer.from('[DONE]');
 /** Present in the tail only when the last events report usage; the usage pattern is matched only then. */
 const tokensKey = Buffer.from('_tokens"');
 /** Output tokens as OpenAI (completion_tokens) and Anthropic or the Responses API (output_tokens) report them; the last one wins. */
@@ -131,9 +133,11 @@ export class StreamProbe {
   end(evidence: boolean): StreamSummary {
     const now = performance.now();
     const terminal = this.#policy.terminal;
-    const interrupted = this.#cut || (terminal !== null && !endsWithMarker(this.#tail, this.#tailLength, terminal));
+    const ended = endsWithMarker(this.#tail, this.#tailLength, terminal ?? openAiDone);
+    const interrupted = this.#cut || (terminal !== null && !ended);
     const usage = this.#usage();
-    const counted = this.#sse ? this.#events - (terminal !== null && !interrupted ? 1 : 0) : this.#chunks;
+    // The terminal event is no token.
+    const counted = this.#sse ? this.#events - (ended ? 1 : 0) : this.#chunks;
     const tokens = usage ?? Math.max(0, counted);
     const firstAt = this.#firstAt < 0 ? now : this.#firstAt;
     const generationMs = this.#lastAt - firstAt;
