@@ -42,6 +42,8 @@ function policy(champion: string, challenger: string, streaming: Record<string, 
 interface Load {
   sent: number;
   bodies: Map<string, number>;
+  /** Resolves when every worker has stopped (after `limit` answers, or `stop`). */
+  done: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,9 +54,10 @@ function startLoad(base: string, concurrency: number, limit = Infinity): Load {
   const load: Load = {
     sent: 0,
     bodies: new Map(),
+    done: Promise.resolve(),
     stop: async () => {
       running = false;
-      await Promise.all(workers);
+      await load.done;
     },
   };
   const worker = async () => {
@@ -66,7 +69,7 @@ function startLoad(base: string, concurrency: number, limit = Infinity): Load {
       if (text.includes('[DONE]')) load.bodies.set(variant, (load.bodies.get(variant) ?? 0) + 1);
     }
   };
-  const workers = Array.from({ length: concurrency }, worker);
+  load.done = Promise.all(Array.from({ length: concurrency }, worker)).then(() => undefined);
   return load;
 }
 
@@ -149,7 +152,7 @@ describe('streaming guardrails', () => {
   it('keeps a healthy streaming challenger: every streaming guardrail judged, none in breach', async () => {
     const swy = await setup(() => tokens(5, 5), () => tokens(5, 5), { gaps: { thresholdMs: 150 } });
     const load = startLoad(swy.dataUrl, 16, 600);
-    await load.stop();
+    await load.done;
     expect(load.bodies.get('chat-v1')).toBeGreaterThan(100);
     expect(load.bodies.get('chat-v2')).toBeGreaterThan(100);
     const names = ['ttft_log_mean', 'stream_gap_exceedance', 'stream_interruptions'];
@@ -165,7 +168,7 @@ describe('streaming guardrails', () => {
     // Every other challenger answer ends without [DONE]; usage says 10 tokens.
     const swy = await setup(() => tokens(5, 5), (n) => tokens(5, 5, { done: n % 2 === 0 }), {}, { predictions: { protocol: 'openai', sampleRate: 1 } });
     const load = startLoad(swy.dataUrl, 8, 80);
-    await load.stop();
+    await load.done;
     const dir = path.join(swy.dir, 'pairs');
     const served = async () => {
       const lines: { type: string; variant: string; stream?: { ttftMs: number; interrupted: boolean; tokens: number; tokensFromUsage: boolean; gaps: number } }[] = [];
