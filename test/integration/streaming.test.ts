@@ -41,6 +41,8 @@ function policy(champion: string, challenger: string, streaming: Record<string, 
 
 interface Load {
   sent: number;
+  /** 200 answers read to their end. */
+  ok: number;
   bodies: Map<string, number>;
   /** Resolves when every worker has stopped (after `limit` answers, or `stop`). */
   done: Promise<void>;
@@ -53,6 +55,7 @@ function startLoad(base: string, concurrency: number, limit = Infinity): Load {
   let n = 0;
   const load: Load = {
     sent: 0,
+    ok: 0,
     bodies: new Map(),
     done: Promise.resolve(),
     stop: async () => {
@@ -66,6 +69,7 @@ function startLoad(base: string, concurrency: number, limit = Infinity): Load {
       const res = await request(`${base}/v1/chat/completions`, { method: 'POST', body: '{"stream":true}', headers: { 'content-type': 'application/json', 'x-user-id': `user-${n++}` } });
       const text = await res.body.text();
       const variant = String(res.headers['x-switchyard-variant']);
+      if (res.statusCode === 200) load.ok++;
       if (text.includes('[DONE]')) load.bodies.set(variant, (load.bodies.get(variant) ?? 0) + 1);
     }
   };
@@ -156,9 +160,10 @@ describe('streaming guardrails', () => {
     expect(load.bodies.get('chat-v1')).toBeGreaterThan(100);
     expect(load.bodies.get('chat-v2')).toBeGreaterThan(100);
     const names = ['ttft_log_mean', 'stream_gap_exceedance', 'stream_interruptions'];
-    // The controller ticks every 100 ms: wait until a tick has judged all 600 answers.
-    const judged = async () => (await analysis(swy)).guardrails.filter((g) => names.includes(g.name) && g.state !== 'collecting' && g.nChampion + g.nChallenger === 600).length;
-    await expect.poll(judged, { timeout: 10_000, interval: 50 }).toBe(3);
+    // The controller ticks every 100 ms: wait until a tick has judged every answer (shown as name:state:n, so a
+    // failure says which guardrail lagged).
+    const judged = async () => (await analysis(swy)).guardrails.filter((g) => names.includes(g.name)).map((g) => `${g.name}:${g.state === 'collecting' ? 'collecting' : 'judged'}:${g.nChampion + g.nChallenger}`);
+    await expect.poll(judged, { timeout: 10_000, interval: 50 }).toEqual(names.map((name) => `${name}:judged:${load.ok}`));
     const a = await analysis(swy);
     expect(a.phase).not.toBe('rolled_back');
     expect(a.guardrails.filter((g) => g.state === 'breach')).toEqual([]);
