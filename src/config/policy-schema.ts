@@ -274,7 +274,7 @@ const streamingSchema = z.strictObject({
     margin: z.number().min(0).max(1).default(0.01),
   }).prefault({}),
   /** Streams cut after a 2xx (no terminal, or an upstream error mid-answer): the tolerated extra share over the champion's. */
-  interruptions: z.strictObject({ margin: z.number().min(0).max(1).default(0.005) }).prefault({}),
+  interruptions: z.strictObject({ margin: z.number().min(0).max(1).default(0.01) }).prefault({}),
 });
 
 const rolloutSchema = z

@@ -80,7 +80,7 @@ describe('streaming guardrails', () => {
 
 describe('the streaming policy', () => {
   it('applies its defaults', () => {
-    expect(route({ streaming: {} }).streaming).toEqual({ terminal: '[DONE]', ttft: { ratio: 1.2 }, gaps: { thresholdMs: 1_000, margin: 0.01 }, interruptions: { margin: 0.005 } });
+    expect(route({ streaming: {} }).streaming).toEqual({ terminal: '[DONE]', ttft: { ratio: 1.2 }, gaps: { thresholdMs: 1_000, margin: 0.01 }, interruptions: { margin: 0.01 } });
   });
 
   it('names the field that is wrong', () => {
