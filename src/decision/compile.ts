@@ -36,6 +36,7 @@ export function compileRoute(route: RoutePolicy): CompiledRoute {
     shadowMaxInFlight: route.shadow.maxInFlight,
     shadowMaxBodyBytes: route.shadow.maxBodyBytes,
     flagName: route.flag?.name ?? null,
+    streaming: route.streaming === undefined ? null : Object.freeze({ terminal: route.streaming.terminal === null ? null : Buffer.from(route.streaming.terminal, 'utf8'), gapThresholdMs: route.streaming.gaps.thresholdMs }),
     policy: deepFreeze(structuredClone(route)),
   });
 }
