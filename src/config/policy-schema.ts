@@ -42,11 +42,13 @@ const championSchema = z.strictObject({
   url: upstreamUrl,
 });
 
-const headerName = z.string().min(1).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'must be a valid HTTP header name' });
+/** An HTTP field name (RFC 9110 §5.1: a token). */
+const headerNamePattern = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const headerName = z.string().regex(headerNamePattern, { message: 'must be a valid HTTP header name' });
 
 /**
  * Header fields a mirror rewrite may not set or remove, and why: the proxy frames the body and sets these itself, and
- * `x-switchyard-shadow` is how an upstream tells a mirror from a served request (README, "Shadow traffic").
+ * `x-switchyard-shadow` is how an upstream tells a mirror from a served request (README, "Shadow traffic and the prediction log").
  */
 export const mirrorHeadersNotRewritable: Readonly<Record<string, string>> = {
   'content-length': 'the proxy frames the rewritten body itself',
@@ -70,31 +72,33 @@ function checkRewritableHeader(name: string, ctx: z.RefinementCtx, path: (string
 
 /**
  * How a shadow challenger's copy of a request differs from the served one, so one endpoint can serve two models
- * (README, "Rewriting mirrors"). Compiled once into the snapshot (src/decision/compile.ts), applied by src/shadow/mirror.ts.
+ * (README, "Shadow traffic and the prediction log"). Compiled once into the snapshot (src/decision/compile.ts), applied by src/shadow/mirror.ts.
  */
 const mirrorRewriteSchema = z
   .strictObject({
     /** JSON Pointer → value, set in the mirrored JSON body (an object member is added or replaced, an array element replaced, "-" appends). */
-    json: z.record(
-      z.string().regex(/^\/.*/, { message: 'must be a JSON Pointer starting with "/", such as /model' }),
-      z.json(),
-    ).optional(),
+    json: z.record(z.string(), z.json()).optional(),
     headers: z.strictObject({
       /** Header fields set on the mirror (replacing any the client sent under that name). */
-      set: z.record(headerName, z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: 'must be a header value without control characters (no CR, LF or NUL)' })).optional(),
+      set: z.record(z.string(), z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: 'must be a header value without control characters (no CR, LF or NUL)' })).optional(),
       /** Header fields the mirror does not carry. */
       remove: z.array(headerName).optional(),
     }).optional(),
   })
   .superRefine((rewrite, ctx) => {
+    // Keys are checked here rather than by a key schema, whose error would only say "Invalid key in record".
     const pointers = Object.keys(rewrite.json ?? {});
     for (const pointer of pointers) {
+      if (!pointer.startsWith('/')) ctx.addIssue({ code: 'custom', path: ['json', pointer], message: `must be a JSON Pointer starting with "/", such as /${pointer}` });
       const nested = pointers.find((other) => other !== pointer && pointer.startsWith(`${other}/`));
       if (nested !== undefined) ctx.addIssue({ code: 'custom', path: ['json', pointer], message: `is inside ${nested}, which this rewrite also sets; set ${nested} to the whole value instead` });
     }
     const set = Object.keys(rewrite.headers?.set ?? {});
     const setLower = new Set(set.map((name) => name.toLowerCase()));
-    for (const name of set) checkRewritableHeader(name, ctx, ['headers', 'set', name]);
+    for (const name of set) {
+      if (!headerNamePattern.test(name)) ctx.addIssue({ code: 'custom', path: ['headers', 'set', name], message: 'must be a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)' });
+      checkRewritableHeader(name, ctx, ['headers', 'set', name]);
+    }
     (rewrite.headers?.remove ?? []).forEach((name, index) => {
       checkRewritableHeader(name, ctx, ['headers', 'remove', index]);
       if (setLower.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['headers', 'remove', index], message: `${name} is also set; a set field already replaces what the client sent, so remove it from one of the lists` });

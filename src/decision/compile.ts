@@ -23,6 +23,8 @@ export function compileMirrorRewrite(rewrite: MirrorRewritePolicy): MirrorRewrit
   const json = Object.entries(rewrite.json ?? {}).map(([pointer, value]) => Object.freeze({ tokens: Object.freeze(parsePointer(pointer)), value: deepFreeze(structuredClone(value)) }));
   const set = Object.entries(rewrite.headers?.set ?? {});
   const dropHeaders = new Set([...set.map(([name]) => name.toLowerCase()), ...(rewrite.headers?.remove ?? []).map((name) => name.toLowerCase())]);
+  // A rewritten body has its own length: the client's Content-Length goes, and undici frames the new body itself.
+  if (json.length > 0) dropHeaders.add('content-length');
   return Object.freeze({
     json: json.length > 0 ? Object.freeze(json) : null,
     dropHeaders,
