@@ -9,7 +9,7 @@ import { captureFor, type ResponseCapture } from '../proxy/response-capture.js';
 import { upstreamCallEnd, upstreamCallStart, type UpstreamCallMessage } from '../proxy/trace-channels.js';
 import { UpstreamPools } from '../proxy/upstreams.js';
 import type { ObservationPort } from '../record/port.js';
-import { rewriteBody, rewriteHeaders, shadowMarker } from './rewrite.js';
+import { rewriteBody, rewriteHeaders, shadowHeader } from './rewrite.js';
 
 type CounterChild = ReturnType<Metrics['shadowDropped']['labels']>;
 type HistogramChild = ReturnType<Metrics['shadowDuration']['labels']>;
@@ -124,7 +124,7 @@ export class ShadowMirror implements MirrorLauncher {
       let mirroredBody = body;
       let mirroredHeaders: string[];
       const rewrite = shadow.rewrite;
-      if (rewrite === null) mirroredHeaders = [...request.headers, ...shadowMarker];
+      if (rewrite === null) mirroredHeaders = [...request.headers, shadowHeader, '1'];
       else {
         // Rewritten here, after the served request was dispatched, on a copy: the served request is never touched.
         if (rewrite.json !== null) {

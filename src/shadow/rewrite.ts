@@ -8,8 +8,8 @@ import type { JsonSet, MirrorRewrite } from '../decision/snapshot.js';
  */
 export type RewriteFailure = 'rewrite_not_json' | 'rewrite_no_target';
 
-/** The header marking every mirror, so upstreams can tell mirrors from served requests and skip side effects. */
-export const shadowMarker = ['x-switchyard-shadow', '1'] as const;
+/** The header field marking every mirror (value "1"), so upstreams can tell mirrors from served requests and skip side effects. */
+export const shadowHeader = 'x-switchyard-shadow';
 
 /** The mirror's header fields: the served request's, less those the rewrite drops, plus those it sets and the marker. */
 export function rewriteHeaders(headers: readonly string[], rewrite: MirrorRewrite): string[] {
@@ -21,7 +21,7 @@ export function rewriteHeaders(headers: readonly string[], rewrite: MirrorRewrit
     out.push(name, headers[i + 1]!);
   }
   for (const field of rewrite.addHeaders) out.push(field);
-  out.push(...shadowMarker);
+  out.push(shadowHeader, '1');
   return out;
 }
 
