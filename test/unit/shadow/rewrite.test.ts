@@ -1,6 +1,6 @@
 // Mirror rewrites: the policy's errors name the field, and a compiled rewrite sets JSON Pointers and header fields on the mirror's copy only.
 import { describe, expect, it } from 'vitest';
-import { validatePolicyText } from '../../../src/config/load.js';
+import { loadPolicy, validatePolicyText } from '../../../src/config/load.js';
 import { compileMirrorRewrite, compilePolicy, policyState } from '../../../src/decision/compile.js';
 import { decideRoute } from '../../../src/decision/snapshot.js';
 import { rewriteBody, rewriteHeaders } from '../../../src/shadow/rewrite.js';
@@ -27,6 +27,14 @@ describe('rewrite and shed in the policy', () => {
     expect([...rewrite.dropHeaders].sort()).toEqual(['authorization', 'content-length', 'x-debug']);
     expect(rewrite.addHeaders).toEqual(['authorization', 'Bearer b']);
     expect(compiled!.championLatency).toBeNull();
+  });
+
+  it('loads examples/llm-shadow-one-endpoint.yaml: a rewrite and a shadow budget', async () => {
+    const { policy } = await loadPolicy('examples/llm-shadow-one-endpoint.yaml');
+    const [compiled] = compilePolicy(policy);
+    expect(compiled!.mirrorRewrites.get('gpt-b')!.json).toEqual([{ tokens: ['model'], value: 'gpt-b' }]);
+    expect(compiled!.championLatency).not.toBeNull();
+    expect(policy.routes[0]!.shadow.shed).toEqual({ latencyMs: 2000, ratio: 2, samples: 20, baselineSamples: 1000, resumeBelow: 0.8 });
   });
 
   const cases: { name: string; challenger: Record<string, unknown>; extra?: Record<string, unknown>; problem: RegExp }[] = [
