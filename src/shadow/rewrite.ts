@@ -77,7 +77,9 @@ function setAt(document: unknown, tokens: readonly string[], value: unknown): bo
     return true;
   }
   if (parent === null || typeof parent !== 'object') return false;
-  // defineProperty, not assignment: a member named "__proto__" becomes a member, as JSON.parse would have made it.
-  Object.defineProperty(parent, token, { value, enumerable: true, writable: true, configurable: true });
+  // Assigned "__proto__" would replace the prototype: defined, it becomes a member, as JSON.parse would have made it.
+  // Only then, since defineProperty takes V8's slow path for the object.
+  if (token === '__proto__') Object.defineProperty(parent, token, { value, enumerable: true, writable: true, configurable: true });
+  else (parent as Record<string, unknown>)[token] = value;
   return true;
 }
