@@ -1,19 +1,47 @@
 // Offline report over prediction logs: agreement with a confidence interval, McNemar on labelled pairs, paired score and latency tests.
 import { mcNemarTest, pairedTTestSamples, wilcoxonSignedRankSamples, wilsonInterval, type Interval, type WilcoxonResult } from './stats/index.js';
 
+/** A streamed answer's fields as the recorder writes them (src/record/pair-recorder.ts, StreamRecord). */
+export interface LogStream {
+  ttftMs?: number;
+  gaps?: number;
+  gapsOver?: number;
+  maxGapMs?: number;
+  interrupted?: boolean;
+  tokens?: number;
+  tokensPerSecond?: number | null;
+}
+
 /** The fields of a log record the report reads (records are written by src/record/pair-recorder.ts). */
 export interface LogRecord {
   type?: string;
   route?: string;
   requestId?: string;
   complete?: boolean;
-  served?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null } | null;
-  shadow?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null } | null;
+  served?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null; stream?: LogStream | null } | null;
+  shadow?: { variant?: string; latencyMs?: number; prediction?: unknown; error?: string | null; stream?: LogStream | null } | null;
   comparison?: { kind?: string; agree?: boolean | null } | null;
   correct?: Record<string, boolean | null>;
   variant?: string;
   status?: number;
   latencyMs?: number;
+  stream?: LogStream | null;
+}
+
+/** One variant's streamed answers in the log (served records and both sides of pairs). */
+export interface StreamingColumns {
+  streams: number;
+  ttftMedianMs: number | null;
+  ttftP95Ms: number | null;
+  /** Gaps between chunks over the route's threshold, of all gaps. */
+  gapsOverShare: number | null;
+  /** Streams with at least one gap over the threshold. */
+  stalledShare: number | null;
+  /** The p95 over streams of each stream's longest gap. */
+  maxGapP95Ms: number | null;
+  interruptedShare: number | null;
+  tokensMedian: number | null;
+  tokensPerSecondMedian: number | null;
 }
 
 /** Report for one route. */
@@ -35,6 +63,49 @@ export interface RouteReport {
     meanDiffMs: number | null;
   };
   served: Record<string, { requests: number; failures: number }>;
+  /** Per variant, only for variants with streamed answers in the log. */
+  streaming: Record<string, StreamingColumns>;
+}
+
+/** The nearest-rank quantile (q in (0, 1]) of unsorted values. */
+function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/** Sums a variant's streamed answers into the report's columns. */
+function streamingColumns(streams: readonly LogStream[]): StreamingColumns {
+  const ttft: number[] = [];
+  const maxGap: number[] = [];
+  const tokens: number[] = [];
+  const rates: number[] = [];
+  let gaps = 0;
+  let gapsOver = 0;
+  let stalled = 0;
+  let interrupted = 0;
+  for (const s of streams) {
+    if (typeof s.ttftMs === 'number') ttft.push(s.ttftMs);
+    if (typeof s.maxGapMs === 'number') maxGap.push(s.maxGapMs);
+    if (typeof s.tokens === 'number') tokens.push(s.tokens);
+    if (typeof s.tokensPerSecond === 'number') rates.push(s.tokensPerSecond);
+    gaps += s.gaps ?? 0;
+    gapsOver += s.gapsOver ?? 0;
+    if ((s.gapsOver ?? 0) > 0) stalled++;
+    if (s.interrupted === true) interrupted++;
+  }
+  const n = streams.length;
+  return {
+    streams: n,
+    ttftMedianMs: median(ttft),
+    ttftP95Ms: quantile(ttft, 0.95),
+    gapsOverShare: gaps > 0 ? gapsOver / gaps : null,
+    stalledShare: n > 0 ? stalled / n : null,
+    maxGapP95Ms: quantile(maxGap, 0.95),
+    interruptedShare: n > 0 ? interrupted / n : null,
+    tokensMedian: median(tokens),
+    tokensPerSecondMedian: median(rates),
+  };
 }
 
 function median(values: number[]): number | null {
@@ -108,6 +179,21 @@ export function buildPairsReport(records: Iterable<LogRecord>): RouteReport[] {
     const mcnemar = mcNemarTest(b, c);
     const scores = scoreX.length > 1 ? pairedTTestSamples(scoreX, scoreY) : null;
     const latency = latX.length > 0 ? wilcoxonSignedRankSamples(latX, latY) : null;
+    const streamsOf = new Map<string, LogStream[]>();
+    const addStream = (variant: string | undefined, stream: LogStream | null | undefined) => {
+      if (typeof stream !== 'object' || stream === null) return;
+      const key = variant ?? 'unknown';
+      const list = streamsOf.get(key);
+      if (list === undefined) streamsOf.set(key, [stream]);
+      else list.push(stream);
+    };
+    for (const pair of data.pairs) {
+      addStream(pair.served?.variant, pair.served?.stream);
+      addStream(pair.shadow?.variant, pair.shadow?.stream);
+    }
+    for (const s of data.served) addStream(s.variant, s.stream);
+    const streaming: RouteReport['streaming'] = {};
+    for (const [variant, streams] of [...streamsOf].sort(([a], [b]) => a.localeCompare(b))) streaming[variant] = streamingColumns(streams);
     const served: RouteReport['served'] = {};
     for (const s of data.served) {
       const v = s.variant ?? 'unknown';
@@ -142,6 +228,7 @@ export function buildPairsReport(records: Iterable<LogRecord>): RouteReport[] {
         meanDiffMs: latX.length > 0 ? latX.reduce((s, x, i) => s + x - latY[i]!, 0) / latX.length : null,
       },
       served,
+      streaming,
     });
   }
   return reports;

@@ -1,7 +1,7 @@
 // Live per-route, per-arm statistics fed by the request path (O(1) per observation) for guardrails and analysis.
 import type { GuardrailPolicy } from '../config/policy-schema.js';
 import { defaultGuardrails } from '../config/policy-schema.js';
-import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation } from '../record/port.js';
+import { isVariantEvidence, type ObservationPort, type ServedObservation, type ShadowObservation, type StreamSummary } from '../record/port.js';
 import { createCounts, createMoments, quickSelect, mergeCounts, mergeMoments, pushCount, pushMoment, type Counts, type Moments } from './stats/index.js';
 
 /** Latency floor for the log transform: sub-microsecond timings would otherwise dominate the log mean. */
@@ -32,10 +32,42 @@ export interface ArmTotals {
   units: number;
   /** Latency samples refused as not a finite, non-negative number of ms (the request still counts for errors). */
   rejectedLatencies: number;
+  /** Streamed answers only (docs/statistics.md, "Streaming service levels"); all zero on a route that streams nothing. */
+  stream: StreamTotals;
+}
+
+/** Mergeable statistics of one arm's streamed answers. */
+export interface StreamTotals {
+  /** Natural log of the time to first byte in ms. */
+  logTtft: Moments;
+  /** Streams with at least one gap between chunks over the route's threshold (the unit judged is the answer). */
+  stalled: Counts;
+  /** Streams cut after a 2xx: no terminal marker, or an upstream error after the headers. */
+  interrupted: Counts;
+  /** Gaps between chunks and those over the threshold (reported: the share of gaps over it). */
+  gaps: Counts;
+  /** Output tokens and the generation time they took (first byte to last), for tokens per second. */
+  tokens: number;
+  generationMs: number;
+}
+
+export function emptyStreamTotals(): StreamTotals {
+  return { logTtft: createMoments(), stalled: createCounts(), interrupted: createCounts(), gaps: createCounts(), tokens: 0, generationMs: 0 };
 }
 
 export function emptyTotals(): ArmTotals {
-  return { errors: createCounts(), logLatency: createMoments(), exceedance: createCounts(), scaledExceedance: createCounts(), overCeiling: createCounts(), units: 0, rejectedLatencies: 0 };
+  return { errors: createCounts(), logLatency: createMoments(), exceedance: createCounts(), scaledExceedance: createCounts(), overCeiling: createCounts(), units: 0, rejectedLatencies: 0, stream: emptyStreamTotals() };
+}
+
+function mergeStreamTotals(a: StreamTotals, b: StreamTotals): StreamTotals {
+  return {
+    logTtft: mergeMoments(a.logTtft, b.logTtft),
+    stalled: mergeCounts(a.stalled, b.stalled),
+    interrupted: mergeCounts(a.interrupted, b.interrupted),
+    gaps: mergeCounts(a.gaps, b.gaps),
+    tokens: a.tokens + b.tokens,
+    generationMs: a.generationMs + b.generationMs,
+  };
 }
 
 export function mergeTotals(a: ArmTotals, b: ArmTotals): ArmTotals {
@@ -47,6 +79,7 @@ export function mergeTotals(a: ArmTotals, b: ArmTotals): ArmTotals {
     overCeiling: mergeCounts(a.overCeiling, b.overCeiling),
     units: a.units + b.units,
     rejectedLatencies: a.rejectedLatencies + b.rejectedLatencies,
+    stream: mergeStreamTotals(a.stream, b.stream),
   };
 }
 
@@ -224,12 +257,16 @@ export class RouteWindow {
     return true;
   }
 
-  record(arm: ArmWindow, failed: boolean, latencyMs: number, isChampion: boolean, stickyKey: string | null, now: number): void {
+  record(arm: ArmWindow, failed: boolean, latencyMs: number, isChampion: boolean, stickyKey: string | null, now: number, stream: StreamSummary | null = null): void {
     arm.lastAt = now;
     const firstOfUnit = this.#firstOfUnit(stickyKey);
     const valid = latencyMs >= 0 && latencyMs < Infinity;
     this.#add(arm.totals, failed, latencyMs, valid, firstOfUnit);
     this.#add(arm.stratum, failed, latencyMs, valid, firstOfUnit);
+    if (stream !== null) {
+      addStream(arm.totals.stream, stream);
+      addStream(arm.stratum.stream, stream);
+    }
     if (valid && isChampion) {
       const ring = (this.#recentChampion ??= new Float64Array(this.#ringLength));
       ring[this.#recentCount++ % ring.length] = latencyMs;
@@ -267,6 +304,17 @@ export class RouteWindow {
     this.scaledThresholdMs = this.p95ThresholdMs / this.ratio;
   }
 
+}
+
+/** Adds one streamed answer (O(1), on the request path). */
+function addStream(t: StreamTotals, s: StreamSummary): void {
+  if (s.ttftMs >= 0 && s.ttftMs < Infinity) pushMoment(t.logTtft, Math.log(Math.max(LATENCY_FLOOR_MS, s.ttftMs)));
+  pushCount(t.stalled, s.gapsOver > 0);
+  pushCount(t.interrupted, s.interrupted);
+  t.gaps.n += s.gaps;
+  t.gaps.events += s.gapsOver;
+  t.tokens += s.tokens;
+  if (s.tokensPerSecond !== null) t.generationMs += (s.tokens * 1000) / s.tokensPerSecond;
 }
 
 /** Failure for guardrails: a 5xx status or an upstream transport error (client faults never reach here). */
@@ -342,8 +390,9 @@ export class LiveWindows implements ObservationPort {
     const window = this.window(o.route);
     if (!window.touched) this.#touch(window, o.route);
     const now = this.#clock();
-    if (o.role === 'champion') window.record(window.champion, isFailure(o.status, o.errorKind), o.latencyMs, true, o.stickyKey, now);
-    else window.record(window.arm('challenger', o.variant), o.fellBack || isFailure(o.status, o.errorKind), o.latencyMs, false, o.stickyKey, now);
+    const stream = o.stream ?? null;
+    if (o.role === 'champion') window.record(window.champion, isFailure(o.status, o.errorKind), o.latencyMs, true, o.stickyKey, now, stream);
+    else window.record(window.arm('challenger', o.variant), o.fellBack || isFailure(o.status, o.errorKind), o.latencyMs, false, o.stickyKey, now, stream);
   }
 
   #touch(window: RouteWindow, route: string): void {
@@ -355,6 +404,6 @@ export class LiveWindows implements ObservationPort {
     if (!isVariantEvidence(o.errorKind)) return;
     const window = this.window(o.route);
     if (!window.touched) this.#touch(window, o.route);
-    window.record(window.arm('shadow', o.variant), isFailure(o.status, o.errorKind), o.latencyMs, false, null, this.#clock());
+    window.record(window.arm('shadow', o.variant), isFailure(o.status, o.errorKind), o.latencyMs, false, null, this.#clock(), o.stream ?? null);
   }
 }

@@ -66,6 +66,9 @@ function render(report: RouteReport): string {
     `  latency          n=${report.latency.n} median champion ${num(report.latency.championMedianMs, 2)} ms, challenger ${num(report.latency.challengerMedianMs, 2)} ms; Wilcoxon p=${p(report.latency.wilcoxonPValue)}${wilcoxonMethodLabel(report.latency.wilcoxonMethod)}`,
   ];
   for (const [variant, s] of Object.entries(report.served)) lines.push(`  served ${variant.padEnd(10)} ${s.requests} requests, ${s.failures} failures`);
+  for (const [variant, s] of Object.entries(report.streaming)) {
+    lines.push(`  stream ${variant.padEnd(10)} ${s.streams} streams: TTFT median ${num(s.ttftMedianMs, 1)} ms, p95 ${num(s.ttftP95Ms, 1)} ms; gaps over threshold ${pct(s.gapsOverShare)} (streams stalled ${pct(s.stalledShare)}, longest gap p95 ${num(s.maxGapP95Ms, 1)} ms); interrupted ${pct(s.interruptedShare)}; tokens median ${num(s.tokensMedian, 0)}, ${num(s.tokensPerSecondMedian, 1)} tokens/s`);
+  }
   return lines.join('\n');
 }
 

@@ -351,6 +351,27 @@ const driftSchema = z.strictObject({
   features: z.array(driftFeatureSchema).max(32).default([]),
 });
 
+/**
+ * Streaming answers (OpenAI-style server-sent events, any chunked body): what ends a complete answer and the service
+ * levels judged as guardrails, relative to the champion (docs/statistics.md, "Streaming service levels").
+ */
+const streamingSchema = z.strictObject({
+  /**
+   * The last bytes of a complete answer (its final SSE event's data, e.g. "[DONE]"); an answer that ends without them
+   * after a 2xx is interrupted. null: only an upstream error after the headers interrupts a stream.
+   */
+  terminal: z.string().min(1).max(64, { message: 'must be at most 64 characters (the end of the last event, such as [DONE])' }).nullable().default('[DONE]'),
+  /** Time to the first body byte: the challenger's log mean may exceed the champion's by at most this ratio. */
+  ttft: z.strictObject({ ratio: z.number().gt(1).max(100).default(1.2) }).prefault({}),
+  /** Gaps between body chunks: a stream stalls when one gap exceeds thresholdMs; margin is the tolerated extra share of stalled streams. */
+  gaps: z.strictObject({
+    thresholdMs: z.number().gt(0).max(600_000).default(1_000),
+    margin: z.number().min(0).max(1).default(0.01),
+  }).prefault({}),
+  /** Streams cut after a 2xx (no terminal, or an upstream error mid-answer): the tolerated extra share over the champion's. */
+  interruptions: z.strictObject({ margin: z.number().min(0).max(1).default(0.01) }).prefault({}),
+});
+
 const rolloutSchema = z
   .strictObject({
     steps: z.array(z.number().int().min(1).max(100)).min(1).refine((steps) => steps.every((s, i) => i === 0 || s > steps[i - 1]!), { message: 'steps must increase, e.g. [1, 5, 25, 50, 100]' }),
@@ -389,6 +410,8 @@ export const routeSchema = z
     rollout: rolloutSchema.optional(),
     divergence: divergenceSchema.optional(),
     drift: driftSchema.optional(),
+    /** Measure and judge streamed answers (TTFT, gaps, interruptions, tokens); text/event-stream answers are measured without it. */
+    streaming: streamingSchema.optional(),
     pairs: z.strictObject({
       /** How long a mirrored request waits for its other half before it is written unpaired. */
       ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
@@ -441,6 +464,7 @@ export type GuardrailPolicy = z.infer<typeof guardrailsSchema>;
 export type RolloutPolicy = z.infer<typeof rolloutSchema>;
 export type DivergencePolicy = z.infer<typeof divergenceSchema>;
 export type DriftPolicy = z.infer<typeof driftSchema>;
+export type StreamingPolicy = z.infer<typeof streamingSchema>;
 export type MirrorRewritePolicy = z.infer<typeof mirrorRewriteSchema>;
 export type ShedPolicy = z.infer<typeof shedSchema>;
 /** Where a rollout waits: a step percentage, or "promote". */

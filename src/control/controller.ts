@@ -337,6 +337,9 @@ export class Controller {
     }
     if (!memory || memory.route !== decision.route) {
       memory = freshMemory(decision.route, this.#deps.state.generation(name), countsBaseline(this.#deps.experiments ?? null, name), newDivergenceMemory(this.#predictionCounts, name), ++this.#experiments);
+      // The experiment opened here is the controlled challenger's: the first tick must not take it for a change of
+      // challenger and open another, dropping what was observed in between.
+      memory.challenger = controlledChallenger(decision)?.name ?? null;
       this.#memory.set(name, memory);
       this.#deps.windows.setPolicy(name, decision.route.policy.guardrails ?? defaultGuardrails);
       // Series an alert or dashboard reads exist at 0 before anything happens, so increase() sees the first change.
@@ -373,7 +376,7 @@ export class Controller {
     const link = this.#coordination.link(name, memory.epoch, this.#deps.windows.window(name), this.#experimentSnapshot(name, memory));
     memory.link = link;
     const divergence = routeDivergence(decision, policy, this.#predictionCounts, memory.divergence, link.pooled?.predictions ?? null, challenger);
-    const inputs = { ...this.#inputs(this.#deps.windows.window(name), challenger, link.pooled), extra: divergence.extra };
+    const inputs = { ...this.#inputs(this.#deps.windows.window(name), challenger, link.pooled), extra: divergence.extra, streaming: decision.route.policy.streaming ?? null };
     // Running always-valid states are kept per source: looks at the pooled and at the local statistics are different sequences.
     const evaluated = evaluateGuardrails(inputs, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails);
     if (link.pooled !== null) memory.pooledGuardrails = evaluated.memory;
@@ -626,7 +629,7 @@ export class Controller {
       return;
     }
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
-    const evaluated = evaluateGuardrails(this.#inputs(this.#deps.windows.window(decision.route.name), challenger, null), policy, memory.followerGuardrails);
+    const evaluated = evaluateGuardrails({ ...this.#inputs(this.#deps.windows.window(decision.route.name), challenger, null), streaming: decision.route.policy.streaming ?? null }, policy, memory.followerGuardrails);
     memory.followerGuardrails = evaluated.memory;
     const breakers = evaluated.verdicts.filter((v) => v.kind === 'breaker');
     const { breachSince, rollBackOn } = followerBreach(memory.breachSince, breakers, this.#clock(), this.#coordination.followerGraceMs);
@@ -819,7 +822,7 @@ export class Controller {
     const policy = decision.route.policy.guardrails ?? defaultGuardrails;
     // A fresh view: the pooled counts include this replica's requests up to now and the others' last exchange.
     const link = this.#coordination.view(routeName, memory.epoch, window, this.#experimentSnapshot(routeName, memory));
-    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails(this.#inputs(window, controlled?.name ?? memory.challenger, link.pooled), policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
+    const verdicts = memory.lastVerdicts.length > 0 ? memory.lastVerdicts : evaluateGuardrails({ ...this.#inputs(window, controlled?.name ?? memory.challenger, link.pooled), streaming: decision.route.policy.streaming ?? null }, policy, link.pooled !== null ? memory.pooledGuardrails : memory.guardrails).verdicts;
     const decisionState: RouteAnalysis['decision'] = verdicts.some((v) => v.state === 'breach') && phase !== 'rolled_back' ? 'breach' : phase;
     const championName = decision.route.arms[0]!.name;
     const named = (views: ArmView[]) => views.map((a) => (a.role === 'champion' ? { ...a, name: championName } : a));

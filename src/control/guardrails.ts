@@ -1,15 +1,19 @@
 // Pure guardrail evaluation: sequential circuit breakers plus always-valid one-sided tests, all inside one alpha budget.
 //
 // Why each test looks the way it does, and what the validity bench measured of it: docs/statistics.md.
-import type { GuardrailPolicy } from '../config/policy-schema.js';
+import type { GuardrailPolicy, StreamingPolicy } from '../config/policy-schema.js';
 import type { ArmComparison, StratumPair } from '../analysis/window.js';
 import { createAlwaysValidState, holm, mixtureLook, observeLook, type AlwaysValidState, type Counts, type MixtureLook, type MixtureOptions, type Moments } from '../analysis/stats/index.js';
 
 /** The guardrails, breakers first; names are stable (metric labels, audit evidence, rollback reasons). */
-export const guardrailNames = ['error_ceiling', 'p99_ceiling', 'error_rate', 'latency_log_mean', 'latency_exceedance'] as const;
+export const guardrailNames = ['error_ceiling', 'p99_ceiling', 'error_rate', 'latency_log_mean', 'latency_exceedance', 'ttft_log_mean', 'stream_gap_exceedance', 'stream_interruptions'] as const;
 export type GuardrailName = (typeof guardrailNames)[number];
 const breakerNames = ['error_ceiling', 'p99_ceiling'] as const satisfies readonly GuardrailName[];
-const statisticalNames = ['error_rate', 'latency_log_mean', 'latency_exceedance'] as const satisfies readonly GuardrailName[];
+/** Judged on every route. */
+const coreStatisticalNames = ['error_rate', 'latency_log_mean', 'latency_exceedance'] as const satisfies readonly GuardrailName[];
+/** Judged, in the same family, only on routes with a `streaming` policy (docs/statistics.md, "Streaming service levels"). */
+const streamingNames = ['ttft_log_mean', 'stream_gap_exceedance', 'stream_interruptions'] as const satisfies readonly GuardrailName[];
+const statisticalNames = [...coreStatisticalNames, ...streamingNames] as const;
 type BreakerName = (typeof breakerNames)[number];
 type StatisticalName = (typeof statisticalNames)[number];
 
@@ -61,6 +65,8 @@ export interface GuardrailVerdict {
 export interface GuardrailInputs extends ArmComparison {
   /** Further always-valid tests in the statistical family (the divergence guardrail with `action: rollback`). */
   extra?: readonly ExtraGuardrail[];
+  /** The route's streaming policy: its three guardrails join the family; absent or null: they are not judged. */
+  streaming?: StreamingPolicy | null;
 }
 
 /** A breaker's CUSUM of log-likelihood ratios and the counts it has consumed (docs/statistics.md, "Breakers"). */
@@ -263,13 +269,28 @@ function breakerVerdicts(inputs: GuardrailInputs, policy: GuardrailPolicy, memor
 export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPolicy, memory: GuardrailMemory): { verdicts: GuardrailVerdict[]; memory: GuardrailMemory } {
   const { champion, challenger } = inputs;
   const extra = inputs.extra ?? [];
-  const k = statisticalNames.length + extra.length;
+  const streaming = inputs.streaming ?? null;
+  // A route that does not stream is not charged for the streaming tests: the family holds only what is judged.
+  const judgedNames: readonly StatisticalName[] = streaming === null ? coreStatisticalNames : statisticalNames;
+  const k = judgedNames.length + extra.length;
   const familyAlpha = policy.alpha * STATISTICAL_ALPHA_SHARE;
   const levels = { worse: familyAlpha, within: policy.alpha };
   const nStar = policy.plannedRequests;
   const enough = (a: { n: number }, b: { n: number }) => a.n >= policy.minRequests && b.n >= policy.minRequests;
   const { margin, relativeMargin } = policy.errorRate;
   const strata: readonly StratumPair[] = inputs.strata !== undefined && inputs.strata.length > 0 ? inputs.strata : [{ champion, challenger }];
+  const streamLooks = (name: (typeof streamingNames)[number]): { looks: MarginLooks | null; margin: number; nChampion: number; nChallenger: number; waiting: string } => {
+    if (streaming === null) return { looks: null, margin: 0, nChampion: 0, nChallenger: 0, waiting: 'the route has no streaming policy' };
+    const c = champion.stream;
+    const t = challenger.stream;
+    const waiting = `${Math.min(c.interrupted.n, t.interrupted.n)} of ${policy.minRequests} streamed answers per arm needed`;
+    if (name === 'ttft_log_mean') {
+      return { looks: enough(c.logTtft, t.logTtft) ? logMeanLooks(strata.map((s) => [s.champion.stream.logTtft, s.challenger.stream.logTtft] as const), streaming.ttft.ratio, levels, nStar) : null, margin: Math.log(streaming.ttft.ratio), nChampion: c.logTtft.n, nChallenger: t.logTtft.n, waiting };
+    }
+    const margin = name === 'stream_gap_exceedance' ? streaming.gaps.margin : streaming.interruptions.margin;
+    const pick = (x: ArmComparison['champion']) => (name === 'stream_gap_exceedance' ? x.stream.stalled : x.stream.interrupted);
+    return { looks: enough(pick(champion), pick(challenger)) ? rateMarginLooks(strata.map((s) => [pick(s.champion), pick(s.challenger)] as const), 1, margin, levels, nStar) : null, margin, nChampion: pick(champion).n, nChallenger: pick(challenger).n, waiting };
+  };
   const looks: Record<StatisticalName, { looks: MarginLooks | null; margin: number; nChampion: number; nChallenger: number; waiting: string }> = {
     error_rate: {
       looks: enough(champion.errors, challenger.errors) ? rateMarginLooks(strata.map((s) => [s.champion.errors, s.challenger.errors] as const), 1 + relativeMargin, margin, levels, nStar) : null,
@@ -292,9 +313,12 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
       nChallenger: challenger.exceedance.n,
       waiting: inputs.p95ThresholdMs === null ? `fixing the champion p95 from its first ${policy.latency.baselineRequests} requests` : `${Math.min(champion.scaledExceedance.n, challenger.exceedance.n)} of ${policy.minRequests} requests per arm over the threshold window needed`,
     },
+    ttft_log_mean: streamLooks('ttft_log_mean'),
+    stream_gap_exceedance: streamLooks('stream_gap_exceedance'),
+    stream_interruptions: streamLooks('stream_interruptions'),
   };
   const tests: NonNullable<GuardrailMemory['tests']> = { ...memory.tests };
-  const pValues = statisticalNames.map((name) => {
+  const pValues = judgedNames.map((name) => {
     const worse = looks[name].looks?.worse;
     if (worse !== undefined && worse.status === 'ok') tests[name] = observeLook(tests[name] ?? createAlwaysValidState(), worse.logLambda, familyAlpha, worse);
     return tests[name]?.pValue ?? 1;
@@ -304,7 +328,7 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
     pValues.push(tests[test.name]?.pValue ?? 1);
   }
   const adjusted = policy.correction === 'holm' ? holm(pValues) : pValues.map((p) => Math.min(1, p * k));
-  const statistical = statisticalNames.map((name, i): GuardrailVerdict => {
+  const statistical = judgedNames.map((name, i): GuardrailVerdict => {
     const entry = looks[name];
     const worse = entry.looks?.worse;
     const interval = entry.looks?.interval;
@@ -314,16 +338,16 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
     let reason: string;
     if ((adjusted[i] ?? 1) <= familyAlpha) {
       state = 'breach';
-      reason = `challenger ${describe(name)} is worse than ${tolerated(name, policy)} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i]!)} <= ${fmt(familyAlpha)})`;
+      reason = `challenger ${describe(name)} is worse than ${tolerated(name, policy, streaming)} (always-valid p ${fmt(p ?? 1)}, adjusted ${fmt(adjusted[i]!)} <= ${fmt(familyAlpha)})`;
     } else if (!judged) {
       state = 'collecting';
       reason = entry.looks === null ? entry.waiting : 'no variance yet';
     } else if (interval!.csUpper < entry.margin) {
       state = 'within';
-      reason = `confidently within ${tolerated(name, policy)}: effect ${fmt(worse.delta)}, upper bound ${fmt(interval!.csUpper)} < margin ${fmt(entry.margin)}`;
+      reason = `confidently within ${tolerated(name, policy, streaming)}: effect ${fmt(worse.delta)}, upper bound ${fmt(interval!.csUpper)} < margin ${fmt(entry.margin)}`;
     } else {
       state = 'healthy';
-      reason = `no breach detected; not yet confidently within ${tolerated(name, policy)} (effect ${fmt(worse.delta)}, upper bound ${fmt(interval!.csUpper)} vs margin ${fmt(entry.margin)})`;
+      reason = `no breach detected; not yet confidently within ${tolerated(name, policy, streaming)} (effect ${fmt(worse.delta)}, upper bound ${fmt(interval!.csUpper)} vs margin ${fmt(entry.margin)})`;
     }
     return {
       name,
@@ -341,7 +365,7 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
     };
   });
   const extraVerdicts = extra.map((test, j): GuardrailVerdict => {
-    const i = statisticalNames.length + j;
+    const i = judgedNames.length + j;
     const p = tests[test.name]?.pValue ?? null;
     const breach = (adjusted[i] ?? 1) <= familyAlpha;
     return {
@@ -364,11 +388,23 @@ export function evaluateGuardrails(inputs: GuardrailInputs, policy: GuardrailPol
   return { verdicts: [...breakerList, ...statistical, ...extraVerdicts], memory: { tests, breakers } };
 }
 
+const descriptions: Record<StatisticalName, string> = {
+  error_rate: 'error rate',
+  latency_log_mean: 'typical latency (log mean)',
+  latency_exceedance: 'latency tail (share over the champion p95)',
+  ttft_log_mean: 'time to first token (log mean)',
+  stream_gap_exceedance: 'share of streams with a gap between chunks over the threshold',
+  stream_interruptions: 'share of streams interrupted after a 2xx',
+};
+
 function describe(name: StatisticalName): string {
-  return name === 'error_rate' ? 'error rate' : name === 'latency_log_mean' ? 'typical latency (log mean)' : 'latency tail (share over the champion p95)';
+  return descriptions[name];
 }
 
-function tolerated(name: StatisticalName, policy: GuardrailPolicy): string {
+function tolerated(name: StatisticalName, policy: GuardrailPolicy, streaming: StreamingPolicy | null): string {
+  if (name === 'ttft_log_mean') return `the champion's × ${streaming?.ttft.ratio}`;
+  if (name === 'stream_gap_exceedance') return `the champion's + ${pct(streaming?.gaps.margin ?? 0)} (gaps over ${streaming?.gaps.thresholdMs} ms)`;
+  if (name === 'stream_interruptions') return `the champion's + ${pct(streaming?.interruptions.margin ?? 0)}`;
   if (name === 'latency_log_mean') return `the champion's × ${policy.latency.ratio}`;
   if (name === 'latency_exceedance') {
     const extra = policy.latency.exceedanceMargin > 0 ? ` + ${pct(policy.latency.exceedanceMargin)}` : '';

@@ -5,8 +5,8 @@
 // engine's associative merge (Welford moments stored as n/mean/m2 and combined with Chan's formula, so nothing is
 // lost to the cancellation of power sums). The breakers are sequential tests on the same cumulative counts, so they
 // need nothing else.
-import type { ArmComparison, ArmTotals, RouteWindow, Stratum } from '../analysis/window.js';
-import { armKey, copyTotals, emptyTotals, mergeTotals, stratumPairs } from '../analysis/window.js';
+import type { ArmComparison, ArmTotals, RouteWindow, Stratum, StreamTotals } from '../analysis/window.js';
+import { armKey, copyTotals, emptyStreamTotals, emptyTotals, mergeTotals, stratumPairs } from '../analysis/window.js';
 import { parseCounts, parseMoments } from '../analysis/stats/index.js';
 import { mergePredictions } from '../analysis/divergence.js';
 import type { ArmPredictionCounts } from '../record/prediction-stats.js';
@@ -111,7 +111,20 @@ function parseTotals(value: unknown): ArmTotals | null {
   const overCeiling = parseCounts(value.overCeiling);
   const { units, rejectedLatencies } = value;
   if (!(Number.isSafeInteger(units) && (units as number) >= 0 && Number.isSafeInteger(rejectedLatencies) && (rejectedLatencies as number) >= 0)) return null;
-  return errors && logLatency && exceedance && scaledExceedance && overCeiling ? { errors, logLatency, exceedance, scaledExceedance, overCeiling, units: units as number, rejectedLatencies: rejectedLatencies as number } : null;
+  // A replica of a version without streaming totals sends none: its answers count as not streamed.
+  const stream = value.stream === undefined ? emptyStreamTotals() : parseStreamTotals(value.stream);
+  return errors && logLatency && exceedance && scaledExceedance && overCeiling && stream ? { errors, logLatency, exceedance, scaledExceedance, overCeiling, units: units as number, rejectedLatencies: rejectedLatencies as number, stream } : null;
+}
+
+function parseStreamTotals(value: unknown): StreamTotals | null {
+  if (!isRecord(value)) return null;
+  const logTtft = parseMoments(value.logTtft);
+  const stalled = parseCounts(value.stalled);
+  const interrupted = parseCounts(value.interrupted);
+  const gaps = parseCounts(value.gaps);
+  const { tokens, generationMs } = value;
+  if (!(typeof tokens === 'number' && Number.isFinite(tokens) && tokens >= 0 && typeof generationMs === 'number' && Number.isFinite(generationMs) && generationMs >= 0)) return null;
+  return logTtft && stalled && interrupted && gaps ? { logTtft, stalled, interrupted, gaps, tokens, generationMs } : null;
 }
 
 function parseOutcomes(value: unknown): Record<string, Outcome> | null {

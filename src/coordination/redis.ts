@@ -3,7 +3,8 @@
 // Nothing here runs on the request path. Every REDIS_INTERVAL (250 ms) one pipeline per active route (one the
 // controller linked within the last two exchanges: it has a challenger and recent traffic, or just changed) writes this
 // replica's cumulative totals (idempotent HSET of its own field), reads the pooled hash, renews or contends for the
-// route's lease and reads the replicated control record. An idle route costs no command: its lease is released when it
+// route's lease and reads the replicated control record. A route joining the active set is exchanged at once, not an
+// interval later. An idle route costs no command: its lease is released when it
 // goes idle (a replica with traffic takes it over), and control changes still reach it by pub/sub. Rollbacks are pushed at once and published on a pub/sub channel, so
 // every replica swaps its snapshot within milliseconds. When Redis is unreachable or slow the replica reports
 // `degraded` and decides from its own statistics; when Redis returns it re-sends its absolute totals and rejoins.
@@ -136,6 +137,13 @@ export class RedisCoordination<State> implements Coordination<State> {
   readonly #routes = new Map<string, RouteSync<State>>();
   /** The routes exchanged each interval: linked by the controller recently (see #exchangeAll). */
   readonly #active = new Set<RouteSync<State>>();
+  /** Routes that joined #active since the last exchange began: exchanged at once (#scheduleJoined), not an interval later. */
+  readonly #joined = new Set<RouteSync<State>>();
+  /** Routes whose joining exchange is in flight; the periodic exchange leaves them out, so no route has two pipelines at once. */
+  readonly #joining = new Set<RouteSync<State>>();
+  #joinScheduled = false;
+  /** The joining exchanges in flight, awaited by close(). */
+  readonly #joinRuns = new Set<Promise<void>>();
   /** Reconciliations of one route run one at a time (a local edit, a remote change and a resume may race). */
   readonly #serial = new KeyedSerial();
   #status: CoordinationStatus = 'starting';
@@ -176,7 +184,8 @@ export class RedisCoordination<State> implements Coordination<State> {
       // except the ones a retry cannot cure (an untrusted certificate): those are said once per code, with the fix.
       client.on('error', (err: unknown) => this.#onConnectionError(err));
     }
-    this.#client.on('ready', () => void this.#exchange());
+    // A fresh exchange after every (re)connect, even while one from before the reconnect is still failing.
+    this.#client.on('ready', () => void this.#exchange(true));
     this.#client.on('close', () => this.#setStatus('degraded', 'connection closed'));
     this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
     deps.metrics.coordinationDegraded.set(0);
@@ -219,7 +228,14 @@ export class RedisCoordination<State> implements Coordination<State> {
     const sync = this.#sync(route);
     const now = performance.now();
     sync.lastLinked = now;
-    this.#active.add(sync);
+    if (!this.#active.has(sync)) {
+      // A route that starts or wakes up is exchanged now: waiting for the next interval would leave it without the
+      // fleet's record, lease and pooled view for up to a whole interval, and a replica with a long interval would
+      // not even know the route's epoch when its next exchange comes (a reconnect, for instance).
+      this.#active.add(sync);
+      this.#joined.add(sync);
+      this.#scheduleJoined();
+    }
     if (epoch !== null && (sync.bound === null || sync.bound.window !== window || sync.bound.epoch !== epoch)) {
       // A new window (reset, reload, restart) gets a new field: its totals are new evidence, the old field's stay valid.
       sync.serial++;
@@ -263,6 +279,7 @@ export class RedisCoordination<State> implements Coordination<State> {
   /** Takes a route out of the exchange; a held lease is released so that a replica with traffic leads at once. */
   #rest(sync: RouteSync<State>): void {
     this.#active.delete(sync);
+    this.#joined.delete(sync);
     sync.others = null;
     if (sync.lease === null) return;
     if (this.#client.status === 'ready') void this.#client.swyRelease(sync.keys.lease, sync.lease.value).catch(() => 0);
@@ -335,6 +352,7 @@ export class RedisCoordination<State> implements Coordination<State> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     await this.#exchanging?.catch(() => undefined);
+    await Promise.all(this.#joinRuns);
     // Release held leases so a follower takes over at its next exchange instead of after the lease expires.
     const releases = [...this.#routes.values()].filter((s) => s.lease !== null).map((s) => this.#client.swyRelease(s.keys.lease, s.lease!.value).catch(() => 0));
     if (releases.length > 0 && this.#client.status === 'ready') await Promise.all(releases);
@@ -409,9 +427,10 @@ export class RedisCoordination<State> implements Coordination<State> {
     }
   }
 
-  /** One exchange for every linked route; overlapping calls share the one in flight. */
-  #exchange(): Promise<void> {
+  /** One exchange for every linked route; overlapping calls share the one in flight, unless `after` asks for one after it. */
+  #exchange(after = false): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    if (after && this.#exchanging !== null) return this.#exchanging.then(() => this.#exchange());
     this.#exchanging ??= this.#exchangeAll().finally(() => {
       this.#exchanging = null;
     });
@@ -430,15 +449,44 @@ export class RedisCoordination<State> implements Coordination<State> {
     // record (base.rev set): a replica must learn a rollback the fleet already holds even for a route it does not serve.
     const due: RouteSync<State>[] = [];
     for (const sync of this.#active) {
+      if (this.#joining.has(sync)) continue;
       if (now - sync.lastLinked > 2 * this.#settings.intervalMs + this.#settings.timeoutMs && sync.base.rev !== null) this.#rest(sync);
       else due.push(sync);
     }
+    // This exchange includes the routes that have just joined.
+    this.#joined.clear();
     try {
       await Promise.all(due.map((sync) => this.#exchangeRoute(sync)));
       this.#setStatus('ok');
     } catch (err) {
       this.#setStatus('degraded', failureCode(err));
     }
+  }
+
+  /** One exchange for the routes linked by one controller tick that were not active before (batched per tick). */
+  #scheduleJoined(): void {
+    if (this.#joinScheduled) return;
+    this.#joinScheduled = true;
+    queueMicrotask(() => {
+      this.#joinScheduled = false;
+      // Not connected: the exchange on 'ready' includes them, as every active route.
+      if (this.#closed || this.#client.status !== 'ready' || this.#joined.size === 0) return;
+      const routes = [...this.#joined];
+      this.#joined.clear();
+      for (const sync of routes) this.#joining.add(sync);
+      // Settled, not all: a route leaves #joining only when its own pipeline is done, even if another one failed first.
+      const run = Promise.allSettled(routes.map((sync) => this.#exchangeRoute(sync)))
+        .then((results) => {
+          const failed = results.find((result) => result.status === 'rejected');
+          if (failed === undefined) this.#setStatus('ok');
+          else this.#setStatus('degraded', failureCode(failed.reason));
+        })
+        .finally(() => {
+          for (const sync of routes) this.#joining.delete(sync);
+          this.#joinRuns.delete(run);
+        });
+      this.#joinRuns.add(run);
+    });
   }
 
   async #exchangeRoute(sync: RouteSync<State>): Promise<void> {

@@ -54,6 +54,7 @@ export function compileRoute(route: RoutePolicy): CompiledRoute {
     mirrorRewrites: new Map(route.challengers.flatMap((c) => (c.rewrite === undefined ? [] : [[c.name, compileMirrorRewrite(c.rewrite)] as const]))),
     championLatency: route.shadow.shed === undefined ? null : new ChampionLatency(route.shadow.shed),
     flagName: route.flag?.name ?? null,
+    streaming: route.streaming === undefined ? null : Object.freeze({ terminal: route.streaming.terminal === null ? null : Buffer.from(route.streaming.terminal, 'utf8'), gapThresholdMs: route.streaming.gaps.thresholdMs }),
     policy: deepFreeze(structuredClone(route)),
   });
 }

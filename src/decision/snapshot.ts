@@ -72,7 +72,16 @@ export interface CompiledRoute {
   /** The shadow budget's champion latency estimate (mutable, kept across split changes); null without `shadow.shed`. */
   readonly championLatency: ChampionLatency | null;
   readonly flagName: string | null;
+  /** The route's streaming policy as the request path measures with it; null: only text/event-stream answers are measured. */
+  readonly streaming: CompiledStreaming | null;
   readonly policy: RoutePolicy;
+}
+
+/** What the request path needs of a route's `streaming` policy (src/proxy/stream-probe.ts). */
+export interface CompiledStreaming {
+  /** The bytes a complete answer ends with (trailing whitespace aside), or null: only an upstream error interrupts. */
+  readonly terminal: Buffer | null;
+  readonly gapThresholdMs: number;
 }
 
 /** A served challenger and the highest bucket (1..100) it takes. */

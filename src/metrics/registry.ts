@@ -21,6 +21,45 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly streamTtft = new HotHistogram({
+    name: 'switchyard_stream_ttft_seconds',
+    help: 'Streamed answers (a route with a streaming policy, or text/event-stream): time from the upstream start to the first body byte, by route and variant.',
+    labelNames: ['route', 'variant'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly streamGap = new HotHistogram({
+    name: 'switchyard_stream_gap_seconds',
+    help: 'Streamed answers: every gap between two consecutive body chunks (inter-token latency), by route and variant.',
+    labelNames: ['route', 'variant'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly streamTokens = new HotHistogram({
+    name: 'switchyard_stream_output_tokens',
+    help: 'Streamed answers: output tokens (the usage of the last event when present, else events or chunks counted), by route and variant.',
+    labelNames: ['route', 'variant'] as const,
+    buckets: [1, 4, 16, 64, 256, 1024, 4096, 16384],
+    registers: [this.registry],
+  });
+
+  readonly streamTokensPerSecond = new HotHistogram({
+    name: 'switchyard_stream_tokens_per_second',
+    help: 'Streamed answers: output tokens per second from the first body byte to the last, by route and variant.',
+    labelNames: ['route', 'variant'] as const,
+    buckets: [1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+    registers: [this.registry],
+  });
+
+  readonly streamInterrupted = new HotCounter({
+    name: 'switchyard_stream_interrupted_total',
+    help: 'Streamed 2xx answers that ended without their terminal marker or were cut by an upstream error after the headers, by route and variant.',
+    labelNames: ['route', 'variant'] as const,
+    registers: [this.registry],
+  });
+
   readonly upstreamErrors = new Counter({
     name: 'switchyard_upstream_errors_total',
     help: 'Upstream failures by route, variant and kind (connect, timeout, reset, status_5xx, busy, other).',

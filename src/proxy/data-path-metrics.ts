@@ -7,6 +7,17 @@ import type { UpstreamErrorKind } from './error-map.js';
 type CounterChild = ReturnType<Counter<string>['labels']>;
 type RequestSeries = ReturnType<Metrics['requests']['labels']>;
 type DurationSeries = ReturnType<Metrics['requestDuration']['labels']>;
+type HistogramChild = ReturnType<Metrics['streamGap']['labels']>;
+
+/** Metric children of one arm's streamed answers (src/proxy/stream-probe.ts). */
+export interface StreamMetrics {
+  readonly ttft: HistogramChild;
+  /** Observed once per gap between two chunks. */
+  readonly gap: HistogramChild;
+  readonly tokens: HistogramChild;
+  readonly tokensPerSecond: HistogramChild;
+  readonly interrupted: ReturnType<Metrics['streamInterrupted']['labels']>;
+}
 
 /** Metric children for one arm of one route; `requests` is indexed by status class (0 = 1xx ... 4 = 5xx). */
 export interface ArmMetrics {
@@ -16,6 +27,8 @@ export interface ArmMetrics {
   fallback(): void;
   /** A request sent once more after its connection was closed before any answer (the failed try is not an error). */
   retry(): void;
+  /** The children of streamed answers, bound on the first one (most arms never stream, and unused children export zeros). */
+  streams(): StreamMetrics;
 }
 
 const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -56,6 +69,7 @@ export class DataPathMetrics {
     const errors = new Map<UpstreamErrorKind, CounterChild>();
     const fallbacks = m.fallbacks.labels(route, arm.name);
     let retries: CounterChild | null = null;
+    let streams: StreamMetrics | null = null;
     return {
       requests: classes.map((c) => m.requests.labels(route, arm.name, role, c)),
       duration: m.requestDuration.labels(route, arm.name, role),
@@ -73,6 +87,15 @@ export class DataPathMetrics {
       retry() {
         // Bound on first use: most arms never retry, and an unused child would export a zero series for each.
         (retries ??= m.upstreamRetries.labels(route, arm.name)).inc();
+      },
+      streams() {
+        return (streams ??= {
+          ttft: m.streamTtft.labels(route, arm.name),
+          gap: m.streamGap.labels(route, arm.name),
+          tokens: m.streamTokens.labels(route, arm.name),
+          tokensPerSecond: m.streamTokensPerSecond.labels(route, arm.name),
+          interrupted: m.streamInterrupted.labels(route, arm.name),
+        });
       },
     };
   }

@@ -11,6 +11,7 @@ import { isClientFault, type ObservationPort } from '../record/port.js';
 import { classifyUpstreamError, clientErrorFor, type UpstreamErrorKind } from './error-map.js';
 import type { RequestLog } from './request-log.js';
 import { ResponseCapture } from './response-capture.js';
+import { isEventStream, StreamProbe, unconfiguredStreaming } from './stream-probe.js';
 import { upstreamCallEnd, upstreamCallStart, type UpstreamCallMessage } from './trace-channels.js';
 import { cookieValue, isValidHost, maxRequestHeaderFields, queryValue, responseHeaders, scanRequestHeaders, type ResponseFraming } from './headers.js';
 import type { ArmMetrics, DataPathMetrics } from './data-path-metrics.js';
@@ -252,6 +253,8 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
   failure: unknown;
   /** The call as published to trace subscribers, or null when nobody listened at its start. */
   trace: UpstreamCallMessage | null;
+  /** Measures a streamed 2xx answer (stream-probe.ts); null for every other answer. */
+  stream: StreamProbe | null;
 
   constructor(plane: DataPlane, ctx: RequestContext, arm: Arm, fallbackFrom: Exchange | null, captureLimit: number) {
     const runtime = plane.runtimeOf(ctx.decision.route, arm);
@@ -279,6 +282,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     this.retried = false;
     this.failure = null;
     this.trace = null;
+    this.stream = null;
   }
 
   start(): void {
@@ -379,11 +383,19 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     if (this.fallbackFrom !== null) out.push('x-switchyard-fallback-from', this.fallbackFrom.arm.name);
     if (this.plane.lifecycle.draining) out.push('connection', 'close');
     ctx.res.writeHead(statusCode, out);
+    // A streamed answer is measured (docs/statistics.md, "Streaming service levels"): any event stream, and an answer
+    // without a Content-Length on a route with a streaming policy. Every other answer pays the two tests.
+    if (statusCode < 300) {
+      const streaming = ctx.decision.route.streaming;
+      const sse = isEventStream(this.contentType);
+      if (sse || (streaming !== null && this.expectedBytes === -1)) this.stream = new StreamProbe(this.startedAt, streaming ?? unconfiguredStreaming, this.armMetrics.streams(), sse);
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.suppressed) return;
     if (this.capture !== null) this.capture.add(chunk);
+    if (this.stream !== null) this.stream.chunk(chunk);
     this.receivedBytes += chunk.length;
     const res = this.ctx.res;
     if (this.receivedBytes === this.expectedBytes) {
@@ -394,6 +406,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
     if (res.write(chunk)) return;
     // Back-pressure: undici pauses until the client drains (no unbounded buffering in the proxy).
     controller.pause();
+    if (this.stream !== null) this.stream.pausedForClient();
     res.once('drain', () => controller.resume());
   }
 
@@ -428,6 +441,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
       return;
     }
     this.failure = err;
+    if (this.stream !== null) this.stream.cut();
     if (isClientFault(kind)) {
       // The client's doing: no fallback (the champion would get the same request), and a client that left gets nothing.
       this.finish(this.status, kind, false);
@@ -488,6 +502,7 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
       responseBody: capture === null ? null : capture.body(),
       responseTruncated: capture !== null && capture.truncated,
       contentType: this.contentType,
+      stream: this.stream === null ? null : this.stream.end(!isClientFault(errorKind)),
     });
     const log = plane.requestLog;
     if (log !== null && (errorKind !== null || (log.sampleSuccess > 0 && Math.random() < log.sampleSuccess))) {

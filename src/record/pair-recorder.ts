@@ -5,7 +5,7 @@ import { bufferLabels, defaultMemoryMb, recorderBudgets, type RecorderBudgets } 
 import { captureBytesFor, captureLimits, type RecordingPolicies, type RecordingPolicy } from './capture.js';
 import type { Metrics } from '../metrics/registry.js';
 import { compareLabels, type Comparison, compareWith, compileExtractor, extractPrediction, parsePointer, predictionBytes, type Extracted, type Extractor } from './extract.js';
-import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation } from './port.js';
+import { isRecordable, type ObservationPort, type ServedObservation, type ShadowObservation, type StreamSummary } from './port.js';
 import type { RecordSink } from './sinks/sink.js';
 import { PredictionStats, predictionArmKey, type DivergencePolicy, type DriftPolicy } from './prediction-stats.js';
 
@@ -31,6 +31,35 @@ interface SideRecord {
   latencyMs: number;
   prediction: Extracted['value'];
   parseError: string | null;
+  /** A streamed answer's measurements (docs/statistics.md, "Streaming service levels"); absent for other answers. */
+  stream?: StreamRecord;
+}
+
+/** How a streamed answer is written: times in ms rounded to µs, tokens per second to 0.01. */
+interface StreamRecord {
+  ttftMs: number;
+  gaps: number;
+  gapsOver: number;
+  maxGapMs: number;
+  interrupted: boolean;
+  tokens: number;
+  tokensFromUsage: boolean;
+  tokensPerSecond: number | null;
+}
+
+const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+function streamRecord(s: StreamSummary): StreamRecord {
+  return {
+    ttftMs: roundMs(s.ttftMs),
+    gaps: s.gaps,
+    gapsOver: s.gapsOver,
+    maxGapMs: roundMs(s.maxGapMs),
+    interrupted: s.interrupted,
+    tokens: s.tokens,
+    tokensFromUsage: s.tokensFromUsage,
+    tokensPerSecond: s.tokensPerSecond === null ? null : Math.round(s.tokensPerSecond * 100) / 100,
+  };
 }
 
 /**
@@ -293,7 +322,7 @@ export class PairRecorder implements ObservationPort {
     const recording = this.#recording(o.route);
     if (!recording) return;
     if (o.mirrored > 0) {
-      const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+      const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated, o.stream ?? null);
       this.#countServed(recording, o, side);
       const requestBody = recording.logInputs ? o.requestBody : null;
       const key = this.#key(recording, o.stickyKey);
@@ -312,7 +341,7 @@ export class PairRecorder implements ObservationPort {
       return;
     }
     if (o.responseBody === null) return;
-    const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+    const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated, o.stream ?? null);
     this.#countServed(recording, o, side);
     this.#remember(o.requestId, recording, { route: o.route, kind: 'served', predictions: [{ variant: o.variant, role: o.role, prediction: side.prediction }] });
     this.#write({
@@ -332,7 +361,7 @@ export class PairRecorder implements ObservationPort {
   #onShadow(o: ShadowObservation): void {
     const recording = this.#recording(o.route);
     if (!recording) return;
-    const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated);
+    const side = this.#side(recording, o.variant, o.status, o.errorKind, o.latencyMs, o.responseBody, o.contentType, o.responseTruncated, o.stream ?? null);
     this.#stats.observeDrift(o.route, o.variant, recording.drift, side.prediction, recording.extractor.kind, null);
     const found = this.#pending.get(o.joinId);
     this.#settle(o.joinId, recording, {
@@ -408,9 +437,11 @@ export class PairRecorder implements ObservationPort {
     }
   }
 
-  #side(recording: RouteRecording, variant: string, status: number, errorKind: string | null, latencyMs: number, body: Buffer | null, contentType: string | null, truncated: boolean): SideRecord {
+  #side(recording: RouteRecording, variant: string, status: number, errorKind: string | null, latencyMs: number, body: Buffer | null, contentType: string | null, truncated: boolean, stream: StreamSummary | null): SideRecord {
     const extracted = errorKind !== null && errorKind !== 'status_5xx' ? { value: null, error: `no response: ${errorKind}` } : extractPrediction(recording.extractor, body, contentType, truncated);
-    return { variant, status, error: errorKind, latencyMs: Math.round(latencyMs * 1000) / 1000, prediction: extracted.value, parseError: extracted.error };
+    const side: SideRecord = { variant, status, error: errorKind, latencyMs: roundMs(latencyMs), prediction: extracted.value, parseError: extracted.error };
+    if (stream !== null) side.stream = streamRecord(stream);
+    return side;
   }
 
   #pairCounter(route: string, result: string): ReturnType<Metrics['pairs']['labels']> {
@@ -537,7 +568,8 @@ export class PairRecorder implements ObservationPort {
 
 /** Bytes a side record is counted for against the pending budget. */
 function sideBytes(side: SideRecord): number {
-  return 96 + side.variant.length + predictionBytes(side.prediction) + (side.parseError?.length ?? 0) + (side.error?.length ?? 0);
+  // A stream record is eight small fields: ~64 bytes of heap.
+  return 96 + (side.stream === undefined ? 0 : 64) + side.variant.length + predictionBytes(side.prediction) + (side.parseError?.length ?? 0) + (side.error?.length ?? 0);
 }
 
 /** Replaces the value at a JSON Pointer with "[redacted]" (in place); missing paths are ignored. */

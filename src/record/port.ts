@@ -45,6 +45,30 @@ export interface ServedObservation {
   responseBody: Buffer | null;
   responseTruncated: boolean;
   contentType: string | null;
+  /** What the answer's stream looked like, for a streamed 2xx answer (see {@link StreamSummary}); absent or null otherwise. */
+  stream?: StreamSummary | null;
+}
+
+/**
+ * One streamed answer as the request path measured it (src/proxy/stream-probe.ts): a 2xx answer of a route with a
+ * `streaming` policy, or any text/event-stream answer. A few numbers, built once when the answer ends.
+ */
+export interface StreamSummary {
+  /** From the upstream's start (the origin of latencyMs) to the first body byte. */
+  ttftMs: number;
+  /** Gaps between consecutive body chunks, those longer than the route's gap threshold, and the longest (ms). */
+  gaps: number;
+  gapsOver: number;
+  maxGapMs: number;
+  /** The threshold the gaps were judged against (ms). */
+  gapThresholdMs: number;
+  /** The answer ended without its terminal marker, or the upstream failed after the headers. */
+  interrupted: boolean;
+  /** Output tokens: the usage the last event reported when present, else the events (SSE) or chunks counted. */
+  tokens: number;
+  tokensFromUsage: boolean;
+  /** Tokens per second of generation (first byte to last); null when the answer came in one chunk. */
+  tokensPerSecond: number | null;
 }
 
 /**
@@ -102,6 +126,8 @@ export interface ShadowObservation {
   responseBody: Buffer | null;
   responseTruncated: boolean;
   contentType: string | null;
+  /** The shadow answer's stream, measured like a served one (absent: not measured). */
+  stream?: StreamSummary | null;
 }
 
 /** A port that keeps nothing: used when no analysis or pair log is configured. */

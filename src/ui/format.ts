@@ -4,12 +4,15 @@
 export function formatEffect(guardrail: string, value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '–';
   switch (guardrail) {
-    case 'latency_log_mean': {
+    case 'latency_log_mean':
+    case 'ttft_log_mean': {
       const pct = (Math.exp(value) - 1) * 100;
       return `${pct >= 0 ? '+' : ''}${pct.toFixed(Math.abs(pct) < 10 ? 1 : 0)}%`;
     }
     case 'error_rate':
-    case 'latency_exceedance': {
+    case 'latency_exceedance':
+    case 'stream_gap_exceedance':
+    case 'stream_interruptions': {
       const pp = value * 100;
       return `${pp >= 0 ? '+' : ''}${pp.toFixed(Math.abs(pp) < 1 ? 2 : 1)} pp`;
     }
@@ -25,6 +28,10 @@ export const guardrailLabel: Record<string, string> = {
   error_rate: 'Error rate vs champion',
   latency_log_mean: 'Typical latency vs champion',
   latency_exceedance: 'Latency tail vs champion',
+  prediction_divergence: 'Prediction mix vs champion',
+  ttft_log_mean: 'Time to first token vs champion',
+  stream_gap_exceedance: 'Stalled streams vs champion',
+  stream_interruptions: 'Interrupted streams vs champion',
 };
 
 export function percent(x: number | null | undefined, digits = 1): string {

@@ -31,7 +31,7 @@ export interface OverviewRoute {
 
 export interface Verdict {
   name: string;
-  kind: 'breaker' | 'statistical';
+  kind: 'breaker' | 'statistical' | 'divergence';
   state: GuardrailState;
   nChampion: number;
   nChallenger: number;

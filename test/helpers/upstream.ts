@@ -13,7 +13,15 @@ export type UpstreamBehaviour =
   | { readonly kind: 'reset' }
   | { readonly kind: 'sse'; readonly events: readonly string[]; readonly intervalMs: number }
   | { readonly kind: 'chunked'; readonly chunks: readonly string[]; readonly intervalMs: number }
-  | { readonly kind: 'largeBody'; readonly bytes: number };
+  | { readonly kind: 'largeBody'; readonly bytes: number }
+  | { readonly kind: 'sseScript'; readonly plan: (index: number) => SsePlan };
+
+/** One streamed answer of `behave.sseScript`: each piece is written `afterMs` after the previous one (the first after the headers). */
+export interface SsePlan {
+  readonly pieces: readonly { readonly afterMs: number; readonly data: string }[];
+  /** end: a clean end of the body; destroy: the socket is destroyed after the last piece (a reset after the headers). */
+  readonly ending?: 'end' | 'destroy';
+}
 
 /** Builders for every behaviour. */
 export const behave = {
@@ -33,6 +41,11 @@ export const behave = {
   chunked: (chunks: readonly string[], intervalMs = 0): UpstreamBehaviour => ({ kind: 'chunked', chunks, intervalMs }),
   /** 200 application/octet-stream of exactly `bytes` bytes of 'x', written with backpressure. */
   largeBody: (bytes: number): UpstreamBehaviour => ({ kind: 'largeBody', bytes }),
+  /**
+   * text/event-stream whose n-th answer (0-based, counted while this behaviour is set) follows `plan(n)`: each piece is
+   * written as `data: <data>\n\n` at its own time, so a test can delay the first token, stall, cut or reset streams.
+   */
+  sseScript: (plan: (index: number) => SsePlan): UpstreamBehaviour => ({ kind: 'sseScript', plan }),
 } as const;
 
 export interface RecordedRequest {
@@ -99,8 +112,30 @@ export async function startUpstream(initial: UpstreamBehaviour = behave.json(), 
     step(0);
   };
 
+  /** Answers counted per sseScript behaviour object, so a new script starts at 0. */
+  const scriptIndex = new WeakMap<UpstreamBehaviour, number>();
+
   const answer = (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, b: UpstreamBehaviour): void => {
     switch (b.kind) {
+      case 'sseScript': {
+        const index = scriptIndex.get(b) ?? 0;
+        scriptIndex.set(b, index + 1);
+        const plan = b.plan(index);
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-upstream': name });
+        res.flushHeaders();
+        const step = (i: number): void => {
+          if (res.destroyed) return;
+          if (i >= plan.pieces.length) return void (plan.ending === 'destroy' ? req.socket.destroy() : res.end());
+          res.write(`data: ${plan.pieces[i]!.data}\n\n`);
+          const next = plan.pieces[i + 1];
+          if (next === undefined) step(i + 1);
+          else later(next.afterMs, () => step(i + 1));
+        };
+        const first = plan.pieces[0];
+        if (first === undefined || first.afterMs === 0) step(0);
+        else later(first.afterMs, () => step(0));
+        return;
+      }
       case 'json':
         return echo(res, rec, b.prediction);
       case 'delay':

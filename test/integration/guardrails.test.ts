@@ -288,7 +288,7 @@ describe('progressive rollout', () => {
         if (a.step) seenSteps.add(a.step.index);
         expect(a.phase).not.toBe('rolled_back');
         return a.phase;
-      }, { timeout: 25_000, interval: 100 }).toBe('promoted');
+      }, { timeout: 60_000, interval: 100 }).toBe('promoted');
     } finally {
       await load.stop();
     }
@@ -308,5 +308,5 @@ describe('progressive rollout', () => {
     const states = [...metrics.matchAll(/^switchyard_guardrail_state\{route="iris",guardrail="([a-z0-9_]+)"\} (\d)$/gm)];
     expect(states.length).toBeGreaterThanOrEqual(5);
     expect(states.filter((m) => m[2] === '2')).toEqual([]);
-  });
+  }, 90_000);
 });

@@ -96,6 +96,11 @@ describe('notifications from a real rollback', () => {
       const served = await request(`${swy.dataUrl}/v1/models/iris:predict`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-user-id': `u${i}` } });
       await served.body.dump();
     }
+    // The rollback's evidence is what the controller last judged: wait until a tick has seen the challenger's requests.
+    await expect.poll(async () => {
+      const analysis = (await (await request(`${swy.adminUrl}/v1/routes/iris/analysis`)).body.json()) as { guardrails: { nChallenger: number }[] };
+      return Math.max(0, ...analysis.guardrails.map((g) => g.nChallenger));
+    }, { timeout: 10_000 }).toBeGreaterThan(0);
 
     const res = await request(`${swy.adminUrl}/v1/routes/iris/rollback`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(res.statusCode).toBe(200);

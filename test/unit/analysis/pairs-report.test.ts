@@ -44,3 +44,17 @@ it('returns nothing for no records and ignores records without a route', () => {
   expect(buildPairsReport([])).toEqual([]);
   expect(buildPairsReport([{ type: 'pair' }])).toEqual([]);
 });
+
+it('reports streaming columns per variant from served records and both sides of pairs', () => {
+  const stream = (ttftMs: number, gapsOver: number, interrupted: boolean) => ({ ttftMs, gaps: 9, gapsOver, maxGapMs: gapsOver > 0 ? 1500 : 40, interrupted, tokens: 10, tokensFromUsage: true, tokensPerSecond: 25 });
+  const records: LogRecord[] = [];
+  for (let i = 0; i < 20; i++) {
+    records.push({ type: 'served', route: 'chat', requestId: `s${i}`, variant: 'v1', status: 200, latencyMs: 400, stream: stream(50 + i, 0, false) });
+    records.push({ type: 'served', route: 'chat', requestId: `t${i}`, variant: 'v2', status: 200, latencyMs: 400, stream: stream(350 + i, i < 2 ? 1 : 0, i === 19) });
+  }
+  records.push({ type: 'served', route: 'chat', requestId: 'plain', variant: 'v3', status: 200, latencyMs: 5 });
+  const [report] = buildPairsReport(records);
+  expect(Object.keys(report!.streaming)).toEqual(['v1', 'v2']);
+  expect(report!.streaming.v1).toMatchObject({ streams: 20, ttftMedianMs: 59.5, ttftP95Ms: 68, gapsOverShare: 0, stalledShare: 0, interruptedShare: 0, tokensMedian: 10, tokensPerSecondMedian: 25 });
+  expect(report!.streaming.v2).toMatchObject({ streams: 20, ttftMedianMs: 359.5, gapsOverShare: 2 / 180, stalledShare: 0.1, maxGapP95Ms: 1500, interruptedShare: 0.05 });
+});
