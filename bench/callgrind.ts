@@ -1,4 +1,4 @@
-// Counts the main thread's instructions per request of Switchyard's canary path under callgrind (method: docs/performance.md, "Measuring CPU per request with callgrind").
+// Counts the main thread's instructions per request of Switchyard's canary or shadow path under callgrind (method: docs/performance.md, "Measuring CPU per request with callgrind").
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,6 +25,37 @@ export function callgrindTotal(text: string): number {
   return Number(match[1]);
 }
 
+/** The policies a run can measure (`BENCH_CG_POLICY`): the bench's canary 10 %, or a shadow mirroring every request. */
+export const callgrindPolicies = ['canary', 'shadow', 'shadow-rewrite-shed'] as const;
+export type CallgrindPolicy = (typeof callgrindPolicies)[number];
+
+/**
+ * The policy file of a run. `shadow` mirrors 100 % to the challenger; `shadow-rewrite-shed` also rewrites each mirror
+ * (a JSON Pointer and a header) and keeps the shadow budget's champion latency estimate, with a bound it never reaches.
+ */
+export function callgrindPolicy(kind: CallgrindPolicy, champion: string, challenger: string): string {
+  if (kind === 'canary') return benchPolicy(champion, challenger, 10);
+  const lines = [
+    'routes:',
+    '  - name: bench',
+    '    match: { pathPrefix: /v1/models/m, methods: [POST, GET] }',
+    `    champion: { name: m-v1, url: ${champion} }`,
+    '    challengers:',
+    `      - name: m-v2`,
+    `        url: ${challenger}`,
+    '        mode: shadow',
+    '        percent: 100',
+  ];
+  if (kind === 'shadow-rewrite-shed') {
+    lines.push(
+      '        rewrite: { json: { /parameters/threshold: 0.6 }, headers: { set: { x-model: m-v2 } } }',
+      '    shadow: { shed: { latencyMs: 60000 } }',
+    );
+  }
+  lines.push('    stickiness: { header: x-user-id }', '');
+  return lines.join('\n');
+}
+
 function sendFixed(url: string, connections: number, amount: number): Promise<AutocannonResult> {
   return autocannon({ url, connections, amount, pipelining: 1, method: 'POST', body: requestBody, headers: { ...requestHeaders }, timeout: 60 });
 }
@@ -47,7 +78,9 @@ async function main(): Promise<void> {
     const port = await freePort();
     const adminPort = await freePort();
     const policyFile = path.join(dir, 'policy.yaml');
-    writeFileSync(policyFile, benchPolicy(origin.champion, origin.challenger, 10));
+    const policyKind = (process.env.BENCH_CG_POLICY ?? 'canary') as CallgrindPolicy;
+    if (!callgrindPolicies.includes(policyKind)) throw new Error(`BENCH_CG_POLICY must be one of ${callgrindPolicies.join(', ')}, not ${policyKind}`);
+    writeFileSync(policyFile, callgrindPolicy(policyKind, origin.champion, origin.challenger));
     const dataDir = path.join(dir, 'data');
     mkdirSync(dataDir, { recursive: true });
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, SWITCHYARD_PORT: String(port), SWITCHYARD_ADMIN_PORT: String(adminPort), SWITCHYARD_HOST: '127.0.0.1', SWITCHYARD_LOG_LEVEL: 'warn', SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_CONTROL_INTERVAL_MS: '60000', ...extraEnv };
@@ -56,7 +89,7 @@ async function main(): Promise<void> {
     const sy = group.start('switchyard under callgrind', 'valgrind', args, env);
     await waitForHttp(`http://127.0.0.1:${adminPort}/readyz`, { status: 200, member: sy, timeoutMs: 300_000 });
     const url = `http://127.0.0.1:${port}${predictPath}`;
-    console.log(`${path.relative(repoRoot, cli)} under callgrind (pid ${sy.pid}), ${connections} connections: ${warmup} warm-up requests, then ${measured} measured`);
+    console.log(`${path.relative(repoRoot, cli)} under callgrind (pid ${sy.pid}), policy ${policyKind}, ${connections} connections: ${warmup} warm-up requests, then ${measured} measured`);
     await sendFixed(url, connections, warmup);
     control(['-i', 'on', String(sy.pid)]);
     const result = await sendFixed(url, connections, measured);

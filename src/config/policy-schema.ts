@@ -42,17 +42,85 @@ const championSchema = z.strictObject({
   url: upstreamUrl,
 });
 
+/** An HTTP field name (RFC 9110 §5.1: a token). */
+const headerNamePattern = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const headerName = z.string().regex(headerNamePattern, { message: 'must be a valid HTTP header name' });
+
+/**
+ * Header fields a mirror rewrite may not set or remove, and why: the proxy frames the body and sets these itself, and
+ * `x-switchyard-shadow` is how an upstream tells a mirror from a served request (README, "Shadow traffic and the prediction log").
+ */
+export const mirrorHeadersNotRewritable: Readonly<Record<string, string>> = {
+  'content-length': 'the proxy frames the rewritten body itself',
+  'transfer-encoding': 'the proxy frames the rewritten body itself',
+  host: "undici sends the shadow upstream's own authority",
+  connection: 'hop-by-hop fields belong to one connection (RFC 9110 §7.6.1)',
+  'keep-alive': 'hop-by-hop fields belong to one connection (RFC 9110 §7.6.1)',
+  'proxy-connection': 'hop-by-hop fields belong to one connection (RFC 9110 §7.6.1)',
+  te: 'hop-by-hop fields belong to one connection (RFC 9110 §7.6.1)',
+  upgrade: 'hop-by-hop fields belong to one connection (RFC 9110 §7.6.1)',
+  trailer: 'the proxy does not forward trailers',
+  expect: 'the client has already been told to send its body',
+  'x-request-id': "the mirror carries the served request's id, so both answers can be found in the upstreams' logs",
+  'x-switchyard-shadow': 'every mirror carries it so upstreams can skip side effects',
+};
+
+function checkRewritableHeader(name: string, ctx: z.RefinementCtx, path: (string | number)[]): void {
+  const why = mirrorHeadersNotRewritable[name.toLowerCase()];
+  if (why !== undefined) ctx.addIssue({ code: 'custom', path, message: `${name} cannot be rewritten: ${why}; remove it from the rewrite` });
+}
+
+/**
+ * How a shadow challenger's copy of a request differs from the served one, so one endpoint can serve two models
+ * (README, "Shadow traffic and the prediction log"). Compiled once into the snapshot (src/decision/compile.ts), applied by src/shadow/mirror.ts.
+ */
+const mirrorRewriteSchema = z
+  .strictObject({
+    /** JSON Pointer → value, set in the mirrored JSON body (an object member is added or replaced, an array element replaced, "-" appends). */
+    json: z.record(z.string(), z.json()).optional(),
+    headers: z.strictObject({
+      /** Header fields set on the mirror (replacing any the client sent under that name). */
+      set: z.record(z.string(), z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: 'must be a header value without control characters (no CR, LF or NUL)' })).optional(),
+      /** Header fields the mirror does not carry. */
+      remove: z.array(headerName).optional(),
+    }).optional(),
+  })
+  .superRefine((rewrite, ctx) => {
+    // Keys are checked here rather than by a key schema, whose error would only say "Invalid key in record".
+    const pointers = Object.keys(rewrite.json ?? {});
+    for (const pointer of pointers) {
+      if (!pointer.startsWith('/')) ctx.addIssue({ code: 'custom', path: ['json', pointer], message: `must be a JSON Pointer starting with "/", such as /${pointer}` });
+      const nested = pointers.find((other) => other !== pointer && pointer.startsWith(`${other}/`));
+      if (nested !== undefined) ctx.addIssue({ code: 'custom', path: ['json', pointer], message: `is inside ${nested}, which this rewrite also sets; set ${nested} to the whole value instead` });
+    }
+    const set = Object.keys(rewrite.headers?.set ?? {});
+    const setLower = new Set(set.map((name) => name.toLowerCase()));
+    for (const name of set) {
+      if (!headerNamePattern.test(name)) ctx.addIssue({ code: 'custom', path: ['headers', 'set', name], message: 'must be a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)' });
+      checkRewritableHeader(name, ctx, ['headers', 'set', name]);
+    }
+    (rewrite.headers?.remove ?? []).forEach((name, index) => {
+      checkRewritableHeader(name, ctx, ['headers', 'remove', index]);
+      if (setLower.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['headers', 'remove', index], message: `${name} is also set; a set field already replaces what the client sent, so remove it from one of the lists` });
+    });
+    if (pointers.length === 0 && set.length === 0 && (rewrite.headers?.remove ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'rewrites nothing: give json pointers, headers.set or headers.remove, or delete the rewrite' });
+    }
+  });
+
 const challengerSchema = z.strictObject({
   name: armName,
   url: upstreamUrl,
   mode: z.enum(challengerModes),
   percent: percent.default(0),
   fallback: z.boolean().default(false),
+  /** Shadow challengers only: how the mirrored copy of each request is changed before it is sent. */
+  rewrite: mirrorRewriteSchema.optional(),
 });
 
 const stickinessSchema = z
   .strictObject({
-    header: z.string().min(1).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'must be a valid HTTP header name' }).optional(),
+    header: headerName.optional(),
     query: z.string().min(1).optional(),
     cookie: z.string().min(1).optional(),
   })
@@ -73,10 +141,37 @@ const flagSchema = z.strictObject({
   name: z.string().min(1).max(100),
 });
 
+/**
+ * The shadow budget: mirrors are shed while the champion's recent latency (an exponentially weighted mean over its last
+ * answers, src/decision/champion-latency.ts) is above `latencyMs`, or above `ratio` × its slow-moving baseline.
+ */
+const shedSchema = z
+  .strictObject({
+    /** Shed while the champion's recent mean latency is above this many ms. */
+    latencyMs: z.number().gt(0).max(600_000).optional(),
+    /** Shed while the champion's recent mean latency is above this multiple of its baseline. */
+    ratio: z.number().gt(1).max(100).optional(),
+    /** Answers the recent mean spans (its weight is 2 / (samples + 1)): smaller reacts faster and flaps more. */
+    samples: z.number().int().min(1).max(10_000).default(20),
+    /** Answers the baseline spans; a slowdown lasting much longer than this becomes the new baseline. */
+    baselineSamples: z.number().int().min(10).max(1_000_000).default(1_000),
+    /** Mirrors resume once the recent mean is back below this share of the bound that shed them (hysteresis). */
+    resumeBelow: z.number().gt(0).max(1).default(0.8),
+  })
+  .refine((shed) => shed.latencyMs !== undefined || shed.ratio !== undefined, {
+    message: 'set latencyMs (e.g. 250), ratio (e.g. 2) or both: the champion latency above which mirrors are shed',
+  })
+  .refine((shed) => shed.baselineSamples > shed.samples, {
+    path: ['baselineSamples'],
+    message: 'must be larger than samples: the baseline has to move more slowly than the recent mean it is compared with',
+  });
+
 const shadowSchema = z.strictObject({
   maxInFlight: z.number().int().min(1).max(100_000).default(64),
   methods: z.array(httpMethod).min(1).default(['POST', 'GET', 'HEAD']),
   maxBodyBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(256 * 1024),
+  /** Optional shadow budget: shed mirrors first when the champion slows down. */
+  shed: shedSchema.optional(),
 });
 
 const predictionsSchema = z.strictObject({
@@ -334,6 +429,9 @@ export const routeSchema = z
       if (challenger.fallback && challenger.mode === 'shadow') {
         ctx.addIssue({ code: 'custom', path: ['challengers', index, 'fallback'], message: 'fallback applies only to canary and ab challengers (a shadow never serves the client)' });
       }
+      if (challenger.rewrite !== undefined && challenger.mode !== 'shadow') {
+        ctx.addIssue({ code: 'custom', path: ['challengers', index, 'rewrite'], message: `rewrite applies only to mirrors: set mode: shadow, or delete the rewrite (a ${challenger.mode} challenger serves the client's request unchanged)` });
+      }
     });
     for (const field of ['divergence', 'drift'] as const) {
       if (route[field] !== undefined && (route.predictions === undefined || route.predictions.sampleRate === 0)) {
@@ -367,6 +465,8 @@ export type RolloutPolicy = z.infer<typeof rolloutSchema>;
 export type DivergencePolicy = z.infer<typeof divergenceSchema>;
 export type DriftPolicy = z.infer<typeof driftSchema>;
 export type StreamingPolicy = z.infer<typeof streamingSchema>;
+export type MirrorRewritePolicy = z.infer<typeof mirrorRewriteSchema>;
+export type ShedPolicy = z.infer<typeof shedSchema>;
 /** Where a rollout waits: a step percentage, or "promote". */
 export type GateTarget = z.infer<typeof gateTarget>;
 /** Guardrail settings with every default applied (a route without a guardrails block gets these). */

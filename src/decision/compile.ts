@@ -1,6 +1,8 @@
 // Compiles a validated policy into frozen lookup structures (routes, arms, stickiness) and each route's default split.
-import type { Policy, RoutePolicy } from '../config/policy-schema.js';
-import type { Arm, CompiledRoute, RouteState, StickinessSpec } from './snapshot.js';
+import { parsePointer } from '../config/json-pointer.js';
+import type { MirrorRewritePolicy, Policy, RoutePolicy } from '../config/policy-schema.js';
+import { ChampionLatency } from './champion-latency.js';
+import type { Arm, CompiledRoute, MirrorRewrite, RouteState, StickinessSpec } from './snapshot.js';
 
 function toArm(index: number, name: string, role: Arm['role'], url: string, fallback: boolean): Arm {
   const parsed = new URL(url);
@@ -14,6 +16,20 @@ function toStickiness(route: RoutePolicy): StickinessSpec {
   if (s?.query) return { kind: 'query', name: s.query };
   if (s?.cookie) return { kind: 'cookie', name: s.cookie };
   return { kind: 'none' };
+}
+
+/** Compiles a shadow challenger's rewrite: pointers parsed and header names lowercased once, not per mirror. */
+export function compileMirrorRewrite(rewrite: MirrorRewritePolicy): MirrorRewrite {
+  const json = Object.entries(rewrite.json ?? {}).map(([pointer, value]) => Object.freeze({ tokens: Object.freeze(parsePointer(pointer)), value: deepFreeze(structuredClone(value)) }));
+  const set = Object.entries(rewrite.headers?.set ?? {});
+  const dropHeaders = new Set([...set.map(([name]) => name.toLowerCase()), ...(rewrite.headers?.remove ?? []).map((name) => name.toLowerCase())]);
+  // A rewritten body has its own length: the client's Content-Length goes, and undici frames the new body itself.
+  if (json.length > 0) dropHeaders.add('content-length');
+  return Object.freeze({
+    json: json.length > 0 ? Object.freeze(json) : null,
+    dropHeaders,
+    addHeaders: Object.freeze(set.flatMap(([name, value]) => [name.toLowerCase(), value])),
+  });
 }
 
 /** Compiles one route policy. */
@@ -35,6 +51,8 @@ export function compileRoute(route: RoutePolicy): CompiledRoute {
     shadowMethods: new Set<string>(route.shadow.methods),
     shadowMaxInFlight: route.shadow.maxInFlight,
     shadowMaxBodyBytes: route.shadow.maxBodyBytes,
+    mirrorRewrites: new Map(route.challengers.flatMap((c) => (c.rewrite === undefined ? [] : [[c.name, compileMirrorRewrite(c.rewrite)] as const]))),
+    championLatency: route.shadow.shed === undefined ? null : new ChampionLatency(route.shadow.shed),
     flagName: route.flag?.name ?? null,
     streaming: route.streaming === undefined ? null : Object.freeze({ terminal: route.streaming.terminal === null ? null : Buffer.from(route.streaming.terminal, 'utf8'), gapThresholdMs: route.streaming.gaps.thresholdMs }),
     policy: deepFreeze(structuredClone(route)),

@@ -1,5 +1,6 @@
 // The immutable decision snapshot: compiled routes plus their live splits; the request path reads it once per request.
 import type { ChallengerMode, HttpMethod, RoutePolicy } from '../config/policy-schema.js';
+import type { ChampionLatency } from './champion-latency.js';
 import { PrefixTable } from './prefix-table.js';
 import type { ChallengerShare, SplitSource } from './shares.js';
 
@@ -27,6 +28,22 @@ export interface Arm {
   readonly fallback: boolean;
 }
 
+/** One value a mirror rewrite sets in the JSON body, at the pointer's reference tokens. */
+export interface JsonSet {
+  readonly tokens: readonly string[];
+  readonly value: unknown;
+}
+
+/** A shadow challenger's rewrite of its mirrored requests, compiled from its policy (src/decision/compile.ts). */
+export interface MirrorRewrite {
+  /** Values set in the JSON body, in policy order; null: the body is mirrored as it is. */
+  readonly json: readonly JsonSet[] | null;
+  /** Lowercase names of the client's fields the mirror leaves out: those removed and those it sets itself. */
+  readonly dropHeaders: ReadonlySet<string>;
+  /** Fields the mirror adds, flat [name, value, ...]. */
+  readonly addHeaders: readonly string[];
+}
+
 /** How the stickiness key is read from a request. */
 export type StickinessSpec =
   | { readonly kind: 'header'; readonly name: string }
@@ -50,6 +67,10 @@ export interface CompiledRoute {
   readonly shadowMethods: ReadonlySet<string>;
   readonly shadowMaxInFlight: number;
   readonly shadowMaxBodyBytes: number;
+  /** Rewrites of shadow challengers' mirrors by arm name (only arms whose policy has one). */
+  readonly mirrorRewrites: ReadonlyMap<string, MirrorRewrite>;
+  /** The shadow budget's champion latency estimate (mutable, kept across split changes); null without `shadow.shed`. */
+  readonly championLatency: ChampionLatency | null;
   readonly flagName: string | null;
   /** The route's streaming policy as the request path measures with it; null: only text/event-stream answers are measured. */
   readonly streaming: CompiledStreaming | null;
@@ -74,6 +95,8 @@ export interface ServedRange {
 export interface ShadowRange {
   readonly arm: Arm;
   readonly upTo: number;
+  /** How its mirrors differ from the served request; null: an exact copy (plus x-switchyard-shadow). */
+  readonly rewrite: MirrorRewrite | null;
 }
 
 /** A route with its live split compiled to bucket thresholds. */
@@ -137,7 +160,7 @@ export function decideRoute(route: CompiledRoute, state: RouteState): RouteDecis
     if (!arm || arm.role !== 'challenger' || share.percent <= 0) continue;
     if (share.mode === 'shadow') {
       const upTo = Math.min(100, share.percent);
-      shadows.push({ arm, upTo });
+      shadows.push({ arm, upTo, rewrite: route.mirrorRewrites.get(arm.name) ?? null });
       if (upTo > shadowUpTo) shadowUpTo = upTo;
       continue;
     }

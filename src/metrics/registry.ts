@@ -117,7 +117,7 @@ export class Metrics {
 
   readonly shadowDropped = new Counter({
     name: 'switchyard_shadow_dropped_total',
-    help: 'Mirrors not sent, by route and reason (in_flight_full, body_too_large, body_streamed, method).',
+    help: 'Mirrors not sent, by route and reason (in_flight_full, body_too_large, body_streamed, method, shed, rewrite_not_json, rewrite_no_target).',
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
   });

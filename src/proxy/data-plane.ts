@@ -33,12 +33,18 @@ export interface MirroredRequest {
   readonly joinId: number;
 }
 
+/**
+ * Why a request's mirrors were not sent, decided before its body is read: too large or streamed to keep, a method not
+ * mirrored, or shed while the route's champion is slow (the shadow budget, src/decision/champion-latency.ts).
+ */
+export type MirrorSkipReason = 'body_too_large' | 'body_streamed' | 'method' | 'shed';
+
 /** Starts mirrors for one request; supplied by the shadow layer, null when no route mirrors. */
 export interface MirrorLauncher {
   /** Called after the primary was dispatched; must return at once (it schedules its own work). Returns mirrors launched. */
   launch(request: MirroredRequest): number;
-  /** Counts a mirror that could not be sent because the body was not kept. */
-  skipped(decision: RouteDecision, bucket: number, reason: 'body_too_large' | 'body_streamed' | 'method'): void;
+  /** Counts the mirrors a request would have had, by why they were not sent. */
+  skipped(decision: RouteDecision, bucket: number, reason: MirrorSkipReason): void;
 }
 
 /** Everything the request path needs, wired once by the composition root. */
@@ -471,6 +477,8 @@ class Exchange implements Dispatcher.DispatchHandler, ResponseFraming {
       m.duration.observe(latencyMs / 1000);
       if (errorKind !== null) m.error(errorKind);
       if (fellBack) m.fallback();
+      const championLatency = this.ctx.decision.route.championLatency;
+      if (championLatency !== null && this.arm.index === 0) championLatency.observe(latencyMs);
     }
     const ctx = this.ctx;
     const role = this.arm.role;
@@ -742,6 +750,11 @@ export class DataPlane {
     let mirrors = bucket <= decision.shadowUpTo && this.mirror !== null;
     if (mirrors && !route.shadowMethods.has(method)) {
       this.mirror!.skipped(decision, bucket, 'method');
+      mirrors = false;
+    }
+    if (mirrors && route.championLatency !== null && route.championLatency.shedding) {
+      // The shadow budget: while the champion is slow its mirrors go first (nor is the body kept for them).
+      this.mirror!.skipped(decision, bucket, 'shed');
       mirrors = false;
     }
     if (mirrors && hasBody && (scanned.chunked || scanned.contentLength > route.shadowMaxBodyBytes)) {

@@ -47,8 +47,10 @@ function knownField(name: string, table: FieldTable): string | null {
  * the upstream's own authority; `trailer` goes because we re-frame bodies and do not forward trailers), and those read
  * for routing and framing. `expect` is hop-by-hop in practice (RFC 9110 §10.1.1): node:http has already answered
  * "100 Continue" to the client, the body is on its way, and undici refuses to send a request that carries it.
+ * `x-switchyard-shadow` marks mirrors only (src/shadow/rewrite.ts): a client's own would make an upstream take a served
+ * request for a mirror and skip its side effects.
  */
-const requestFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'content-length', 'cookie', 'expect']);
+const requestFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'content-length', 'cookie', 'expect', 'x-switchyard-shadow']);
 /** Response fields: hop-by-hop ones, the two the proxy sets itself, and the framing ones it notes. */
 const responseFields = fieldTable(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'x-request-id', 'x-switchyard-variant', 'content-length', 'content-type']);
 

@@ -1,5 +1,6 @@
 // Protocol-aware prediction extraction (KServe v1, Open Inference v2, OpenAI incl. SSE, JSON Pointer) and pair comparison.
 import type { RoutePolicy } from '../config/policy-schema.js';
+import { parsePointer } from '../config/json-pointer.js';
 
 type PredictionsPolicy = NonNullable<RoutePolicy['predictions']>;
 export type PredictionKind = PredictionsPolicy['kind'];
@@ -32,14 +33,7 @@ const defaultPointers: Record<PredictionsPolicy['protocol'], string> = {
   json: '',
 };
 
-/** Parses an RFC 6901 JSON Pointer into reference tokens. */
-export function parsePointer(pointer: string): string[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
-}
+export { parsePointer };
 
 /** Resolves pointer tokens against a parsed JSON value; undefined when a step is missing. */
 export function resolvePointer(document: unknown, tokens: readonly string[]): unknown {

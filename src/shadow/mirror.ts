@@ -4,11 +4,12 @@ import type { Dispatcher } from 'undici';
 import type { Arm, RouteDecision } from '../decision/snapshot.js';
 import type { Metrics } from '../metrics/registry.js';
 import { classifyUpstreamError, type UpstreamErrorKind } from '../proxy/error-map.js';
-import type { MirroredRequest, MirrorLauncher } from '../proxy/data-plane.js';
+import type { MirroredRequest, MirrorLauncher, MirrorSkipReason } from '../proxy/data-plane.js';
 import { captureFor, type ResponseCapture } from '../proxy/response-capture.js';
 import { upstreamCallEnd, upstreamCallStart, type UpstreamCallMessage } from '../proxy/trace-channels.js';
 import { UpstreamPools } from '../proxy/upstreams.js';
 import type { ObservationPort } from '../record/port.js';
+import { rewriteBody, rewriteHeaders, shadowHeader } from './rewrite.js';
 
 type CounterChild = ReturnType<Metrics['shadowDropped']['labels']>;
 type HistogramChild = ReturnType<Metrics['shadowDuration']['labels']>;
@@ -120,11 +121,26 @@ export class ShadowMirror implements MirrorLauncher {
         this.#drop(route.name, 'in_flight_full');
         continue;
       }
+      let mirroredBody = body;
+      let mirroredHeaders: string[];
+      const rewrite = shadow.rewrite;
+      if (rewrite === null) mirroredHeaders = [...request.headers, shadowHeader, '1'];
+      else {
+        // Rewritten here, after the served request was dispatched, on a copy: the served request is never touched.
+        if (rewrite.json !== null) {
+          const rewritten = rewriteBody(body, rewrite.json);
+          if (typeof rewritten === 'string') {
+            this.#drop(route.name, rewritten);
+            continue;
+          }
+          mirroredBody = rewritten;
+        }
+        mirroredHeaders = rewriteHeaders(request.headers, rewrite);
+      }
       this.#inFlight.set(route.name, inFlight + 1);
       launched++;
       const call = new MirrorCall(this, decision, shadow.arm, request.requestId, request.joinId, this.#observations.captureBytes(route.name, true));
       const pool = this.#pools.get(shadow.arm.origin, route.connectTimeoutMs);
-      const mirroredHeaders = [...request.headers, 'x-switchyard-shadow', '1'];
       const path = shadow.arm.basePath + request.path;
       if (upstreamCallStart.hasSubscribers) {
         // Published before the dispatch, so a subscriber can still set header fields (its own traceparent) on the copy.
@@ -135,7 +151,7 @@ export class ShadowMirror implements MirrorLauncher {
       setImmediate(() => {
         try {
           pool.dispatch(
-            { path, method: method as Dispatcher.HttpMethod, headers: mirroredHeaders, body, headersTimeout: route.shadowTimeoutMs, bodyTimeout: route.shadowTimeoutMs },
+            { path, method: method as Dispatcher.HttpMethod, headers: mirroredHeaders, body: mirroredBody, headersTimeout: route.shadowTimeoutMs, bodyTimeout: route.shadowTimeoutMs },
             call,
           );
         } catch (err) {
@@ -146,7 +162,7 @@ export class ShadowMirror implements MirrorLauncher {
     return launched;
   }
 
-  skipped(decision: RouteDecision, bucket: number, reason: 'body_too_large' | 'body_streamed' | 'method'): void {
+  skipped(decision: RouteDecision, bucket: number, reason: MirrorSkipReason): void {
     for (const shadow of decision.shadows!) if (bucket <= shadow.upTo) this.#drop(decision.route.name, reason);
   }
 

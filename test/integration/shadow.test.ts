@@ -84,6 +84,9 @@ describe('shadow mode', () => {
     expect(mirrored!.body.toString()).toBe('{"instances":[[5.1,3.5,1.4,0.2]]}');
     expect(mirrored!.headers['x-switchyard-shadow']).toBe('1');
     expect(mirrored!.headers['x-request-id']).toBe(res.headers['x-request-id']);
+    // Only mirrors carry the marker: the served request has none.
+    expect(champion.requests).toHaveLength(1);
+    expect(champion.requests[0]!.headers['x-switchyard-shadow']).toBeUndefined();
     await swy.app.recorder.flush();
     const records = (await readRecords(path.join(swy.dir, 'pairs'))).filter((r) => r.requestId === res.headers['x-request-id']);
     expect(records).toHaveLength(1);
@@ -147,6 +150,122 @@ describe('shadow mode', () => {
     const metrics = await metricsText(swy);
     expect(metrics).toContain('switchyard_shadow_dropped_total{route="iris",reason="body_too_large"} 1');
     expect(metrics).toContain('switchyard_shadow_dropped_total{route="iris",reason="method"} 1');
+  });
+});
+
+function dropped(metrics: string, reason: string): number {
+  return Number(new RegExp(`switchyard_shadow_dropped_total\\{route="[^"]+",reason="${reason}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+}
+
+describe('mirror rewrites: one endpoint serving two models', () => {
+  let endpoint: Upstream;
+  let swy: RunningSwitchyard;
+  beforeAll(async () => {
+    endpoint = await startUpstream(behave.json('answer'), { name: 'llm' });
+    swy = await startSwitchyard({
+      routes: [
+        {
+          name: 'chat',
+          match: { pathPrefix: '/v1/chat/completions' },
+          champion: { name: 'gpt-a', url: endpoint.url },
+          challengers: [{
+            name: 'gpt-b', url: endpoint.url, mode: 'shadow', percent: 100,
+            rewrite: { json: { '/model': 'gpt-challenger', '/metadata/arm': 'b' }, headers: { set: { 'X-Api-Key': 'challenger-key' }, remove: ['x-debug'] } },
+          }],
+        },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await swy.close();
+    await endpoint.close();
+  });
+  afterEach(() => endpoint.clear());
+
+  async function chat(body: string, headers: Record<string, string> = {}) {
+    const res = await request(`${swy.dataUrl}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    return { status: res.statusCode, headers: res.headers, json: (await res.body.json()) as { body: string; headers: Record<string, string> } };
+  }
+
+  it('sends the challenger a copy with the model and headers rewritten, and the client\'s request unchanged to the champion', async () => {
+    const body = '{"model":"gpt-a","messages":[{"role":"user","content":"hi"}],"metadata":{}}';
+    // A client cannot pass its request off as a mirror: its own x-switchyard-shadow is not forwarded.
+    const res = await chat(body, { 'x-debug': '1', 'x-api-key': 'client-key', 'x-switchyard-shadow': '1' });
+    expect(res.status).toBe(200);
+    expect(res.json.body).toBe(body);
+    expect(res.json.headers['x-switchyard-shadow']).toBeUndefined();
+    expect(res.json.headers).toMatchObject({ 'x-debug': '1', 'x-api-key': 'client-key', 'content-length': String(body.length) });
+    const requests = await endpoint.waitForRequests(2);
+    const mirrors = requests.filter((r) => r.headers['x-switchyard-shadow'] === '1');
+    expect(mirrors).toHaveLength(1);
+    const mirror = mirrors[0]!;
+    expect(JSON.parse(mirror.body.toString())).toEqual({ model: 'gpt-challenger', messages: [{ role: 'user', content: 'hi' }], metadata: { arm: 'b' } });
+    expect(mirror.headers['content-length']).toBe(String(mirror.body.length));
+    expect(mirror.headers['x-api-key']).toBe('challenger-key');
+    expect(mirror.headers['x-debug']).toBeUndefined();
+    expect(mirror.headers['x-request-id']).toBe(res.headers['x-request-id']);
+  });
+
+  it('serves but does not mirror a body it cannot rewrite, and counts why', async () => {
+    const before = await metricsText(swy);
+    expect((await chat('model=gpt-a')).status).toBe(200);
+    expect((await chat('{"model":"gpt-a"}')).status).toBe(200);
+    // The pointer /metadata/arm needs a metadata object; without one, setting /model alone would pass off the champion's answer as the challenger's.
+    const ok = await chat('{"model":"gpt-a","metadata":{}}');
+    expect(ok.status).toBe(200);
+    await expect.poll(() => swy.app.mirror.inFlight('chat'), { timeout: 5_000, interval: 10 }).toBe(0);
+    const after = await metricsText(swy);
+    expect(dropped(after, 'rewrite_not_json')).toBe(dropped(before, 'rewrite_not_json') + 1);
+    expect(dropped(after, 'rewrite_no_target')).toBe(dropped(before, 'rewrite_no_target') + 1);
+    const mirrors = endpoint.requests.filter((r) => r.headers['x-switchyard-shadow'] === '1');
+    expect(mirrors.map((r) => JSON.parse(r.body.toString()) as unknown)).toEqual([{ model: 'gpt-challenger', metadata: { arm: 'b' } }]);
+  });
+});
+
+describe('the shadow budget: mirrors are shed while the champion is slow', () => {
+  let champion: Upstream;
+  let shadow: Upstream;
+  let swy: RunningSwitchyard;
+  beforeAll(async () => {
+    champion = await startUpstream(behave.json('setosa'), { name: 'champion' });
+    shadow = await startUpstream(behave.json('versicolor'), { name: 'shadow' });
+    swy = await startSwitchyard(shadowPolicy(champion.url, shadow.url, { shadow: { maxInFlight: 64, methods: ['POST'], maxBodyBytes: 10_000, shed: { latencyMs: 60, samples: 3 } } }));
+  });
+  afterAll(async () => {
+    await swy.close();
+    await champion.close();
+    await shadow.close();
+  });
+
+  it('sheds and counts mirrors once the champion slows down, and mirrors again once it recovers', async () => {
+    for (let i = 0; i < 5; i++) expect((await post(swy.dataUrl)).status).toBe(200);
+    await shadow.waitForRequests(5);
+    expect(dropped(await metricsText(swy), 'shed')).toBe(0);
+
+    // A real slow champion: 150 ms per answer, far above the 60 ms bound.
+    champion.setBehaviour(behave.delay(150, 'setosa'));
+    await expect.poll(async () => {
+      expect((await post(swy.dataUrl)).status).toBe(200);
+      return dropped(await metricsText(swy), 'shed');
+    }, { timeout: 10_000, interval: 1 }).toBeGreaterThan(0);
+    // While it stays slow, every request is served and none is mirrored.
+    await expect.poll(() => swy.app.mirror.inFlight('iris'), { timeout: 5_000, interval: 10 }).toBe(0);
+    const mirroredBefore = shadow.count;
+    const shedBefore = dropped(await metricsText(swy), 'shed');
+    for (let i = 0; i < 3; i++) expect((await post(swy.dataUrl)).status).toBe(200);
+    expect(dropped(await metricsText(swy), 'shed')).toBe(shedBefore + 3);
+    await expect.poll(() => swy.app.mirror.inFlight('iris'), { timeout: 5_000, interval: 10 }).toBe(0);
+    expect(shadow.count).toBe(mirroredBefore);
+
+    // The champion recovers: the shed requests' own fast answers bring the estimate down, and mirrors resume.
+    champion.setBehaviour(behave.json('setosa'));
+    await expect.poll(async () => {
+      expect((await post(swy.dataUrl)).status).toBe(200);
+      return shadow.count;
+    }, { timeout: 10_000, interval: 1 }).toBeGreaterThan(mirroredBefore);
+    const shedAfterRecovery = dropped(await metricsText(swy), 'shed');
+    for (let i = 0; i < 3; i++) expect((await post(swy.dataUrl)).status).toBe(200);
+    expect(dropped(await metricsText(swy), 'shed')).toBe(shedAfterRecovery);
   });
 });
 

@@ -22,6 +22,12 @@ describe('scanRequestHeaders', () => {
     expect(scanned.forward).toEqual(['Content-Length', '5', 'X-USER-ID', 'u1', 'Cookie', 'a=1', 'COOKIE', 'b=2', 'X-Model', 'kept']);
   });
 
+  it('never forwards a client\'s x-switchyard-shadow (only mirrors carry it), in any capitalisation', () => {
+    // 19 characters, like content-disposition, which is forwarded.
+    const scanned = scanRequestHeaders(['X-Switchyard-Shadow', '1', 'content-disposition', 'inline', 'x-switchyard-shadow', '1', 'X-SWITCHYARD-SHADOW', '1'], null);
+    expect(scanned.forward).toEqual(['content-disposition', 'inline']);
+  });
+
   it('forwards names that only share a length or a first letter with a field it acts on', () => {
     // 12 characters like x-request-id, 4 like host, 7 like upgrade and trailer.
     const scanned = scanRequestHeaders(['x-request-ix', 'a', 'Content-Type', 'application/json', 'hose', 'b', 'Trailed', 'c', 'transfer-encoding', 'chunked'], null);
