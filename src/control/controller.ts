@@ -843,6 +843,7 @@ export class Controller {
           counts: this.#deps.experiments,
           baseline: memory.baseline,
           pooled: link.pooled,
+          streaming: decision.route.policy.streaming ?? null,
         })
       : { shadowGates: [], abWinners: [] };
     return {

@@ -1,5 +1,5 @@
 // Reports beyond the guardrails: the shadow gate (agreement, shadow errors and latency) and the A/B winner on labelled outcomes, per experiment.
-import type { ChallengerMode, GuardrailPolicy } from '../config/policy-schema.js';
+import type { ChallengerMode, GuardrailPolicy, StreamingPolicy } from '../config/policy-schema.js';
 import { emptyTotals, type ArmTotals, type RouteWindow } from '../analysis/window.js';
 import { mixtureLook } from '../analysis/stats/index.js';
 import type { Outcome, PooledView } from '../coordination/pooled.js';
@@ -29,11 +29,11 @@ export interface ShadowGate {
  * add-half smoothed variance); the shadow's errors and latency with the route's guardrails, stateless (a single look
  * is a valid, conservative always-valid p-value, and a breaker looks once at everything since the experiment began).
  */
-export function shadowGate(window: RouteWindow, challenger: string, agreement: { agree: number; parsed: number }, policy: GuardrailPolicy, pooled: PooledArms | null = null): ShadowGate {
+export function shadowGate(window: RouteWindow, challenger: string, agreement: { agree: number; parsed: number }, policy: GuardrailPolicy, pooled: PooledArms | null = null, streaming: StreamingPolicy | null = null): ShadowGate {
   const shadow = window.shadows.get(challenger);
   const shadowTotals = pooled !== null ? pooled.shadow : shadow?.totals;
   const verdicts = shadowTotals
-    ? evaluateGuardrails({ champion: pooled !== null ? pooled.champion : window.champion.totals, challenger: shadowTotals, p95ThresholdMs: window.p95ThresholdMs }, policy, {}).verdicts
+    ? evaluateGuardrails({ champion: pooled !== null ? pooled.champion : window.champion.totals, challenger: shadowTotals, p95ThresholdMs: window.p95ThresholdMs, streaming }, policy, {}).verdicts
     : [];
   const max = policy.shadow.maxDisagreement;
   const n = agreement.parsed;
@@ -139,6 +139,8 @@ export interface ExperimentInputs {
   baseline: CountsBaseline;
   /** The replicas' pooled statistics (Redis), when this replica has a fresh pool; else its own counts are used. */
   pooled?: PooledExperiment | null;
+  /** The route's streaming policy: its streamed shadow answers are judged on the streaming guardrails too. */
+  streaming?: StreamingPolicy | null;
 }
 
 /** Parsed pairs of a route since the experiment's baseline (what this replica publishes to the pool). */
@@ -166,7 +168,7 @@ export function experimentReports(input: ExperimentInputs): ExperimentReports {
     const mirroring = shadows.filter((s) => s.percent > 0 || input.window.shadows.has(s.name) || pooled?.arms.has(`shadow:${s.name}`)).length;
     for (const shadow of shadows) {
       const arms = pooled === null ? null : { champion: pooled.arms.get('champion') ?? emptyTotals(), shadow: pooled.arms.get(`shadow:${shadow.name}`) };
-      result.shadowGates.push({ ...shadowGate(input.window, shadow.name, agreement, input.policy, arms), agreementShared: mirroring > 1 });
+      result.shadowGates.push({ ...shadowGate(input.window, shadow.name, agreement, input.policy, arms, input.streaming ?? null), agreementShared: mirroring > 1 });
     }
   }
   if (ab.length > 0) {

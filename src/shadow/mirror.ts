@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics/registry.js';
 import { classifyUpstreamError, type UpstreamErrorKind } from '../proxy/error-map.js';
 import type { MirroredRequest, MirrorLauncher, MirrorSkipReason } from '../proxy/data-plane.js';
 import { captureFor, type ResponseCapture } from '../proxy/response-capture.js';
+import type { StreamMetrics } from '../proxy/data-path-metrics.js';
+import { isEventStream, StreamProbe, unconfiguredStreaming } from '../proxy/stream-probe.js';
 import { upstreamCallEnd, upstreamCallStart, type UpstreamCallMessage } from '../proxy/trace-channels.js';
 import { UpstreamPools } from '../proxy/upstreams.js';
 import type { ObservationPort } from '../record/port.js';
@@ -35,6 +37,8 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   done: boolean;
   /** The call as published to trace subscribers, or null when nobody listened at its start. */
   trace: UpstreamCallMessage | null;
+  /** Measures a streamed 2xx answer like a served one (stream-probe.ts); null for every other answer. */
+  stream: StreamProbe | null;
 
   constructor(mirror: ShadowMirror, decision: RouteDecision, arm: Arm, requestId: string, joinId: number, captureLimit: number) {
     this.mirror = mirror;
@@ -49,6 +53,7 @@ class MirrorCall implements Dispatcher.DispatchHandler {
     this.contentType = null;
     this.done = false;
     this.trace = null;
+    this.stream = null;
   }
 
   onRequestStart(): void {}
@@ -57,10 +62,18 @@ class MirrorCall implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     const contentType = headers['content-type'];
     if (contentType !== undefined) this.contentType = contentType;
+    // A streamed shadow answer is measured as a served one is (Exchange in proxy/data-plane.ts), so the shadow gate
+    // and the pair records see its time to first token, gaps and interruptions too.
+    if (statusCode >= 200 && statusCode < 300) {
+      const streaming = this.decision.route.streaming;
+      const sse = isEventStream(this.contentType);
+      if (sse || (streaming !== null && headers['content-length'] === undefined)) this.stream = new StreamProbe(this.startedAt, streaming ?? unconfiguredStreaming, this.mirror.streamMetrics(this.decision.route.name, this.arm.name), sse);
+    }
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.capture !== null) this.capture.add(chunk);
+    if (this.stream !== null) this.stream.chunk(chunk);
   }
 
   onResponseEnd(): void {
@@ -68,6 +81,7 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    if (this.stream !== null) this.stream.cut();
     this.finish(classifyUpstreamError(err));
   }
 
@@ -94,6 +108,7 @@ export class ShadowMirror implements MirrorLauncher {
   readonly #inFlight = new Map<string, number>();
   readonly #dropped = new Map<string, CounterChild>();
   readonly #bound = new Map<string, ShadowChildren>();
+  readonly #streams = new Map<string, StreamMetrics>();
 
   /** Shadow traffic gets its own pools so it never takes a connection the served path needs. */
   constructor(metrics: Metrics, observations: ObservationPort, pools = new UpstreamPools({ connections: 64 })) {
@@ -186,7 +201,21 @@ export class ShadowMirror implements MirrorLauncher {
       responseBody: call.capture === null ? null : call.capture.body(),
       responseTruncated: call.capture !== null && call.capture.truncated,
       contentType: call.contentType,
+      // No client reads a mirror, so whatever ended it is the shadow's doing: always evidence.
+      stream: call.stream === null ? null : call.stream.end(true),
     });
+  }
+
+  /** The streaming metric children of a route's shadow variant, bound on its first streamed answer. */
+  streamMetrics(route: string, variant: string): StreamMetrics {
+    const key = `${route}|${variant}`;
+    let found = this.#streams.get(key);
+    if (!found) {
+      const m = this.#metrics;
+      found = { ttft: m.streamTtft.labels(route, variant), gap: m.streamGap.labels(route, variant), tokens: m.streamTokens.labels(route, variant), tokensPerSecond: m.streamTokensPerSecond.labels(route, variant), interrupted: m.streamInterrupted.labels(route, variant) };
+      this.#streams.set(key, found);
+    }
+    return found;
   }
 
   /** Metric children bound once per route and shadow variant (label lookups cost more than the increment). */

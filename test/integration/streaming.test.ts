@@ -130,6 +130,38 @@ describe('streaming guardrails', () => {
     expect(metrics).toMatch(/switchyard_rollbacks_total\{route="chat",reason="ttft_log_mean"\} 1/);
   });
 
+  it('measures a shadow\'s streamed answers too: its pair records carry them and the shadow gate judges its TTFT', async () => {
+    // The shadow's first token comes 300 ms after the champion's; nobody waits for it, but the gate must say so.
+    const predictions = { protocol: 'json', pointer: '/choices/0/delta/content', kind: 'text' };
+    const a = await startUpstream(behave.sseScript(() => tokens(20, 40)));
+    const b = await startUpstream(behave.sseScript(() => tokens(320, 7)));
+    cleanup.push(() => a.close(), () => b.close());
+    const shadowPolicy = policy(a.url, b.url, {}, { challengers: [{ name: 'chat-v2', url: b.url, mode: 'shadow', percent: 100 }], predictions });
+    const shadowed = await startSwitchyard(shadowPolicy, { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 100 });
+    cleanup.push(() => shadowed.close());
+    const load = startLoad(shadowed.dataUrl, 8, 80);
+    await load.done;
+    expect(load.bodies.get('chat-v1')).toBe(80);
+
+    type Gate = { verdicts: { name: string; state: string; nChallenger: number }[] };
+    const gate = async () => ((await (await request(`${shadowed.adminUrl}/v1/routes/chat/analysis`)).body.json()) as { shadowGates: Gate[] }).shadowGates[0]!;
+    await expect.poll(async () => (await gate()).verdicts.find((v) => v.name === 'ttft_log_mean')?.state, { timeout: 15_000, interval: 100 }).toBe('breach');
+    const metrics = await (await request(`${shadowed.adminUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(/switchyard_stream_ttft_seconds_bucket\{le="0.25",route="chat",variant="chat-v2"\} 0\n/);
+    expect(metrics).toMatch(/switchyard_stream_ttft_seconds_count\{route="chat",variant="chat-v2"\} [1-9]/);
+
+    await shadowed.app.recorder.flush();
+    const dir = path.join(shadowed.dir, 'pairs');
+    const lines: { type: string; shadow?: { stream?: { ttftMs: number; interrupted: boolean } } }[] = [];
+    for (const file of await readdir(dir)) for (const line of (await readFile(path.join(dir, file), 'utf8')).split('\n')) if (line !== '') lines.push(JSON.parse(line) as (typeof lines)[number]);
+    const pairs = lines.filter((r) => r.type === 'pair');
+    expect(pairs.length).toBeGreaterThan(0);
+    for (const pair of pairs) {
+      expect(pair.shadow?.stream?.ttftMs).toBeGreaterThanOrEqual(300);
+      expect(pair.shadow?.stream?.interrupted).toBe(false);
+    }
+  });
+
   it('rolls back a challenger that stalls mid-stream on 5 % of its answers, on the gap guardrail', async () => {
     // Every 20th challenger answer waits 400 ms before its sixth token; the threshold is 150 ms, ordinary gaps are 5 ms.
     const swy = await setup(() => tokens(5, 5), (n) => tokens(5, 5, n % 20 === 0 ? { stallAt: 5, stallMs: 400 } : {}), { gaps: { thresholdMs: 150 } });
