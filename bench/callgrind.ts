@@ -25,8 +25,8 @@ export function callgrindTotal(text: string): number {
   return Number(match[1]);
 }
 
-/** The policies a run can measure (`BENCH_CG_POLICY`): the bench's canary 10 %, or a shadow mirroring every request. */
-export const callgrindPolicies = ['canary', 'shadow', 'shadow-rewrite-shed'] as const;
+/** The policies a run can measure (`BENCH_CG_POLICY`): the bench's canary 10 % (bare, recording predictions, or with divergence and drift on), or a shadow mirroring every request. */
+export const callgrindPolicies = ['canary', 'canary-predictions', 'canary-divergence', 'shadow', 'shadow-rewrite-shed'] as const;
 export type CallgrindPolicy = (typeof callgrindPolicies)[number];
 
 /**
@@ -35,6 +35,16 @@ export type CallgrindPolicy = (typeof callgrindPolicies)[number];
  */
 export function callgrindPolicy(kind: CallgrindPolicy, champion: string, challenger: string): string {
   if (kind === 'canary') return benchPolicy(champion, challenger, 10);
+  if (kind === 'canary-predictions' || kind === 'canary-divergence') {
+    // The canary 10 % with its predictions recorded (every answer sampled); `canary-divergence` adds the class
+    // comparison and prediction drift, which the recorder worker computes: the request path should not notice.
+    const lines = [
+      benchPolicy(champion, challenger, 10).trimEnd(),
+      '    predictions: { protocol: json, pointer: /predictions/0/label, kind: class, sampleRate: 1 }',
+    ];
+    if (kind === 'canary-divergence') lines.push('    divergence: { action: report, classes: 3 }', '    drift: { windowMs: 60s, predictions: true }');
+    return `${lines.join('\n')}\n`;
+  }
   const lines = [
     'routes:',
     '  - name: bench',
