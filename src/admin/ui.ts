@@ -27,8 +27,8 @@ export interface UiDeps {
 
 /** One route in GET /v1/overview: its live split plus the controller's latest verdicts. */
 export interface OverviewRoute extends Omit<RouteView, 'phase'> {
-  /** The latest tick's phase, else the route view's (null where no controller runs). */
-  phase: string | null;
+  /** rolled_back while the live split says so, else the latest tick's phase (or breach), else inactive. */
+  phase: string;
   step: LatestTick['step'];
   guardrails: LatestTick['guardrails'];
   /** When the controller last judged the route (ms since the epoch), null before its first tick. */

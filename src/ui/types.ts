@@ -24,7 +24,7 @@ export interface OverviewRoute {
   flag: string | null;
   flags: string | null;
   phase: string;
-  step: { index: number; percent: number; of: number[] } | null;
+  step: { index: number; percent: number; of: readonly number[] } | null;
   guardrails: { name: string; state: GuardrailState }[];
   judgedAt: number | null;
 }
@@ -58,7 +58,7 @@ export interface Analysis {
   decision: string;
   challenger: string | null;
   servedPercent: number;
-  step: { index: number; percent: number; of: number[] } | null;
+  step: { index: number; percent: number; of: readonly number[] } | null;
   rollbackReason: string | null;
   arms: Arm[];
   guardrails: Verdict[];
