@@ -52,3 +52,21 @@ export function routePolicy(champion: string, challengers: { url: string; mode?:
     ],
   };
 }
+
+/**
+ * A canary route at 0 % whose rollout (10, 50, 100 %) moves quickly on an A/A challenger: small step and guardrail
+ * minimums, a 300 ms minimum step time. `rollout` adds to or overrides it (approval gates, a confirm webhook).
+ */
+export function quickRolloutPolicy(champion: string, challenger: string, rollout: Record<string, unknown> = {}): unknown {
+  return {
+    routes: [{
+      name: 'iris',
+      match: { pathPrefix: '/v1/models/iris' },
+      champion: { name: 'iris-v1', url: champion },
+      challengers: [{ name: 'iris-v2', url: challenger, mode: 'canary', percent: 0 }],
+      stickiness: { header: 'x-user-id' },
+      guardrails: { minRequests: 40, latency: { baselineRequests: 50, ratio: 1.5 } },
+      rollout: { steps: [10, 50, 100], minDuration: '300ms', minRequests: 60, ...rollout },
+    }],
+  };
+}

@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { runCli } from '../helpers/cli.js';
 import { metric, metricsText } from '../helpers/metrics.js';
 import { behave, startUpstream } from '../helpers/upstream.js';
-import { startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
+import { quickRolloutPolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 
 const token = 'gates-token';
 const auth = { authorization: `Bearer ${token}` };
@@ -47,17 +47,7 @@ async function start(rollout: Record<string, unknown>): Promise<{ swy: RunningSw
   const champion = await startUpstream(behave.json('setosa'));
   const challenger = await startUpstream(behave.json('setosa'));
   cleanup.push(() => champion.close(), () => challenger.close());
-  const swy = await startSwitchyard({
-    routes: [{
-      name: 'iris',
-      match: { pathPrefix: '/v1/models/iris' },
-      champion: { name: 'iris-v1', url: champion.url },
-      challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'canary', percent: 0 }],
-      stickiness: { header: 'x-user-id' },
-      guardrails: { minRequests: 40, latency: { baselineRequests: 50, ratio: 1.5 } },
-      rollout: { steps: [10, 50, 100], minDuration: '300ms', minRequests: 60, ...rollout },
-    }],
-  }, { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 100 });
+  const swy = await startSwitchyard(quickRolloutPolicy(champion.url, challenger.url, rollout), { adminTokens: [{ name: 'ci', secret: token }], controlIntervalMs: 100 });
   cleanup.push(() => swy.close());
   return { swy, challenger };
 }

@@ -12,7 +12,7 @@ import { notifyConfigFromEnv, parseNotifyConfig } from '../../src/control/notify
 import { parseAdminTokens } from '../../src/admin/auth.js';
 import { Metrics } from '../../src/metrics/registry.js';
 import { metric } from '../helpers/metrics.js';
-import { routePolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
+import { quickRolloutPolicy, routePolicy, startSwitchyard, type RunningSwitchyard } from '../helpers/switchyard.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 interface Received { headers: IncomingHttpHeaders; body: string }
@@ -160,17 +160,7 @@ describe('a rollout through an approval gate', () => {
     const challenger = await startUpstream();
     closers.push(() => champion.close(), () => challenger.close());
     const token = `t-${randomUUID()}`;
-    const swy = await startSwitchyard({
-      routes: [{
-        name: 'iris',
-        match: { pathPrefix: '/v1/models/iris' },
-        champion: { name: 'iris-v1', url: champion.url },
-        challengers: [{ name: 'iris-v2', url: challenger.url, mode: 'canary', percent: 0 }],
-        stickiness: { header: 'x-user-id' },
-        guardrails: { minRequests: 40, latency: { baselineRequests: 50, ratio: 1.5 } },
-        rollout: { steps: [10, 50, 100], minDuration: '300ms', minRequests: 60, approve: [50] },
-      }],
-    }, { adminTokens: parseAdminTokens({ token }), controlIntervalMs: 100, notify: parseNotifyConfig({ sinks: [{ name: 'releases', kind: 'slack', url: slack.url }], retry: fast }, 'test') });
+    const swy = await startSwitchyard(quickRolloutPolicy(champion.url, challenger.url, { approve: [50] }), { adminTokens: parseAdminTokens({ token }), controlIntervalMs: 100, notify: parseNotifyConfig({ sinks: [{ name: 'releases', kind: 'slack', url: slack.url }], retry: fast }, 'test') });
     closers.push(() => swy.close());
     let running = true;
     let n = 0;
