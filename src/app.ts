@@ -125,6 +125,9 @@ export interface PairsOptions {
 /** Result of a policy reload. */
 export type ReloadResult = { ok: true; version: string; changed: boolean } | { ok: false; code: string; message: string; problems?: PolicyProblem[] };
 
+/** How long the policy file must be quiet after a change event before it is reloaded (one save is several events). */
+const watchQuietMs = 100;
+
 /** A Switchyard instance: data server, admin server, live splits. */
 export class Switchyard {
   readonly options: Required<Pick<SwitchyardOptions, 'configPath' | 'host' | 'port' | 'adminHost' | 'adminPort' | 'drainMs'>>;
@@ -376,6 +379,8 @@ export class Switchyard {
     }
   }
 
+  #reloadTimer: NodeJS.Timeout | null = null;
+
   #watch(): void {
     const target = this.options.configPath;
     void stat(target).then((info) => {
@@ -385,7 +390,14 @@ export class Switchyard {
       const base = info.isDirectory() ? null : path.basename(target);
       this.#watcher = watch(dir, (_event, filename) => {
         if (base !== null && filename !== null && filename !== base) return;
-        void this.reload('file-change');
+        // One save is often several events (truncate, write, rename): reload once the file has been quiet for a
+        // moment, so a half-written file is never judged (a rejected reload would alert) and one edit is one reload.
+        if (this.#reloadTimer !== null) clearTimeout(this.#reloadTimer);
+        this.#reloadTimer = setTimeout(() => {
+          this.#reloadTimer = null;
+          if (!this.#closed) void this.reload('file-change');
+        }, watchQuietMs);
+        this.#reloadTimer.unref();
       });
       this.#watcher.on('error', (err) => this.logger.warn({ err }, 'policy watcher failed; SIGHUP still reloads'));
     });
@@ -474,6 +486,7 @@ export class Switchyard {
     if (this.#closed) return;
     this.#closed = true;
     this.#watcher?.close();
+    if (this.#reloadTimer !== null) clearTimeout(this.#reloadTimer);
     this.controller?.stop();
     this.#staleness?.stop();
     // Releases held leases, so another replica leads at its next exchange rather than after the lease expires.
