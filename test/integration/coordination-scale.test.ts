@@ -131,7 +131,8 @@ describe('Redis coordination with 1,000 routes', () => {
     await expect.poll(() => a.controller.activeRoutes + b.controller.activeRoutes, { timeout: 10_000, interval: 50 }).toBe(0);
     await expect.poll(leaseKeys, { timeout: 5_000, interval: 50 }).toEqual([]);
     // 2 replicas × 1,000 routes × 20 exchanges a second would be 40,000 pipelines a second; idle, there are none.
-    expect(await commandsPerSecond()).toBeLessThan(5);
+    // Idle once every route has had its first contact with the fleet's record (a loaded machine may need a few tries).
+    await expect.poll(() => commandsPerSecond(), { timeout: 20_000, interval: 0 }).toBeLessThan(5);
   });
 
   it('exchanges a route with traffic, led by one replica; idle again after the quiet period', async () => {
@@ -152,7 +153,8 @@ describe('Redis coordination with 1,000 routes', () => {
     b.stopFeeding();
     // The leader releases the lease when the route goes idle, so a replica that still has traffic leads at once.
     await expect.poll(leaseKeys, { timeout: 5_000, interval: 50 }).toEqual([]);
-    expect(await commandsPerSecond()).toBeLessThan(5);
+    // Idle once every route has had its first contact with the fleet's record (a loaded machine may need a few tries).
+    await expect.poll(() => commandsPerSecond(), { timeout: 20_000, interval: 0 }).toBeLessThan(5);
   });
 
   it('an idle route still gets the fleet\'s rollback by pub/sub, within milliseconds', async () => {
